@@ -1,0 +1,10 @@
+/* booka.c: registers each module's configurator; the list of what the plugin provides. */
+#include "core/booka.h"
+#include "health/health.h"
+#include "http/http.h"
+
+void booka_register_configurators(h2o_globalconf_t *conf)
+{
+    booka_http_register_configurator(conf);
+    booka_health_register_configurator(conf);
+}

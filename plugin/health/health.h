@@ -1,0 +1,17 @@
+/* health.h: /healthz (the process serves) and /readyz (its required dependencies answer), and the registry behind it. */
+#ifndef BOOKA_HEALTH_H
+#define BOOKA_HEALTH_H
+
+#include "h2o.h"
+
+/* booka_dependency_state_cb: whether the dependency answers right now, as seen from the calling loop thread. */
+typedef int (*booka_dependency_state_cb)(h2o_context_t *ctx, void *data);
+
+/* booka_health_add_dependency: /readyz reports `name` as "up" or "down"; a `required` one that is down makes it 503.
+ * Call while the configuration is applied (not thread-safe). */
+void booka_health_add_dependency(const char *name, int required, booka_dependency_state_cb is_up, void *data);
+
+/* booka_health_register_configurator: `booka.health: ON` (liveness) and `booka.readiness: ON` (readiness) on a path. */
+void booka_health_register_configurator(h2o_globalconf_t *conf);
+
+#endif

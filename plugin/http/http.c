@@ -1,0 +1,222 @@
+/* http.c: CORS, Vary, X-Request-Id, preflight and JSON errors for every booka response. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include "http/http.h"
+#include "http/json.h"
+
+booka_http_settings_t booka_http_settings = {.cors_max_age = 600};
+
+#define REQUEST_ID_MAX 128
+
+static int is_request_id_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("._~:+/=-", c) != NULL;
+}
+
+/* is_sane_request_id: what we echo must not carry CRLF, quotes or megabytes into headers and logs. */
+static int is_sane_request_id(h2o_iovec_t id)
+{
+    if (id.len == 0 || id.len > REQUEST_ID_MAX)
+        return 0;
+    for (size_t i = 0; i != id.len; ++i)
+        if (id.base[i] == '\0' || !is_request_id_char((unsigned char)id.base[i]))
+            return 0;
+    return 1;
+}
+
+h2o_iovec_t booka_http_request_id(h2o_req_t *req)
+{
+    static const char hex[] = "0123456789abcdef";
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    unsigned char raw[16];
+    h2o_iovec_t id;
+
+    if (i != -1 && is_sane_request_id(req->headers.entries[i].value))
+        return req->headers.entries[i].value;
+    if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
+        uint64_t t = h2o_now(req->conn->ctx->loop) ^ (uintptr_t)req;
+        memcpy(raw, &t, sizeof(t));
+        memcpy(raw + 8, &req, sizeof(req) < 8 ? sizeof(req) : 8);
+    }
+    id = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, sizeof(raw) * 2), sizeof(raw) * 2);
+    for (size_t k = 0; k != sizeof(raw); ++k) {
+        id.base[k * 2] = hex[raw[k] >> 4];
+        id.base[k * 2 + 1] = hex[raw[k] & 15];
+    }
+    if (i != -1)
+        req->headers.entries[i].value = id;
+    else
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, NULL, id.base, id.len);
+    return id;
+}
+
+int booka_http_cors_allows(h2o_iovec_t origin)
+{
+    if (origin.len == 0 || origin.len > 512 || memchr(origin.base, '\r', origin.len) || memchr(origin.base, '\n', origin.len) ||
+        memchr(origin.base, '\0', origin.len))
+        return 0;
+    if (booka_http_settings.cors_allow_any)
+        return 1;
+    for (size_t i = 0; i != booka_http_settings.cors_origins.size; ++i)
+        if (h2o_memis(origin.base, origin.len, booka_http_settings.cors_origins.entries[i].base,
+                      booka_http_settings.cors_origins.entries[i].len))
+            return 1;
+    return 0;
+}
+
+/* request_origin: the Origin header, or an empty iovec. */
+static h2o_iovec_t request_origin(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+/* add_vary_origin: merges Origin into an existing Vary (e.g. the avatar's "Accept") rather than adding a second one. */
+static void add_vary_origin(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_VARY, -1);
+    if (i == -1) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+    } else if (h2o_strstr(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len, H2O_STRLIT("Origin")) ==
+               SIZE_MAX) {
+        h2o_iovec_t v = req->res.headers.entries[i].value;
+        req->res.headers.entries[i].value = h2o_concat(&req->pool, v, h2o_iovec_init(H2O_STRLIT(", Origin")));
+    }
+}
+
+/* stamp_response: the headers API.md puts on every response. */
+static void stamp_response(h2o_req_t *req)
+{
+    h2o_iovec_t origin = request_origin(req), id = booka_http_request_id(req);
+
+    add_vary_origin(req);
+    if (booka_http_cors_allows(origin)) {
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, origin.base, origin.len, 0);
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-credentials"), 0, H2O_STRLIT("true"),
+                              0);
+    }
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, id.base, id.len, 0);
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    stamp_response(req);
+    h2o_setup_next_ostream(req, slot);
+}
+
+static int is_attached(h2o_pathconf_t *pathconf)
+{
+    for (size_t i = 0; i != pathconf->filters.size; ++i)
+        if (pathconf->filters.entries[i]->on_setup_ostream == on_setup_ostream)
+            return 1;
+    return 0;
+}
+
+void booka_http_attach(h2o_pathconf_t *pathconf)
+{
+    if (!is_attached(pathconf))
+        h2o_create_filter(pathconf, sizeof(h2o_filter_t))->on_setup_ostream = on_setup_ostream;
+}
+
+int booka_http_is_head(h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
+int booka_http_answer_preflight(h2o_req_t *req)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
+        return 0;
+    req->res.status = 204;
+    req->res.reason = "No Content";
+    if (booka_http_cors_allows(request_origin(req))) {
+        char *max_age = h2o_mem_alloc_pool(&req->pool, 16);
+        ssize_t asked = h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0, NULL,
+                              H2O_STRLIT("GET, HEAD, OPTIONS"));
+        if (asked != -1 && req->headers.entries[asked].value.len <= 1024 &&
+            memchr(req->headers.entries[asked].value.base, '\n', req->headers.entries[asked].value.len) == NULL)
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+                                  req->headers.entries[asked].value.base, req->headers.entries[asked].value.len);
+        else
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+                                  H2O_STRLIT("Content-Type, If-None-Match, X-Request-Id"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, NULL, max_age,
+                              sprintf(max_age, "%u", booka_http_settings.cors_max_age));
+    }
+    req->res.content_length = 0;
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    return 1;
+}
+
+void booka_http_send(h2o_req_t *req, int status, const char *reason, const char *content_type, h2o_iovec_t body)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = body.len;
+    if (content_type != NULL)
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type), 0);
+    h2o_start_response(req, &generator);
+    if (booka_http_is_head(req) || status == 304 || status == 204)
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+void booka_http_send_error(h2o_req_t *req, int status, const char *reason, const char *detail_json)
+{
+    size_t len = strlen(detail_json);
+    char *body = h2o_mem_alloc_pool(&req->pool, len + 13);
+
+    memcpy(body, "{\"detail\": ", 11);
+    memcpy(body + 11, detail_json, len);
+    memcpy(body + 11 + len, "}", 2);
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, H2O_STRLIT("no-store"), 1);
+    booka_http_send(req, status, reason, "application/json", h2o_iovec_init(body, len + 12));
+}
+
+void booka_http_send_error_message(h2o_req_t *req, int status, const char *reason, const char *message)
+{
+    booka_buf_t b = {NULL};
+    char *json;
+
+    booka_json_string(&b, message, strlen(message));
+    booka_buf_append(&b, "", 1);
+    json = b.oom ? "\"error\"" : h2o_strdup(&req->pool, b.base, b.len).base;
+    booka_buf_free(&b);
+    booka_http_send_error(req, status, reason, json);
+}
+
+void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message)
+{
+    char *v = h2o_mem_alloc_pool(&req->pool, 16);
+    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, v, sprintf(v, "%u", retry_after), 1);
+    booka_http_send_error_message(req, 503, "Service Unavailable", message);
+}
+
+void booka_log(h2o_req_t *req, const char *module, const char *fmt, ...)
+{
+    char line[1024];
+    va_list args;
+    int n;
+
+    if (req != NULL) {
+        h2o_iovec_t id = booka_http_request_id(req);
+        n = snprintf(line, sizeof(line), "[booka] [%s] request-id=%.*s ", module, (int)id.len, id.base);
+    } else {
+        n = snprintf(line, sizeof(line), "[booka] [%s] ", module);
+    }
+    va_start(args, fmt);
+    vsnprintf(line + n, sizeof(line) - n, fmt, args);
+    va_end(args);
+    for (char *p = line; *p != '\0'; ++p) /* one line per event, whatever the message holds */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "%s\n", line);
+}

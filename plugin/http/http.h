@@ -1,0 +1,56 @@
+/* http.h: what every booka response shares (API.md, top): CORS, Vary: Origin, X-Request-Id, JSON errors, preflight. */
+#ifndef BOOKA_HTTP_H
+#define BOOKA_HTTP_H
+
+#include "h2o.h"
+#include "h2o/configurator.h"
+
+typedef struct booka_http_settings {
+    H2O_VECTOR(h2o_iovec_t) cors_origins; /* exact origins allowed a CORS grant; "*" allows any */
+    int cors_allow_any;
+    unsigned cors_max_age;     /* Access-Control-Max-Age on preflights, seconds */
+    h2o_iovec_t public_origin; /* e.g. https://api.example.com; empty for relative URLs */
+} booka_http_settings_t;
+
+/* Process-wide, written only while the configuration is applied. */
+extern booka_http_settings_t booka_http_settings;
+
+/* booka_http_register_configurator: `booka.cors-origins`, `booka.cors-max-age`, `booka.public-origin`, and the
+ * `booka.not-found` fallback handler (JSON 404 for unknown API paths). */
+void booka_http_register_configurator(h2o_globalconf_t *conf);
+
+/* booka_http_attach: makes every response of `pathconf` carry Vary: Origin, the CORS grant and X-Request-Id.
+ * Idempotent; every booka handler's configurator calls it for its path. */
+void booka_http_attach(h2o_pathconf_t *pathconf);
+
+/* booka_http_request_id: the request's id: the client's X-Request-Id when it is sane (1..128 of [A-Za-z0-9._~:+/=-]),
+ * else a new random one. Stored back in the request headers so access logs (%{x-request-id}i) see the same value. */
+h2o_iovec_t booka_http_request_id(h2o_req_t *req);
+
+/* booka_http_cors_allows: whether `origin` gets a grant. */
+int booka_http_cors_allows(h2o_iovec_t origin);
+
+/* booka_http_answer_preflight: for OPTIONS, sends the 204 (with Allow-Methods/Headers/Max-Age when the origin is
+ * allowed) and returns 1; for any other method returns 0 and sends nothing. */
+int booka_http_answer_preflight(h2o_req_t *req);
+
+/* booka_http_is_head: whether the request is HEAD (answered like GET, without the body). */
+int booka_http_is_head(h2o_req_t *req);
+
+/* booka_http_send: sends `body` (which must outlive the request: static or in req->pool) with Content-Length set, and
+ * no body for HEAD. Headers already in req->res.headers are kept. */
+void booka_http_send(h2o_req_t *req, int status, const char *reason, const char *content_type, h2o_iovec_t body);
+
+/* booka_http_send_error: `{"detail": <detail_json>}` with status/reason; detail_json must be valid JSON. */
+void booka_http_send_error(h2o_req_t *req, int status, const char *reason, const char *detail_json);
+
+/* booka_http_send_error_message: `{"detail": "<message>"}`, the message escaped. */
+void booka_http_send_error_message(h2o_req_t *req, int status, const char *reason, const char *message);
+
+/* booka_http_send_unavailable: 503 JSON with Retry-After: seconds. */
+void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message);
+
+/* booka_log: one line on stderr: "[booka] [module] request-id=... message". req may be NULL. */
+void booka_log(h2o_req_t *req, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

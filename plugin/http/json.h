@@ -1,0 +1,28 @@
+/* json.h: a growable byte buffer and the JSON writer every booka response body is built with. */
+#ifndef BOOKA_JSON_H
+#define BOOKA_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct booka_buf {
+    char *base;
+    size_t len, cap;
+    int oom; /* set once an allocation failed; every later append is a no-op, so callers check once at the end */
+} booka_buf_t;
+
+/* booka_buf_reserve: room for `extra` more bytes; returns NULL (and sets oom) when memory runs out. */
+char *booka_buf_reserve(booka_buf_t *b, size_t extra);
+void booka_buf_append(booka_buf_t *b, const void *data, size_t len);
+void booka_buf_append_str(booka_buf_t *b, const char *s);
+void booka_buf_appendf(booka_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void booka_buf_free(booka_buf_t *b);
+
+/* booka_json_string: appends `s` as a JSON string literal: quotes, backslashes and control characters escaped, and any
+ * byte sequence that is not well-formed UTF-8 replaced by U+FFFD, so the output is always valid JSON. */
+void booka_json_string(booka_buf_t *b, const char *s, size_t len);
+
+/* booka_json_int: appends a decimal integer. */
+void booka_json_int(booka_buf_t *b, int64_t v);
+
+#endif

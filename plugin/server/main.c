@@ -1,0 +1,441 @@
+/* main.c: booka-origin, the small host that gives the booka plugin a process: options, config, threads, signals, drain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include "h2o.h"
+#include "h2o/configurator.h"
+#include "h2o/serverutil.h"
+#include "config/yaml_loader.h"
+#include "core/booka.h"
+#include "server/server.h"
+
+#define BOOKA_ORIGIN_VERSION "0.1.0"
+
+struct server_config server_conf = {.max_connections = 1024, .graceful_shutdown_timeout = 10};
+
+struct listener_ctx {
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *sock;
+};
+
+struct server_thread {
+    pthread_t tid;
+    h2o_context_t ctx;
+    h2o_multithread_receiver_t wakeup; /* a message here only makes the loop re-check the shutdown flag */
+    struct listener_ctx *listeners;
+};
+
+static struct server_thread *threads;
+static atomic_int shutdown_requested;
+static atomic_int num_connections;
+static atomic_size_t num_threads_ready; /* loops whose wake-up receiver is registered */
+static h2o_barrier_t startup_barrier;
+
+/* wake_all_threads: makes every loop return from h2o_evloop_run so it re-reads the shared state. */
+static void wake_all_threads(void)
+{
+    for (size_t i = 0; i != server_conf.num_threads; ++i)
+        h2o_multithread_send_message(&threads[i].wakeup, NULL);
+}
+
+static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+}
+
+static void on_connection_close(void *data)
+{
+    if (atomic_fetch_sub(&num_connections, 1) == server_conf.max_connections)
+        wake_all_threads(); /* below the limit again: every thread may resume accepting */
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct listener_ctx *lctx = listener->data;
+    int budget = 16; /* accept a few at a time so one thread does not starve the others */
+
+    if (err != NULL)
+        return;
+    while (budget-- != 0 && atomic_load(&num_connections) < server_conf.max_connections) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        atomic_fetch_add(&num_connections, 1);
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = NULL;
+        h2o_accept(&lctx->accept_ctx, sock);
+    }
+}
+
+/* update_listener_state: accept while under max-connections, pause the listeners at the limit. */
+static void update_listener_state(struct server_thread *t)
+{
+    int accepting = atomic_load(&num_connections) < server_conf.max_connections;
+    for (size_t i = 0; i != server_conf.num_listeners; ++i) {
+        h2o_socket_t *sock = t->listeners[i].sock;
+        if (accepting && !h2o_socket_is_reading(sock))
+            h2o_socket_read_start(sock, on_accept);
+        else if (!accepting && h2o_socket_is_reading(sock))
+            h2o_socket_read_stop(sock);
+    }
+}
+
+/* listener_fd_for_thread: thread 0 uses the socket opened at config time; others a dup of it, or with `reuseport` a
+ * socket of their own so the kernel spreads connections. Aborts when the OS refuses, as nothing could be served. */
+static int listener_fd_for_thread(struct server_listener *l, size_t thread_index)
+{
+    int fd;
+    if (thread_index == 0)
+        return l->fd;
+    fd = server_conf.reuseport ? server_open_listener_socket(l, 1) : fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd == -1) {
+        perror("booka-origin: cannot set up a listener for a worker thread");
+        abort();
+    }
+    return fd;
+}
+
+/* drain: stop accepting, ask protocols to wind down (GOAWAY, no keep-alive), and serve what is in flight until the
+ * connections are gone or the grace period ends. */
+static void drain(struct server_thread *t)
+{
+    uint64_t deadline;
+
+    for (size_t i = 0; i != server_conf.num_listeners; ++i) {
+        h2o_socket_read_stop(t->listeners[i].sock);
+        h2o_socket_close(t->listeners[i].sock);
+        t->listeners[i].sock = NULL;
+    }
+    h2o_context_request_shutdown(&t->ctx);
+    deadline = h2o_now(t->ctx.loop) + (uint64_t)server_conf.graceful_shutdown_timeout * 1000;
+    while (atomic_load(&num_connections) > 0 && h2o_now(t->ctx.loop) < deadline)
+        h2o_evloop_run(t->ctx.loop, 100);
+}
+
+static void *run_thread(void *arg)
+{
+    size_t index = (size_t)arg;
+    struct server_thread *t = threads + index;
+
+    h2o_context_init(&t->ctx, h2o_evloop_create(), &server_conf.globalconf);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
+    atomic_fetch_add(&num_threads_ready, 1);
+    t->listeners = h2o_mem_alloc(sizeof(*t->listeners) * server_conf.num_listeners);
+    for (size_t i = 0; i != server_conf.num_listeners; ++i) {
+        struct server_listener *l = server_conf.listeners[i];
+        struct listener_ctx *lctx = t->listeners + i;
+        *lctx = (struct listener_ctx){.accept_ctx = {.ctx = &t->ctx, .hosts = l->hosts, .ssl_ctx = l->ssl_ctx}};
+        lctx->sock = h2o_evloop_socket_create(t->ctx.loop, listener_fd_for_thread(l, index), H2O_SOCKET_FLAG_DONT_READ);
+        lctx->sock->data = lctx;
+    }
+    h2o_barrier_wait(&startup_barrier);
+    while (!atomic_load(&shutdown_requested)) {
+        update_listener_state(t);
+        h2o_evloop_run(t->ctx.loop, INT32_MAX);
+    }
+    drain(t);
+    return NULL;
+}
+
+/* signal_thread: the one place signals are taken (sigwait), so nothing async-signal-unsafe runs in a handler. */
+static void *signal_thread(void *arg)
+{
+    sigset_t *set = arg;
+    int sig;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            fprintf(stderr, "booka-origin: SIGHUP ignored (reload is not supported; restart instead)\n");
+            continue;
+        }
+        fprintf(stderr, "booka-origin: received %s, draining (grace %us)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                server_conf.graceful_shutdown_timeout);
+        atomic_store(&shutdown_requested, 1);
+        while (atomic_load(&num_threads_ready) != server_conf.num_threads)
+            usleep(1000); /* a signal during start-up: wait until every loop can be woken */
+        wake_all_threads();
+        return NULL;
+    }
+}
+
+static int on_config_num_threads(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    if (h2o_configurator_scanf(cmd, node, "%zu", &server_conf.num_threads) != 0)
+        return -1;
+    if (server_conf.num_threads == 0 || server_conf.num_threads > 256) {
+        h2o_configurator_errprintf(cmd, node, "expected a number of threads from 1 to 256");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_config_max_connections(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    if (h2o_configurator_scanf(cmd, node, "%d", &server_conf.max_connections) != 0)
+        return -1;
+    if (server_conf.max_connections < 1) {
+        h2o_configurator_errprintf(cmd, node, "expected a positive number of connections");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_config_graceful_shutdown_timeout(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    return h2o_configurator_scanf(cmd, node, "%u", &server_conf.graceful_shutdown_timeout);
+}
+
+static int on_config_reuseport(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    ssize_t v = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
+    if (v == -1)
+        return -1;
+    server_conf.reuseport = (int)v;
+    return 0;
+}
+
+static int on_config_string(h2o_configurator_command_t *cmd, yoml_t *node, char **slot)
+{
+    free(*slot);
+    *slot = h2o_strdup(NULL, node->data.scalar, SIZE_MAX).base;
+    return 0;
+}
+
+static int on_config_pid_file(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    return on_config_string(cmd, node, &server_conf.pid_file);
+}
+
+static int on_config_error_log(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    return on_config_string(cmd, node, &server_conf.error_log);
+}
+
+static int on_config_user(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    return on_config_string(cmd, node, &ctx->globalconf->user);
+}
+
+/* setup_configurators: the host's own directives, every handler libh2o ships, and the booka plugin. */
+static void setup_configurators(h2o_globalconf_t *conf)
+{
+    h2o_configurator_t *c;
+    const int scalar = H2O_CONFIGURATOR_FLAG_GLOBAL | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR;
+
+    h2o_config_init(conf);
+    server_register_listen_configurator(conf);
+    c = h2o_configurator_create(conf, sizeof(*c));
+    h2o_configurator_define_command(c, "num-threads", scalar, on_config_num_threads);
+    h2o_configurator_define_command(c, "max-connections", scalar, on_config_max_connections);
+    h2o_configurator_define_command(c, "graceful-shutdown-timeout", scalar, on_config_graceful_shutdown_timeout);
+    h2o_configurator_define_command(c, "reuseport", scalar, on_config_reuseport);
+    h2o_configurator_define_command(c, "pid-file", scalar, on_config_pid_file);
+    h2o_configurator_define_command(c, "error-log", scalar, on_config_error_log);
+    h2o_configurator_define_command(c, "user", scalar, on_config_user);
+
+    h2o_access_log_register_configurator(conf);
+    h2o_compress_register_configurator(conf);
+    h2o_expires_register_configurator(conf);
+    h2o_errordoc_register_configurator(conf);
+    h2o_fastcgi_register_configurator(conf);
+    h2o_file_register_configurator(conf);
+    h2o_throttle_resp_register_configurator(conf);
+    h2o_headers_register_configurator(conf);
+    h2o_proxy_register_configurator(conf);
+    h2o_reproxy_register_configurator(conf);
+    h2o_redirect_register_configurator(conf);
+    h2o_status_register_configurator(conf);
+    h2o_http2_debug_state_register_configurator(conf);
+
+    booka_register_configurators(conf);
+}
+
+/* apply_config: runs libh2o's configurator over `root`, rewriting its "[FILE:L:C:L] msg" diagnostics to "FILE:L:C: msg".
+ * Returns 0 on success. */
+static int apply_config(yoml_t *root)
+{
+    FILE *capture = tmpfile();
+    int saved_stderr = -1, ret;
+    char *line = NULL, out[4096];
+    size_t cap = 0;
+
+    fflush(stderr);
+    if (capture != NULL && (saved_stderr = dup(2)) != -1)
+        dup2(fileno(capture), 2);
+    ret = h2o_configurator_apply(&server_conf.globalconf, root, server_conf.dry_run);
+    fflush(stderr);
+    if (saved_stderr != -1) {
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+        rewind(capture);
+        while (getline(&line, &cap, capture) != -1) {
+            line[strcspn(line, "\n")] = '\0';
+            fprintf(stderr, "%s\n", booka_yaml_rewrite_error_line(line, out, sizeof(out)) ? out : line);
+        }
+        free(line);
+    }
+    if (capture != NULL)
+        fclose(capture);
+    return ret;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "Usage: booka-origin [-t] -c FILE\n"
+                "  -c FILE  configuration file (h2o.conf syntax)\n"
+                "  -t       check the configuration and exit\n"
+                "  -v       print the version and exit\n"
+                "  -h       this help\n");
+}
+
+static void raise_nofile_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+/* redirect_error_log: stdout and stderr go to `error-log` (a file, or "| command" as in H2O). */
+static int redirect_error_log(void)
+{
+    int fd;
+    if (server_conf.error_log == NULL)
+        return 0;
+    if ((fd = h2o_access_log_open_log(server_conf.error_log)) == -1)
+        return -1;
+    if (dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int write_pid_file(void)
+{
+    FILE *fp;
+    if (server_conf.pid_file == NULL)
+        return 0;
+    if ((fp = fopen(server_conf.pid_file, "w")) == NULL) {
+        fprintf(stderr, "booka-origin: cannot write pid-file %s: %s\n", server_conf.pid_file, strerror(errno));
+        return -1;
+    }
+    fprintf(fp, "%d\n", (int)getpid());
+    fclose(fp);
+    return 0;
+}
+
+static void print_listeners(void)
+{
+    for (size_t i = 0; i != server_conf.num_listeners; ++i) {
+        struct server_listener *l = server_conf.listeners[i];
+        char host[NI_MAXHOST], port[NI_MAXSERV];
+        if (getnameinfo((struct sockaddr *)&l->addr, l->addrlen, host, sizeof(host), port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+            continue;
+        fprintf(stderr, "booka-origin: listening on %s:%s (%s)\n", host, port,
+                l->ssl_ctx != NULL ? "TLS: h2, http/1.1" : "cleartext: http/1.1, h2c");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_file = NULL;
+    char err[1024];
+    sigset_t signals;
+    pthread_t sigtid;
+    yoml_t *root;
+    int ch;
+
+    while ((ch = getopt(argc, argv, "c:thv")) != -1) {
+        switch (ch) {
+        case 'c':
+            config_file = optarg;
+            break;
+        case 't':
+            server_conf.dry_run = 1;
+            break;
+        case 'v':
+            printf("booka-origin %s (libh2o %s)\n", BOOKA_ORIGIN_VERSION, H2O_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (config_file == NULL || optind != argc) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+
+    setup_configurators(&server_conf.globalconf);
+    server_conf.num_threads = h2o_numproc();
+    if ((root = booka_yaml_load_file(config_file, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return EX_CONFIG;
+    }
+    if (apply_config(root) != 0) {
+        fprintf(stderr, "booka-origin: configuration in %s is invalid\n", config_file);
+        return EX_CONFIG;
+    }
+    if (server_conf.dry_run) {
+        printf("configuration OK\n");
+        return 0;
+    }
+
+    /* Signals are taken by one thread with sigwait; every other thread inherits this mask. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
+    raise_nofile_limit();
+    if (redirect_error_log() != 0) {
+        fprintf(stderr, "booka-origin: cannot open error-log %s: %s\n", server_conf.error_log, strerror(errno));
+        return EX_CONFIG;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setvbuf(stderr, NULL, _IOLBF, 0);
+    if (server_conf.globalconf.user != NULL && h2o_setuidgid(server_conf.globalconf.user) != 0) {
+        fprintf(stderr, "booka-origin: cannot switch to user %s\n", server_conf.globalconf.user);
+        return EX_OSERR;
+    }
+    if (write_pid_file() != 0)
+        return EX_OSERR;
+    h2o_srand();
+
+    threads = h2o_mem_alloc(sizeof(*threads) * server_conf.num_threads);
+    memset(threads, 0, sizeof(*threads) * server_conf.num_threads);
+    h2o_barrier_init(&startup_barrier, server_conf.num_threads);
+    for (size_t i = 1; i != server_conf.num_threads; ++i)
+        h2o_multithread_create_thread(&threads[i].tid, NULL, run_thread, (void *)i);
+    print_listeners();
+    fprintf(stderr, "booka-origin %s (pid %d) serving with %zu threads\n", BOOKA_ORIGIN_VERSION, (int)getpid(),
+            server_conf.num_threads);
+    threads[0].tid = pthread_self();
+    h2o_multithread_create_thread(&sigtid, NULL, signal_thread, &signals);
+    run_thread((void *)0);
+    for (size_t i = 1; i != server_conf.num_threads; ++i)
+        pthread_join(threads[i].tid, NULL);
+    if (server_conf.pid_file != NULL)
+        unlink(server_conf.pid_file);
+    fprintf(stderr, "booka-origin: stopped (%d connections left open)\n", atomic_load(&num_connections));
+    fflush(stderr);
+    _exit(0);
+}

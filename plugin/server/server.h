@@ -1,0 +1,40 @@
+/* server.h: state of the booka-origin host process (listeners, threads, host-level directives). */
+#ifndef BOOKA_SERVER_H
+#define BOOKA_SERVER_H
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include "h2o.h"
+#include "h2o/configurator.h"
+
+struct server_listener {
+    int fd; /* -1 while only checking the config (-t) */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    SSL_CTX *ssl_ctx;       /* NULL for cleartext (HTTP/1.1 and h2c) */
+    h2o_hostconf_t **hosts; /* NULL-terminated */
+    int is_global;          /* declared at global level: serves every host */
+};
+
+struct server_config {
+    h2o_globalconf_t globalconf;
+    struct server_listener **listeners;
+    size_t num_listeners;
+    size_t num_threads;
+    int max_connections;
+    int reuseport;                      /* one SO_REUSEPORT socket per thread instead of one shared socket */
+    unsigned graceful_shutdown_timeout; /* seconds in-flight requests get after SIGTERM */
+    char *pid_file;
+    char *error_log;
+    int dry_run; /* -t: validate, bind nothing */
+};
+
+extern struct server_config server_conf;
+
+/* server_register_listen_configurator: defines `listen` (global and host level), with H2O's spelling and meaning. */
+void server_register_listen_configurator(h2o_globalconf_t *conf);
+
+/* server_open_listener_socket: a bound, listening, non-blocking socket for `l`'s address; -1 with errno on failure. */
+int server_open_listener_socket(const struct server_listener *l, int reuseport);
+
+#endif

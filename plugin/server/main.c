@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 #include "h2o.h"
 #include "h2o/configurator.h"
@@ -39,6 +40,7 @@ static struct server_thread *threads;
 static atomic_int shutdown_requested;
 static atomic_int num_connections;
 static atomic_size_t num_threads_ready; /* loops whose wake-up receiver is registered */
+static time_t launch_time;
 static h2o_barrier_t startup_barrier;
 
 /* wake_all_threads: makes every loop return from h2o_evloop_run so it re-reads the shared state. */
@@ -227,6 +229,20 @@ static int on_config_user(h2o_configurator_command_t *cmd, h2o_configurator_cont
     return on_config_string(cmd, node, &ctx->globalconf->user);
 }
 
+/* on_status_main: the host's block of the `status` handler's JSON (a fragment starting with a comma, as libh2o expects). */
+static h2o_iovec_t on_status_main(void *unused, h2o_globalconf_t *conf, h2o_req_t *req)
+{
+    enum { SIZE = 1024 };
+    char *buf = h2o_mem_alloc_pool(&req->pool, SIZE);
+    int n = snprintf(buf, SIZE,
+                     ",\n \"server-version\": \"booka-origin " BOOKA_ORIGIN_VERSION " (libh2o " H2O_VERSION ")\",\n"
+                     " \"uptime\": %lld,\n \"connections\": %d,\n \"max-connections\": %d,\n \"listeners\": %zu,\n"
+                     " \"worker-threads\": %zu",
+                     (long long)(time(NULL) - launch_time), atomic_load(&num_connections), server_conf.max_connections,
+                     server_conf.num_listeners, server_conf.num_threads);
+    return h2o_iovec_init(buf, n < SIZE ? n : SIZE - 1);
+}
+
 /* setup_configurators: the host's own directives, every handler libh2o ships, and the booka plugin. */
 static void setup_configurators(h2o_globalconf_t *conf)
 {
@@ -258,6 +274,7 @@ static void setup_configurators(h2o_globalconf_t *conf)
     h2o_status_register_configurator(conf);
     h2o_http2_debug_state_register_configurator(conf);
 
+    h2o_config_register_simple_status_handler(conf, h2o_iovec_init(H2O_STRLIT("main")), on_status_main);
     booka_register_configurators(conf);
 }
 
@@ -419,6 +436,7 @@ int main(int argc, char **argv)
     if (write_pid_file() != 0)
         return EX_OSERR;
     h2o_srand();
+    launch_time = time(NULL);
 
     threads = h2o_mem_alloc(sizeof(*threads) * server_conf.num_threads);
     memset(threads, 0, sizeof(*threads) * server_conf.num_threads);

@@ -1,0 +1,34 @@
+# database.rb: per-spec databases on the test cluster (scripts/stack.sh), created from schema/ and filled by the spec.
+module Booka
+  module Database
+    module_function
+
+    def admin_url
+      ENV.fetch('BOOKA_PG_ADMIN_URL') { raise 'BOOKA_PG_ADMIN_URL is not set: run specs through `make test`' }
+    end
+
+    def url_for(name)
+      admin_url.sub(%r{/[^/]*\z}, "/#{name}")
+    end
+
+    # psql: runs SQL (as one script, stopping at the first error) and returns psql's unaligned, tuples-only output.
+    def psql(sql, url: admin_url)
+      out, err, status = Open3.capture3('psql', url, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', stdin_data: sql)
+      raise "psql failed: #{err}\n#{sql[0, 2000]}" unless status.success?
+      out
+    end
+
+    # recreate: drops and creates database `name`, applies every migration, and returns its URL.
+    def recreate(name)
+      psql("DROP DATABASE IF EXISTS #{name} WITH (FORCE);")
+      psql("CREATE DATABASE #{name};")
+      url = url_for(name)
+      migrate = File.join(ROOT, 'schema', 'migrate.sh')
+      if File.exist?(migrate)
+        out, status = Open3.capture2e(migrate, url)
+        raise "schema/migrate.sh failed:\n#{out}" unless status.success?
+      end
+      url
+    end
+  end
+end

@@ -1,0 +1,134 @@
+# server.rb: a booka-origin process booted from a config string, and what it logged.
+module Booka
+  ROOT = File.expand_path('../..', __dir__)
+  BIN = File.expand_path(ENV['BOOKA_BIN'] || File.join(ROOT, 'build', 'booka-origin'), ROOT)
+  SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/
+
+  class ServerError < StandardError; end
+
+  # A port nobody listens on right now (the kernel picks it; the tiny race is acceptable on loopback).
+  def self.free_port
+    s = TCPServer.new('127.0.0.1', 0)
+    s.addr[1]
+  ensure
+    s&.close
+  end
+
+  # A self-signed certificate for localhost / 127.0.0.1, made once per run.
+  def self.tls_cert
+    @tls_cert ||= begin
+      dir = Dir.mktmpdir('booka-tls')
+      out, status = Open3.capture2e('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+                                    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+                                    '-keyout', "#{dir}/key.pem", '-out', "#{dir}/cert.pem")
+      raise ServerError, "openssl failed: #{out}" unless status.success?
+      { cert: "#{dir}/cert.pem", key: "#{dir}/key.pem" }
+    end
+  end
+
+  class Server
+    attr_reader :port, :tls_port, :dir, :config_path, :log_path, :pid, :exit_status
+
+    @started = []
+    @started_in_example = []
+    class << self
+      attr_reader :started, :started_in_example
+
+      def stop_all
+        started.dup.each(&:stop)
+      end
+
+      def stop_all_started_in_example
+        started_in_example.dup.each(&:stop)
+        started_in_example.clear
+      end
+    end
+
+    # config: a String, or a block given this server (for #port, #tls_port, #dir) that returns the YAML.
+    def initialize(config = nil, env: {}, &block)
+      @port = Booka.free_port
+      @tls_port = Booka.free_port
+      @dir = Dir.mktmpdir('booka-spec')
+      @config_path = File.join(@dir, 'h2o.conf')
+      @log_path = File.join(@dir, 'server.log')
+      @env = env
+      File.write(@config_path, block ? block.call(self) : config)
+    end
+
+    def tls
+      Booka.tls_cert
+    end
+
+    # booka-origin -t: [exit status, combined output]
+    def check_config
+      out, status = Open3.capture2e(BIN, '-t', '-c', @config_path)
+      [status.exitstatus, out]
+    end
+
+    # start: spawns the server and waits until its first port accepts connections. `scope: :all` keeps it running
+    # across the examples of a group (stopped in after(:all)); the default stops it after the current example.
+    def start(scope: :example, wait_for: @port)
+      @pid = Process.spawn(server_env, BIN, '-c', @config_path, out: @log_path, err: @log_path, chdir: @dir)
+      (scope == :all ? self.class.started : self.class.started_in_example) << self
+      wait_until_listening(wait_for)
+      self
+    end
+
+    def server_env
+      { 'ASAN_OPTIONS' => 'detect_leaks=0:abort_on_error=0:halt_on_error=1', 'UBSAN_OPTIONS' => 'print_stacktrace=1' }.merge(@env)
+    end
+
+    def wait_until_listening(port, timeout: 20)
+      deadline = Time.now + timeout
+      loop do
+        raise ServerError, "server exited early:\n#{log}" unless alive?
+        begin
+          TCPSocket.new('127.0.0.1', port).close
+          return
+        rescue Errno::ECONNREFUSED
+          raise ServerError, "server not listening on #{port} after #{timeout}s:\n#{log}" if Time.now > deadline
+          sleep 0.05
+        end
+      end
+    end
+
+    def alive?
+      return false if @pid.nil? || @exit_status
+      Process.waitpid(@pid, Process::WNOHANG).nil?
+    rescue Errno::ECHILD
+      false
+    end
+
+    def signal(name)
+      Process.kill(name, @pid)
+    end
+
+    # stop: SIGTERM (or `signal`), waits for the exit, and fails when the sanitizers reported anything.
+    def stop(signal: 'TERM', timeout: 30)
+      return @exit_status if @pid.nil? || @stopped
+      @stopped = true
+      self.class.started.delete(self)
+      self.class.started_in_example.delete(self)
+      begin
+        Process.kill(signal, @pid)
+        Timeout.timeout(timeout) { _, st = Process.waitpid2(@pid); @exit_status = st.exitstatus || -(st.termsig || 0) }
+      rescue Errno::ESRCH, Errno::ECHILD
+        @exit_status ||= 0
+      rescue Timeout::Error
+        Process.kill('KILL', @pid)
+        Process.waitpid(@pid)
+        raise ServerError, "server did not stop within #{timeout}s:\n#{log}"
+      end
+      raise ServerError, "sanitizer report in the server log:\n#{log}" if log =~ SANITIZER_REPORT
+      @exit_status
+    end
+
+    def log
+      File.exist?(@log_path) ? File.read(@log_path, encoding: 'BINARY') : ''
+    end
+
+    def url(path = '/', tls: false)
+      tls ? "https://127.0.0.1:#{@tls_port}#{path}" : "http://127.0.0.1:#{@port}#{path}"
+    end
+  end
+end

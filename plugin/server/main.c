@@ -405,7 +405,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return EX_CONFIG;
     }
-    if (apply_config(root) != 0) {
+    /* libh2o's configurators copy what they keep, so the tree can go once applied */
+    ch = apply_config(root);
+    yoml_free(root, NULL);
+    if (ch != 0) {
         fprintf(stderr, "booka-origin: configuration in %s is invalid\n", config_file);
         return EX_CONFIG;
     }

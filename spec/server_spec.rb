@@ -89,7 +89,9 @@ describe 'booka-origin host' do
     end
 
     it 'writes the pid file while serving' do
-      expect(File.read(File.join(server.dir, 'booka.pid')).to_i).to eq server.pid
+      pid_file = File.join(server.dir, 'booka.pid')
+      50.times { File.exist?(pid_file) ? break : sleep(0.1) } # sockets are bound during config load, the pid file after
+      expect(File.read(pid_file).to_i).to eq server.pid
     end
   end
 

@@ -1,0 +1,51 @@
+# container_spec.rb: no Docker engine runs here, so check what can be checked: every package the Dockerfile installs
+# exists in this Debian's apt, its runtime stage covers every shared library the binary links, and its config loads.
+require_relative 'spec_helper'
+
+describe 'container/' do
+  let(:dockerfile) { File.read(File.join(Booka::ROOT, 'container', 'Dockerfile')) }
+
+  # packages named on the apt-get install lines of each stage
+  def stage_packages(stage)
+    section = dockerfile.split(/^FROM /).find { |s| s.include?(" AS #{stage}") }
+    words = section.scan(/apt-get install[^\n]*\\\n((?:.*\\\n)*.*)/).flatten.join(' ').split(/[\s\\&]+/)
+    words.take_while { |w| w != 'rm' }.reject { |w| w.empty? || w.start_with?('-') }
+  end
+
+  it 'installs only packages that exist in apt' do
+    pkgs = stage_packages('build') + stage_packages('runtime')
+    expect(pkgs).to include('libh2o-evloop-dev', 'libh2o-evloop0.13')
+    out, = Open3.capture2e('apt-cache', 'policy', *pkgs)
+    missing = pkgs.select { |p| out !~ /^#{Regexp.escape(p)}:\n\s+Installed: .*\n\s+Candidate: (?!\(none\))/ }
+    expect(missing).to eq []
+  end
+
+  it 'builds with the same -dev packages as scripts/packages.txt' do
+    listed = File.readlines(File.join(Booka::ROOT, 'scripts', 'packages.txt')).map(&:strip)
+    dev = listed.select { |p| p.end_with?('-dev') }
+    expect(stage_packages('build')).to include(*dev)
+  end
+
+  it 'ships in its runtime stage the package of every shared library the binary links' do
+    runtime = stage_packages('runtime')
+    libs, = Open3.capture2('ldd', Booka::BIN)
+    paths = libs.scan(%r{=> (/\S+)}).flatten.reject { |p| p =~ /libasan|libubsan/ }
+    owners = paths.map do |p|
+      out, = Open3.capture2e('dpkg', '-S', File.realpath(p))
+      out = Open3.capture2e('dpkg', '-S', p).first if out.include?('no path found')
+      out.split(':').first
+    end.uniq
+    expect(owners - runtime - %w[libc6 libgcc-s1 libstdc++6]).to eq []
+  end
+
+  it 'has a HEALTHCHECK on /healthz, STOPSIGNAL SIGTERM and a non-root user' do
+    expect(dockerfile).to match(/^HEALTHCHECK .*\/healthz/)
+    expect(dockerfile).to match(/^STOPSIGNAL SIGTERM$/)
+    expect(dockerfile).to match(/^USER booka$/)
+  end
+
+  it 'ships a config that booka-origin accepts' do
+    out, status = Open3.capture2e(Booka::BIN, '-t', '-c', File.join(Booka::ROOT, 'container', 'h2o.conf'))
+    expect(status.success?).to be(true), out
+  end
+end

@@ -224,6 +224,20 @@ describe 'booka-origin host' do
     end
   end
 
+  describe 'reuseport' do
+    it 'serves on every thread whatever the position of the directive, and refuses a port already taken' do
+      s = Booka::Server.new do |srv|
+        "listen: #{srv.port}\nnum-threads: 2\nreuseport: ON\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      end
+      s.start
+      10.times { expect(get(s.url('/healthz'), proto: :h1).status).to eq 200 }
+      taken = Booka::Server.new("listen: #{s.port}\nhosts:\n  default:\n    paths: {}\n")
+      out, status = Open3.capture2e(Booka::BIN, '-c', taken.config_path)
+      expect(status.exitstatus).not_to eq 0
+      expect(out).to match(/h2o\.conf:1:9: in command listen, cannot listen on \*:#{s.port}: Address already in use/)
+    end
+  end
+
   describe 'graceful shutdown' do
     it 'finishes an in-flight response after SIGTERM, refuses new connections, and exits 0' do
       s = Booka::Server.new do |srv|

@@ -191,11 +191,9 @@ static int on_config_listen(h2o_configurator_command_t *cmd, h2o_configurator_co
             free(l);
             goto Error;
         }
-        if (!server_conf.dry_run && (l->fd = server_open_listener_socket(l, server_conf.reuseport)) == -1) {
-            h2o_configurator_errprintf(cmd, node, "cannot listen on %s:%s: %s", host ? host : "*", port, strerror(errno));
-            free(l);
-            goto Error;
-        }
+        l->position = h2o_strdup(NULL, node->filename != NULL ? node->filename : "-", SIZE_MAX).base;
+        l->display = h2o_mem_alloc(strlen(host ? host : "*") + strlen(port) + 2);
+        sprintf(l->display, "%s:%s", host ? host : "*", port);
         l->is_global = ctx->hostconf == NULL; /* its host list is the global one, filled in on exit */
         if (!l->is_global)
             l->hosts = h2o_mem_alloc(sizeof(*l->hosts)), l->hosts[0] = NULL;
@@ -221,6 +219,18 @@ static int on_listen_exit(h2o_configurator_t *c, h2o_configurator_context_t *ctx
     if (server_conf.num_listeners == 0) {
         h2o_configurator_errprintf(NULL, node, "mandatory directive `listen` is missing");
         return -1;
+    }
+    return 0;
+}
+
+int server_bind_listeners(void)
+{
+    for (size_t i = 0; i != server_conf.num_listeners; ++i) {
+        struct server_listener *l = server_conf.listeners[i];
+        if ((l->fd = server_open_listener_socket(l, server_conf.reuseport)) == -1) {
+            fprintf(stderr, "%s: in command listen, cannot listen on %s: %s\n", l->position, l->display, strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }

@@ -416,6 +416,8 @@ int main(int argc, char **argv)
         printf("configuration OK\n");
         return 0;
     }
+    if (server_bind_listeners() != 0)
+        return EX_OSERR;
 
     /* Signals are taken by one thread with sigwait; every other thread inherits this mask. */
     signal(SIGPIPE, SIG_IGN);

@@ -8,12 +8,14 @@
 #include "h2o/configurator.h"
 
 struct server_listener {
-    int fd; /* -1 while only checking the config (-t) */
+    int fd; /* -1 until server_bind_listeners, and while only checking the config (-t) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     SSL_CTX *ssl_ctx;       /* NULL for cleartext (HTTP/1.1 and h2c) */
     h2o_hostconf_t **hosts; /* NULL-terminated */
     int is_global;          /* declared at global level: serves every host */
+    char *position;         /* "FILE:LINE:COLUMN" of the `listen` that declared it, for errors */
+    char *display;          /* "host:port" as written */
 };
 
 struct server_config {
@@ -33,6 +35,10 @@ extern struct server_config server_conf;
 
 /* server_register_listen_configurator: defines `listen` (global and host level), with H2O's spelling and meaning. */
 void server_register_listen_configurator(h2o_globalconf_t *conf);
+
+/* server_bind_listeners: opens every declared listener once the whole config is known (so `reuseport` applies whatever
+ * its position in the file). Returns -1, with a "FILE:L:C:" message on stderr, when one cannot be bound. */
+int server_bind_listeners(void);
 
 /* server_open_listener_socket: a bound, listening, non-blocking socket for `l`'s address; -1 with errno on failure. */
 int server_open_listener_socket(const struct server_listener *l, int reuseport);

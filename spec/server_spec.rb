@@ -224,6 +224,35 @@ describe 'booka-origin host' do
     end
   end
 
+  describe 'limits and logs' do
+    it 'max-connections holds further connections until one closes' do
+      s = Booka::Server.new do |srv|
+        "listen: #{srv.port}\nnum-threads: 1\nmax-connections: 1\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      end
+      s.start
+      holder = TCPSocket.new('127.0.0.1', s.port)
+      holder.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+      expect(holder.readpartial(4096)).to start_with 'HTTP/1.1 200'
+      waiting = Thread.new { get(s.url('/healthz'), proto: :h1, timeout: 10) }
+      sleep 1.0
+      expect(waiting.alive?).to be true # accepted by the kernel, not by the server
+      holder.close
+      r = waiting.value
+      expect(r.status).to eq 200
+    end
+
+    it 'error-log receives the server log' do
+      s = Booka::Server.new do |srv|
+        "listen: #{srv.port}\nerror-log: #{srv.dir}/error.log\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      end
+      s.start
+      expect(get(s.url('/healthz'), proto: :h1).status).to eq 200
+      expect(s.stop).to eq 0
+      log = File.read(File.join(s.dir, 'error.log'))
+      expect(log).to include('serving with', 'draining', 'stopped')
+    end
+  end
+
   describe 'reuseport' do
     it 'serves on every thread whatever the position of the directive, and refuses a port already taken' do
       s = Booka::Server.new do |srv|

@@ -1,0 +1,261 @@
+/* store.c: the in-process cache tier: sharded, mutex-guarded hash tables with per-shard LRU lists and byte budgets. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cache/store.h"
+
+#define NUM_SHARDS 16 /* enough that 2..16 loop threads rarely meet on one lock */
+
+struct entry {
+    struct entry *next_in_bucket;
+    h2o_linklist_t lru; /* most recently used first */
+    uint64_t hash;
+    booka_cache_value_t *value;
+    size_t charge; /* bytes counted against the budget */
+    size_t key_len;
+    char key[1];
+};
+
+struct shard {
+    pthread_mutex_t mutex;
+    struct entry **buckets;
+    size_t num_buckets, num_entries, bytes, max_bytes;
+    h2o_linklist_t lru;
+    uint64_t hits, misses, evictions;
+};
+
+struct booka_cache_store {
+    struct shard shards[NUM_SHARDS];
+    size_t max_bytes;
+};
+
+uint64_t booka_cache_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+booka_cache_value_t *booka_cache_value_new(h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type, int status,
+                                           uint64_t created_at, uint64_t fresh_until, uint64_t stale_until)
+{
+    size_t size = sizeof(booka_cache_value_t) + body.len + etag.len + content_type.len;
+    booka_cache_value_t *v = malloc(size);
+    char *p;
+
+    if (v == NULL)
+        return NULL;
+    p = (char *)(v + 1);
+    v->body = h2o_iovec_init(memcpy(p, body.base, body.len), body.len), p += body.len;
+    v->etag = h2o_iovec_init(memcpy(p, etag.base, etag.len), etag.len), p += etag.len;
+    v->content_type = h2o_iovec_init(memcpy(p, content_type.base, content_type.len), content_type.len);
+    v->status = status;
+    v->created_at = created_at;
+    v->fresh_until = fresh_until;
+    v->stale_until = stale_until;
+    atomic_init(&v->_refcnt, 1);
+    v->_size = size;
+    return v;
+}
+
+void booka_cache_value_retain(booka_cache_value_t *value)
+{
+    atomic_fetch_add(&value->_refcnt, 1);
+}
+
+void booka_cache_value_release(booka_cache_value_t *value)
+{
+    if (value != NULL && atomic_fetch_sub(&value->_refcnt, 1) == 1)
+        free(value);
+}
+
+/* hash_key: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o exports no general-purpose string hash. */
+static uint64_t hash_key(const char *key, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i != len; ++i)
+        h = (h ^ (unsigned char)key[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static struct shard *shard_of(booka_cache_store_t *store, uint64_t hash)
+{
+    return store->shards + (hash >> 60) % NUM_SHARDS;
+}
+
+booka_cache_store_t *booka_cache_store_create(size_t max_bytes)
+{
+    booka_cache_store_t *store = calloc(1, sizeof(*store));
+    if (store == NULL)
+        return NULL;
+    store->max_bytes = max_bytes;
+    for (size_t i = 0; i != NUM_SHARDS; ++i) {
+        struct shard *s = store->shards + i;
+        pthread_mutex_init(&s->mutex, NULL);
+        h2o_linklist_init_anchor(&s->lru);
+        s->max_bytes = max_bytes / NUM_SHARDS;
+    }
+    return store;
+}
+
+/* find_slot: the link that points at the entry for (hash, key), or at the NULL ending its bucket. Shard locked. */
+static struct entry **find_slot(struct shard *s, uint64_t hash, const char *key, size_t len)
+{
+    struct entry **slot = &s->buckets[hash & (s->num_buckets - 1)];
+    for (; *slot != NULL; slot = &(*slot)->next_in_bucket)
+        if ((*slot)->hash == hash && (*slot)->key_len == len && memcmp((*slot)->key, key, len) == 0)
+            break;
+    return slot;
+}
+
+/* unlink_entry: removes the entry *slot points at and frees it (its value keeps living while others hold it). */
+static void unlink_entry(struct shard *s, struct entry **slot)
+{
+    struct entry *e = *slot;
+    *slot = e->next_in_bucket;
+    h2o_linklist_unlink(&e->lru);
+    s->bytes -= e->charge;
+    --s->num_entries;
+    booka_cache_value_release(e->value);
+    free(e);
+}
+
+/* grow: doubles the bucket array once entries outnumber buckets; on allocation failure the table just gets longer chains. */
+static void grow(struct shard *s)
+{
+    size_t n = s->num_buckets == 0 ? 64 : s->num_buckets * 2;
+    struct entry **buckets = calloc(n, sizeof(*buckets));
+    if (buckets == NULL)
+        return;
+    for (size_t i = 0; i != s->num_buckets; ++i) {
+        struct entry *e = s->buckets[i], *next;
+        for (; e != NULL; e = next) {
+            next = e->next_in_bucket;
+            e->next_in_bucket = buckets[e->hash & (n - 1)];
+            buckets[e->hash & (n - 1)] = e;
+        }
+    }
+    free(s->buckets);
+    s->buckets = buckets;
+    s->num_buckets = n;
+}
+
+booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const char *key, size_t key_len)
+{
+    uint64_t hash = hash_key(key, key_len);
+    struct shard *s = shard_of(store, hash);
+    booka_cache_value_t *v = NULL;
+    struct entry **slot;
+
+    pthread_mutex_lock(&s->mutex);
+    if (s->num_buckets != 0 && *(slot = find_slot(s, hash, key, key_len)) != NULL) {
+        if ((*slot)->value->stale_until <= booka_cache_now()) {
+            unlink_entry(s, slot);
+        } else {
+            v = (*slot)->value;
+            booka_cache_value_retain(v);
+            h2o_linklist_unlink(&(*slot)->lru);
+            h2o_linklist_insert(s->lru.next, &(*slot)->lru);
+        }
+    }
+    if (v != NULL)
+        ++s->hits;
+    else
+        ++s->misses;
+    pthread_mutex_unlock(&s->mutex);
+    return v;
+}
+
+void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t key_len, booka_cache_value_t *value)
+{
+    uint64_t hash = hash_key(key, key_len);
+    struct shard *s = shard_of(store, hash);
+    size_t charge = sizeof(struct entry) + key_len + value->_size;
+    struct entry *e, **slot;
+
+    if (charge > s->max_bytes / 4 || (e = malloc(offsetof(struct entry, key) + key_len + 1)) == NULL)
+        return;
+    e->hash = hash;
+    e->value = value;
+    e->charge = charge;
+    e->key_len = key_len;
+    memcpy(e->key, key, key_len);
+    booka_cache_value_retain(value);
+
+    pthread_mutex_lock(&s->mutex);
+    if (s->num_entries >= s->num_buckets)
+        grow(s);
+    if (s->num_buckets == 0) { /* could not allocate even the first table */
+        pthread_mutex_unlock(&s->mutex);
+        booka_cache_value_release(value);
+        free(e);
+        return;
+    }
+    if (*(slot = find_slot(s, hash, key, key_len)) != NULL)
+        unlink_entry(s, slot);
+    e->next_in_bucket = s->buckets[hash & (s->num_buckets - 1)];
+    s->buckets[hash & (s->num_buckets - 1)] = e;
+    h2o_linklist_insert(s->lru.next, &e->lru);
+    s->bytes += charge;
+    ++s->num_entries;
+    while (s->bytes > s->max_bytes) {
+        struct entry *victim = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.prev);
+        unlink_entry(s, find_slot(s, victim->hash, victim->key, victim->key_len));
+        ++s->evictions;
+    }
+    pthread_mutex_unlock(&s->mutex);
+}
+
+void booka_cache_store_remove(booka_cache_store_t *store, const char *key, size_t key_len)
+{
+    uint64_t hash = hash_key(key, key_len);
+    struct shard *s = shard_of(store, hash);
+    struct entry **slot;
+
+    pthread_mutex_lock(&s->mutex);
+    if (s->num_buckets != 0 && *(slot = find_slot(s, hash, key, key_len)) != NULL)
+        unlink_entry(s, slot);
+    pthread_mutex_unlock(&s->mutex);
+}
+
+void booka_cache_store_clear(booka_cache_store_t *store)
+{
+    for (size_t i = 0; i != NUM_SHARDS; ++i) {
+        struct shard *s = store->shards + i;
+        pthread_mutex_lock(&s->mutex);
+        while (!h2o_linklist_is_empty(&s->lru)) {
+            struct entry *e = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.next);
+            unlink_entry(s, find_slot(s, e->hash, e->key, e->key_len));
+        }
+        pthread_mutex_unlock(&s->mutex);
+    }
+}
+
+void booka_cache_store_destroy(booka_cache_store_t *store)
+{
+    if (store == NULL)
+        return;
+    booka_cache_store_clear(store);
+    for (size_t i = 0; i != NUM_SHARDS; ++i) {
+        free(store->shards[i].buckets);
+        pthread_mutex_destroy(&store->shards[i].mutex);
+    }
+    free(store);
+}
+
+void booka_cache_store_get_stats(booka_cache_store_t *store, booka_cache_store_stats_t *stats)
+{
+    *stats = (booka_cache_store_stats_t){.max_bytes = store->max_bytes};
+    for (size_t i = 0; i != NUM_SHARDS; ++i) {
+        struct shard *s = store->shards + i;
+        pthread_mutex_lock(&s->mutex);
+        stats->entries += s->num_entries;
+        stats->bytes += s->bytes;
+        stats->hits += s->hits;
+        stats->misses += s->misses;
+        stats->evictions += s->evictions;
+        pthread_mutex_unlock(&s->mutex);
+    }
+}

@@ -11,6 +11,23 @@ struct dependency {
 };
 
 static H2O_VECTOR(struct dependency) dependencies;
+typedef void (*context_init_cb)(h2o_context_t *ctx);
+static H2O_VECTOR(context_init_cb) context_inits;
+
+void booka_health_add_context_init(void (*init)(h2o_context_t *ctx))
+{
+    for (size_t i = 0; i != context_inits.size; ++i)
+        if (context_inits.entries[i] == init)
+            return;
+    h2o_vector_reserve(NULL, &context_inits, context_inits.size + 1);
+    context_inits.entries[context_inits.size++] = init;
+}
+
+static void on_readyz_context_init(h2o_handler_t *self, h2o_context_t *ctx)
+{
+    for (size_t i = 0; i != context_inits.size; ++i)
+        context_inits.entries[i](ctx);
+}
 
 void booka_health_add_dependency(const char *name, int required, booka_dependency_state_cb is_up, void *data)
 {
@@ -63,13 +80,15 @@ static int on_readyz(h2o_handler_t *self, h2o_req_t *req)
 
 /* on_config_switch: a path directive `ON` installs `on_req` there (with the shared response headers). */
 static int on_config_switch(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node,
-                            int (*on_req)(h2o_handler_t *, h2o_req_t *))
+                            int (*on_req)(h2o_handler_t *, h2o_req_t *), void (*on_context_init)(h2o_handler_t *, h2o_context_t *))
 {
     ssize_t on = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
     if (on == -1)
         return -1;
     if (on) {
-        h2o_create_handler(ctx->pathconf, sizeof(h2o_handler_t))->on_req = on_req;
+        h2o_handler_t *handler = h2o_create_handler(ctx->pathconf, sizeof(*handler));
+        handler->on_req = on_req;
+        handler->on_context_init = on_context_init;
         booka_http_attach(ctx->pathconf);
     }
     return 0;
@@ -77,12 +96,12 @@ static int on_config_switch(h2o_configurator_command_t *cmd, h2o_configurator_co
 
 static int on_config_health(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    return on_config_switch(cmd, ctx, node, on_healthz);
+    return on_config_switch(cmd, ctx, node, on_healthz, NULL);
 }
 
 static int on_config_readiness(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    return on_config_switch(cmd, ctx, node, on_readyz);
+    return on_config_switch(cmd, ctx, node, on_readyz, on_readyz_context_init);
 }
 
 void booka_health_register_configurator(h2o_globalconf_t *conf)

@@ -11,6 +11,10 @@ typedef int (*booka_dependency_state_cb)(h2o_context_t *ctx, void *data);
  * Call while the configuration is applied (not thread-safe). */
 void booka_health_add_dependency(const char *name, int required, booka_dependency_state_cb is_up, void *data);
 
+/* booka_health_add_context_init: `init` runs on every loop thread that serves /readyz, so the dependency it reports on
+ * has a per-thread connection there even when no other handler started one. Idempotent per function. */
+void booka_health_add_context_init(void (*init)(h2o_context_t *ctx));
+
 /* booka_health_register_configurator: `booka.health: ON` (liveness) and `booka.readiness: ON` (readiness) on a path. */
 void booka_health_register_configurator(h2o_globalconf_t *conf);
 

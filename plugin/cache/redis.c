@@ -36,6 +36,7 @@ struct redis_conn {
     h2o_timeout_entry_t connect_deadline, retry_entry;
     uint64_t retry_at, backoff;
     unsigned timeout_streak;
+    int write_pending; /* a write notification is armed: libh2o asserts on arming it twice, hiredis asks repeatedly */
     int reported_down; /* logged once per outage */
     booka_redis_stats_t stats;
 };
@@ -99,6 +100,7 @@ static void on_sock_read(h2o_socket_t *sock, const char *err)
 static void on_sock_write(h2o_socket_t *sock, const char *err)
 {
     struct redis_conn *conn = sock->data;
+    conn->write_pending = 0;
     if (conn->ac != NULL)
         redisAsyncHandleWrite(conn->ac);
 }
@@ -120,8 +122,10 @@ static void hook_del_read(void *p)
 static void hook_add_write(void *p)
 {
     struct redis_conn *conn = p;
-    if (conn->sock != NULL)
+    if (conn->sock != NULL && !conn->write_pending) {
+        conn->write_pending = 1;
         h2o_socket_notify_write(conn->sock, on_sock_write);
+    }
 }
 
 static void hook_del_write(void *p)
@@ -203,6 +207,7 @@ static void connect_to(struct redis_conn *conn, const char *ip)
         return;
     }
     conn->ac = ac;
+    conn->write_pending = 0;
     conn->sock = h2o_evloop_socket_create(conn->ctx->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     conn->sock->data = conn;
     ac->ev.data = conn;

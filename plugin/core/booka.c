@@ -1,5 +1,6 @@
 /* booka.c: registers each module's configurator; the list of what the plugin provides. */
 #include "core/booka.h"
+#include "cache/redis.h"
 #include "health/health.h"
 #include "http/http.h"
 
@@ -7,4 +8,5 @@ void booka_register_configurators(h2o_globalconf_t *conf)
 {
     booka_http_register_configurator(conf);
     booka_health_register_configurator(conf);
+    booka_redis_register_configurator(conf);
 }

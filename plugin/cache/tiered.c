@@ -1,0 +1,394 @@
+/* tiered.c: in-process ▸ Redis ▸ single-flight (in the process, then across instances with a Redis lock) ▸ fill. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cache/redis.h"
+#include "cache/tiered.h"
+
+#define POLL_MS 20 /* how often a waiting instance looks for another instance's fill in Redis */
+
+const char *const booka_cache_outcome_names[] = {"HIT", "MISS", "STALE"};
+booka_cache_stats_t booka_cache_stats;
+
+struct booka_cache_fill {
+    struct booka_cache_lookup *lookup;
+};
+
+struct booka_cache_lookup {
+    h2o_context_t *ctx;
+    booka_cache_store_t *store;
+    booka_cache_policy_t policy;
+    h2o_iovec_t key;
+    booka_cache_fill_fn fill;
+    void *fill_arg;
+    void (*fill_arg_free)(void *);
+    booka_cache_done_cb cb; /* NULL for a background refresh */
+    void *data;
+    struct booka_cache_fill fill_handle;
+    booka_redis_command_t *redis_cmd; /* the Redis command in flight, if any */
+    booka_flight_waiter_t *waiter;    /* following another request's fill */
+    h2o_timeout_entry_t poll_entry;   /* waiting for another instance's fill */
+    uint64_t wait_until;
+    unsigned leader : 1;    /* we hold the in-process flight for the key */
+    unsigned filling : 1;   /* the fill function has not called back yet */
+    unsigned delivered : 1; /* cb ran, or was abandoned */
+    unsigned in_lookup : 1; /* booka_cache_lookup is still on the stack: not to be freed yet */
+};
+
+/* Per thread: the timeout POLL_MS uses (libh2o 2.2 timeouts have a fixed duration). */
+static __thread h2o_timeout_t *poll_timeout;
+
+static void begin_flight(booka_cache_lookup_t *l);
+
+/* maybe_free: once the answer is out and nothing asynchronous refers to the lookup any more. */
+static void maybe_free(booka_cache_lookup_t *l)
+{
+    if (!l->delivered || l->in_lookup || l->filling || l->redis_cmd != NULL || l->waiter != NULL || h2o_timeout_is_linked(&l->poll_entry))
+        return;
+    if (l->fill_arg_free != NULL)
+        l->fill_arg_free(l->fill_arg);
+    free(l->key.base);
+    free(l);
+}
+
+/* deliver: hands `value` (its reference goes with it) to the request, unless it went away. */
+static void deliver(booka_cache_lookup_t *l, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+{
+    _Atomic uint64_t *counter = outcome == BOOKA_CACHE_HIT     ? &booka_cache_stats.hits
+                                : outcome == BOOKA_CACHE_STALE ? &booka_cache_stats.stale
+                                                               : &booka_cache_stats.misses;
+    if (l->delivered) {
+        booka_cache_value_release(value);
+        return;
+    }
+    l->delivered = 1;
+    if (l->cb == NULL) {
+        booka_cache_value_release(value);
+        return;
+    }
+    atomic_fetch_add(counter, 1);
+    l->cb(l->data, outcome, value);
+}
+
+static booka_cache_lookup_t *new_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
+                                        h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
+                                        booka_cache_done_cb cb, void *data)
+{
+    booka_cache_lookup_t *l = h2o_mem_alloc(sizeof(*l));
+    *l = (booka_cache_lookup_t){.ctx = ctx,
+                                .store = store,
+                                .policy = *policy,
+                                .key = h2o_strdup(NULL, key.base, key.len),
+                                .fill = fill,
+                                .fill_arg = fill_arg,
+                                .fill_arg_free = fill_arg_free,
+                                .cb = cb,
+                                .data = data};
+    l->fill_handle.lookup = l;
+    return l;
+}
+
+/* redis_send: one command on the thread's Redis connection; 0 when sent (on_reply follows), -1 when Redis is not up. */
+static int redis_send(booka_cache_lookup_t *l, int argc, const char **argv, const size_t *argv_len, booka_redis_reply_cb on_reply)
+{
+    l->redis_cmd = booka_redis_command(l->ctx, argc, argv, argv_len, on_reply, l);
+    return l->redis_cmd != NULL ? 0 : -1;
+}
+
+static void redis_forget(booka_cache_lookup_t *l, int argc, const char **argv, const size_t *argv_len)
+{
+    booka_redis_command_t *cmd = booka_redis_command(l->ctx, argc, argv, argv_len, NULL, NULL);
+    if (cmd != NULL)
+        booka_redis_cancel(cmd); /* fire and forget: nobody waits for the reply */
+}
+
+/* refresh_in_background: one refresh of a stale key, unless a fill for it is already under way in this process. */
+static void refresh_in_background(booka_cache_lookup_t *served)
+{
+    booka_cache_lookup_t *r;
+    booka_flight_waiter_t *waiter;
+
+    if (served->fill == NULL)
+        return;
+    r = new_lookup(served->ctx, served->store, &served->policy, served->key, served->fill, served->fill_arg, served->fill_arg_free,
+                   NULL, NULL);
+    served->fill_arg = NULL, served->fill_arg_free = NULL; /* the refresh owns it now */
+    r->delivered = 1;                                      /* nobody waits for this one */
+    if (booka_flight_begin(r->ctx, r->key.base, r->key.len, 0, NULL, NULL, &waiter) != BOOKA_FLIGHT_LEAD) {
+        booka_flight_cancel(waiter);
+        maybe_free(r);
+        return;
+    }
+    r->leader = 1;
+    r->filling = 1;
+    atomic_fetch_add(&booka_cache_stats.refreshes, 1);
+    r->fill(r->ctx, &r->fill_handle, r->fill_arg);
+}
+
+/* serve_cached: a value found in a tier: HIT while fresh, STALE (and a refresh) after. */
+static void serve_cached(booka_cache_lookup_t *l, booka_cache_value_t *v)
+{
+    if (booka_cache_now() < v->fresh_until) {
+        deliver(l, BOOKA_CACHE_HIT, v);
+    } else {
+        deliver(l, BOOKA_CACHE_STALE, v);
+        refresh_in_background(l);
+    }
+}
+
+static void start_fill(booka_cache_lookup_t *l)
+{
+    l->filling = 1;
+    atomic_fetch_add(&booka_cache_stats.fills, 1);
+    l->fill(l->ctx, &l->fill_handle, l->fill_arg);
+}
+
+static booka_cache_value_t *value_from_reply(redisReply *reply)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING)
+        return NULL;
+    return booka_cache_deserialize(reply->str, reply->len);
+}
+
+static void on_poll_reply(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = data;
+    booka_cache_value_t *v = value_from_reply(reply);
+
+    l->redis_cmd = NULL;
+    if (v != NULL && booka_cache_now() < v->fresh_until) {
+        booka_cache_store_put(l->store, l->key.base, l->key.len, v);
+        atomic_fetch_add(&booka_cache_stats.coalesced, 1);
+        booka_flight_land(l->key.base, l->key.len, v);
+        l->leader = 0;
+        deliver(l, BOOKA_CACHE_HIT, v);
+    } else {
+        booka_cache_value_release(v);
+        if (booka_cache_now() >= l->wait_until)
+            start_fill(l); /* the other instance did not deliver in time (or died): fill ourselves */
+        else
+            h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
+    }
+    maybe_free(l);
+}
+
+static void on_poll_tick(h2o_timeout_entry_t *entry)
+{
+    booka_cache_lookup_t *l = H2O_STRUCT_FROM_MEMBER(booka_cache_lookup_t, poll_entry, entry);
+    const char *argv[] = {"GET", l->key.base};
+    size_t len[] = {3, l->key.len};
+
+    if (redis_send(l, 2, argv, len, on_poll_reply) != 0)
+        start_fill(l);
+}
+
+static void on_lock_reply(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = data;
+
+    l->redis_cmd = NULL;
+    if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
+        /* another instance holds the fill lock: wait for its value, but not for longer than wait_ms */
+        if (poll_timeout == NULL) {
+            poll_timeout = h2o_mem_alloc(sizeof(*poll_timeout));
+            h2o_timeout_init(l->ctx->loop, poll_timeout, POLL_MS);
+        }
+        l->wait_until = booka_cache_now() + l->policy.wait_ms;
+        l->poll_entry.cb = on_poll_tick;
+        h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
+    } else {
+        start_fill(l); /* we hold the lock, or Redis failed: either way this instance fills */
+    }
+    maybe_free(l);
+}
+
+/* lead: this request fills for the process; across instances, only the holder of the Redis lock does. */
+static void lead(booka_cache_lookup_t *l)
+{
+    char lock_key[1024], ttl[24];
+    const char *argv[] = {"SET", lock_key, "1", "NX", "PX", ttl};
+    size_t len[6] = {3, 0, 1, 2, 2, 0};
+
+    l->leader = 1;
+    if (l->key.len + 5 < sizeof(lock_key)) {
+        len[1] = (size_t)snprintf(lock_key, sizeof(lock_key), "%.*s:lock", (int)l->key.len, l->key.base);
+        len[5] = (size_t)snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)l->policy.lock_ms);
+        if (redis_send(l, 6, argv, len, on_lock_reply) == 0)
+            return;
+    }
+    start_fill(l);
+}
+
+static void on_flight_landed(void *data, booka_cache_value_t *value)
+{
+    booka_cache_lookup_t *l = data;
+
+    l->waiter = NULL;
+    if (value == NULL) {
+        start_fill(l); /* the leader failed or took longer than wait_ms */
+    } else {
+        atomic_fetch_add(&booka_cache_stats.coalesced, 1);
+        deliver(l, value->status == 200 ? BOOKA_CACHE_HIT : BOOKA_CACHE_MISS, value);
+    }
+    maybe_free(l);
+}
+
+static void begin_flight(booka_cache_lookup_t *l)
+{
+    if (booka_flight_begin(l->ctx, l->key.base, l->key.len, l->policy.wait_ms, on_flight_landed, l, &l->waiter) ==
+        BOOKA_FLIGHT_LEAD)
+        lead(l);
+}
+
+static void on_redis_get(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = data;
+    booka_cache_value_t *v = value_from_reply(reply);
+
+    l->redis_cmd = NULL;
+    if (v != NULL && booka_cache_now() < v->stale_until) {
+        atomic_fetch_add(&booka_cache_stats.redis_hits, 1);
+        booka_cache_store_put(l->store, l->key.base, l->key.len, v);
+        serve_cached(l, v);
+    } else {
+        booka_cache_value_release(v);
+        if (!l->delivered)
+            begin_flight(l);
+    }
+    maybe_free(l);
+}
+
+booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
+                                         h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
+                                         booka_cache_done_cb cb, void *data)
+{
+    booka_cache_value_t *v = booka_cache_store_get(store, key.base, key.len);
+    booka_cache_lookup_t *l = new_lookup(ctx, store, policy, key, fill, fill_arg, fill_arg_free, cb, data);
+    const char *argv[] = {"GET", l->key.base};
+    size_t len[] = {3, l->key.len};
+
+    l->in_lookup = 1;
+    if (v != NULL)
+        serve_cached(l, v);
+    else if (redis_send(l, 2, argv, len, on_redis_get) != 0)
+        begin_flight(l);
+    l->in_lookup = 0;
+    if (l->delivered) { /* a hit, or a fill that answered at once (e.g. the database refused) */
+        maybe_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void booka_cache_abandon(booka_cache_lookup_t *l)
+{
+    if (l == NULL || l->delivered)
+        return;
+    l->delivered = 1;
+    if (l->redis_cmd != NULL && !l->leader) {
+        booka_redis_cancel(l->redis_cmd);
+        l->redis_cmd = NULL;
+    }
+    if (l->waiter != NULL) {
+        booka_flight_cancel(l->waiter);
+        l->waiter = NULL;
+    }
+    /* a leader keeps going (polling, locking or filling) so its followers and the cache still get the value */
+    maybe_free(l);
+}
+
+void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type)
+{
+    booka_cache_lookup_t *l = fill->lookup;
+    uint64_t now = booka_cache_now(), jitter = l->policy.jitter_ms != 0 ? (uint64_t)rand() % (l->policy.jitter_ms + 1) : 0;
+    uint64_t fresh_until = now + (l->policy.fresh_ms > jitter ? l->policy.fresh_ms - jitter : 0);
+    booka_cache_value_t *v =
+        booka_cache_value_new(body, etag, content_type, status, now, fresh_until, fresh_until + l->policy.stale_ms);
+    booka_cache_value_t *stale;
+
+    l->filling = 0;
+    if (v != NULL && status == 200) {
+        booka_buf_t bytes = {NULL};
+        char ttl[24], lock_key[1024];
+        booka_cache_store_put(l->store, l->key.base, l->key.len, v);
+        booka_cache_serialize(v, &bytes);
+        if (!bytes.oom) {
+            const char *argv[] = {"SET", l->key.base, bytes.base, "PX", ttl};
+            size_t len[] = {3, l->key.len, bytes.len, 2,
+                            (size_t)snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)(v->stale_until - now))};
+            redis_forget(l, 5, argv, len);
+        }
+        booka_buf_free(&bytes);
+        if (l->leader && l->key.len + 5 < sizeof(lock_key)) {
+            const char *argv[] = {"DEL", lock_key};
+            size_t len[] = {3, (size_t)snprintf(lock_key, sizeof(lock_key), "%.*s:lock", (int)l->key.len, l->key.base)};
+            redis_forget(l, 2, argv, len);
+        }
+    } else {
+        atomic_fetch_add(&booka_cache_stats.fill_errors, 1);
+    }
+    if (l->leader) {
+        booka_flight_land(l->key.base, l->key.len, v);
+        l->leader = 0;
+    }
+    if (v != NULL && status != 200 && (stale = booka_cache_store_get(l->store, l->key.base, l->key.len)) != NULL) {
+        booka_cache_value_release(v);
+        deliver(l, BOOKA_CACHE_STALE, stale); /* stale-if-error */
+    } else if (v != NULL) {
+        deliver(l, BOOKA_CACHE_MISS, v);
+    } else {
+        l->delivered = 1; /* out of memory: the caller's request times out rather than crash */
+    }
+    maybe_free(l);
+}
+
+/* Redis representation: "BKC1" status:u16 created:u64 fresh:u64 stale:u64 etag_len:u16 type_len:u16 etag type body,
+ * integers big-endian. */
+static void put_be(booka_buf_t *b, uint64_t v, int bytes)
+{
+    char tmp[8];
+    for (int i = 0; i != bytes; ++i)
+        tmp[i] = (char)(v >> (8 * (bytes - 1 - i)));
+    booka_buf_append(b, tmp, bytes);
+}
+
+static uint64_t get_be(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i != bytes; ++i)
+        v = v << 8 | p[i];
+    return v;
+}
+
+#define HEADER_LEN (4 + 2 + 8 + 8 + 8 + 2 + 2)
+
+void booka_cache_serialize(const booka_cache_value_t *v, booka_buf_t *out)
+{
+    booka_buf_append(out, "BKC1", 4);
+    put_be(out, (uint64_t)v->status, 2);
+    put_be(out, v->created_at, 8);
+    put_be(out, v->fresh_until, 8);
+    put_be(out, v->stale_until, 8);
+    put_be(out, v->etag.len, 2);
+    put_be(out, v->content_type.len, 2);
+    booka_buf_append(out, v->etag.base, v->etag.len);
+    booka_buf_append(out, v->content_type.base, v->content_type.len);
+    booka_buf_append(out, v->body.base, v->body.len);
+}
+
+booka_cache_value_t *booka_cache_deserialize(const char *bytes, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)bytes;
+    size_t etag_len, type_len;
+
+    if (len < HEADER_LEN || memcmp(p, "BKC1", 4) != 0)
+        return NULL;
+    etag_len = get_be(p + 30, 2);
+    type_len = get_be(p + 32, 2);
+    if (len < HEADER_LEN + etag_len + type_len)
+        return NULL;
+    return booka_cache_value_new(h2o_iovec_init(bytes + HEADER_LEN + etag_len + type_len, len - HEADER_LEN - etag_len - type_len),
+                                 h2o_iovec_init(bytes + HEADER_LEN, etag_len),
+                                 h2o_iovec_init(bytes + HEADER_LEN + etag_len, type_len), (int)get_be(p + 4, 2), get_be(p + 6, 8),
+                                 get_be(p + 14, 8), get_be(p + 22, 8));
+}

@@ -1,0 +1,187 @@
+/* tiered_test.c: the lookup without Redis: MISS then HIT, coalesced followers, errors never stored, stale-while-revalidate,
+ * stale-if-error, and the Redis representation. */
+#include "unit.h"
+#include "cache/tiered.h"
+
+static h2o_globalconf_t globalconf;
+static h2o_context_t ctx;
+
+struct fake_fill {
+    int calls;
+    int status;   /* what the next fill answers */
+    int deferred; /* answer on the next loop turn instead of at once */
+    booka_cache_fill_t *pending;
+    h2o_timeout_t later;
+    h2o_timeout_entry_t entry;
+};
+
+static void answer(struct fake_fill *f, booka_cache_fill_t *fill)
+{
+    char body[32];
+    int n = snprintf(body, sizeof(body), "{\"n\": %d}", f->calls);
+    booka_cache_fill_done(fill, f->status, h2o_iovec_init(body, n), h2o_iovec_init(H2O_STRLIT("W/\"t\"")),
+                          h2o_iovec_init(H2O_STRLIT("application/json")));
+}
+
+static void on_later(h2o_timeout_entry_t *entry)
+{
+    struct fake_fill *f = H2O_STRUCT_FROM_MEMBER(struct fake_fill, entry, entry);
+    booka_cache_fill_t *fill = f->pending;
+    f->pending = NULL;
+    answer(f, fill);
+}
+
+static void do_fill(h2o_context_t *c, booka_cache_fill_t *fill, void *arg)
+{
+    struct fake_fill *f = arg;
+    ++f->calls;
+    if (f->deferred) {
+        f->pending = fill;
+        h2o_timeout_link(c->loop, &f->later, &f->entry);
+    } else {
+        answer(f, fill);
+    }
+}
+
+struct result {
+    int called;
+    booka_cache_outcome_t outcome;
+    int status;
+    char body[64];
+};
+
+static void on_done(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *v)
+{
+    struct result *r = data;
+    ++r->called;
+    r->outcome = outcome;
+    r->status = v->status;
+    snprintf(r->body, sizeof(r->body), "%.*s", (int)v->body.len, v->body.base);
+    booka_cache_value_release(v);
+}
+
+static void run_until(int *flag)
+{
+    for (int i = 0; i != 100 && !*flag; ++i)
+        h2o_evloop_run(ctx.loop, 10);
+}
+
+static booka_cache_lookup_t *look(booka_cache_store_t *s, const booka_cache_policy_t *p, const char *key, struct fake_fill *f,
+                                  struct result *r)
+{
+    return booka_cache_lookup(&ctx, s, p, h2o_iovec_init(key, strlen(key)), do_fill, f, NULL, on_done, r);
+}
+
+static void test_miss_then_hit_and_errors(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    booka_cache_policy_t p = {.fresh_ms = 60000, .stale_ms = 60000, .wait_ms = 1000, .lock_ms = 1000};
+    struct fake_fill f = {.status = 200};
+    struct result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+
+    CHECK(look(s, &p, "a", &f, &r1) == NULL); /* the fill answered at once */
+    CHECK(r1.called == 1 && r1.outcome == BOOKA_CACHE_MISS && r1.status == 200);
+    CHECK_STR_EQ(r1.body, "{\"n\": 1}");
+    CHECK(look(s, &p, "a", &f, &r2) == NULL);
+    CHECK(r2.called == 1 && r2.outcome == BOOKA_CACHE_HIT);
+    CHECK_STR_EQ(r2.body, "{\"n\": 1}");
+    CHECK_INT_EQ(f.calls, 1);
+    /* an error response reaches the request but is not stored */
+    f.status = 503;
+    look(s, &p, "b", &f, &r3);
+    CHECK(r3.called == 1 && r3.outcome == BOOKA_CACHE_MISS && r3.status == 503);
+    f.status = 200;
+    look(s, &p, "b", &f, &r4);
+    CHECK(r4.called == 1 && r4.outcome == BOOKA_CACHE_MISS && r4.status == 200);
+    CHECK_INT_EQ(f.calls, 3);
+    booka_cache_store_destroy(s);
+}
+
+static void test_followers_share_one_fill(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    booka_cache_policy_t p = {.fresh_ms = 60000, .stale_ms = 60000, .wait_ms = 1000, .lock_ms = 1000};
+    struct fake_fill f = {.status = 200, .deferred = 1};
+    struct result r[5] = {{0}};
+    booka_cache_lookup_t *abandoned;
+
+    h2o_timeout_init(ctx.loop, &f.later, 5);
+    f.entry.cb = on_later;
+    for (int i = 0; i != 4; ++i)
+        CHECK(look(s, &p, "k", &f, &r[i]) != NULL);
+    abandoned = look(s, &p, "k", &f, &r[4]);
+    booka_cache_abandon(abandoned);
+    run_until(&r[3].called);
+    run_until(&r[1].called);
+    CHECK_INT_EQ(f.calls, 1);
+    CHECK(r[0].called == 1 && r[0].outcome == BOOKA_CACHE_MISS);
+    for (int i = 1; i != 4; ++i) {
+        CHECK(r[i].called == 1 && r[i].outcome == BOOKA_CACHE_HIT);
+        CHECK_STR_EQ(r[i].body, r[0].body);
+    }
+    CHECK(r[4].called == 0);
+    h2o_timeout_dispose(ctx.loop, &f.later);
+    booka_cache_store_destroy(s);
+}
+
+static void test_stale_while_revalidate_and_if_error(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    booka_cache_policy_t p = {.fresh_ms = 0, .stale_ms = 60000, .wait_ms = 1000, .lock_ms = 1000}; /* stale at once */
+    struct fake_fill f = {.status = 200};
+    struct result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
+
+    look(s, &p, "s", &f, &r1);
+    CHECK(r1.outcome == BOOKA_CACHE_MISS);
+    /* stale: served at once, and one refresh runs */
+    look(s, &p, "s", &f, &r2);
+    CHECK(r2.called == 1 && r2.outcome == BOOKA_CACHE_STALE);
+    CHECK_STR_EQ(r2.body, "{\"n\": 1}");
+    CHECK_INT_EQ(f.calls, 2);
+    look(s, &p, "s", &f, &r3);
+    CHECK_STR_EQ(r3.body, "{\"n\": 2}"); /* the refreshed copy */
+    /* the database fails: the stale copy is served instead of the error */
+    f.status = 503;
+    p.fresh_ms = 0;
+    booka_cache_store_remove(s, "x", 1);
+    look(s, &p, "s", &f, &r4);
+    CHECK(r4.called == 1 && r4.outcome == BOOKA_CACHE_STALE && r4.status == 200);
+    booka_cache_store_destroy(s);
+}
+
+static void test_serialization(void)
+{
+    booka_cache_value_t *v = booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("{\"data\": []}")),
+                                                   h2o_iovec_init(H2O_STRLIT("W/\"abc\"")),
+                                                   h2o_iovec_init(H2O_STRLIT("application/json")), 200, 1, 2, 3),
+                        *back;
+    booka_buf_t b = {NULL};
+
+    booka_cache_serialize(v, &b);
+    back = booka_cache_deserialize(b.base, b.len);
+    CHECK(back != NULL);
+    if (back != NULL) {
+        CHECK(h2o_memis(back->body.base, back->body.len, v->body.base, v->body.len));
+        CHECK(h2o_memis(back->etag.base, back->etag.len, v->etag.base, v->etag.len));
+        CHECK(h2o_memis(back->content_type.base, back->content_type.len, v->content_type.base, v->content_type.len));
+        CHECK(back->status == 200 && back->created_at == 1 && back->fresh_until == 2 && back->stale_until == 3);
+        booka_cache_value_release(back);
+    }
+    for (size_t cut = 0; cut < 40; ++cut)
+        CHECK(booka_cache_deserialize(b.base, cut) == NULL);
+    CHECK(booka_cache_deserialize("XXXX", 4) == NULL);
+    booka_buf_free(&b);
+    booka_cache_value_release(v);
+}
+
+int main(void)
+{
+    h2o_config_init(&globalconf);
+    h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_context_init(&ctx, h2o_evloop_create(), &globalconf);
+    test_miss_then_hit_and_errors();
+    test_followers_share_one_fill();
+    test_stale_while_revalidate_and_if_error();
+    test_serialization();
+    return unit_report("cache_tiered");
+}

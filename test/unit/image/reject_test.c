@@ -1,0 +1,296 @@
+/* reject_test.c: tests that bad input fails with the right error and nothing else: truncation, garbage, bombs, limits,
+ * unsupported variants, bad parameters, and randomly damaged files (no crash, no leak under ASan). */
+#include <malloc.h>
+#include <zlib.h>
+#include "unit.h"
+#include "fixtures.h"
+
+static const char *const fixtures[] = {"baseline.jpg",   "progressive.jpg", "rgb.png",
+                                       "interlaced.png", "lossy.webp",      "lossless.webp"};
+
+/* make_fixtures: a 96x64 photo-like source in each format. */
+static int make_fixtures(void)
+{
+    return fixture_sh("convert -size 96x64 -seed 3 plasma:fractal -blur 0x1 PNG24:source.png") &&
+           fixture_sh("convert source.png -quality 90 baseline.jpg") &&
+           fixture_sh("convert source.png -quality 90 -interlace Plane progressive.jpg") && fixture_sh("cp source.png rgb.png") &&
+           fixture_sh("convert source.png -interlace PNG PNG24:interlaced.png") &&
+           fixture_sh("convert source.png -quality 80 lossy.webp") &&
+           fixture_sh("convert source.png -define webp:lossless=true lossless.webp");
+}
+
+/* render: booka_image_render() at side 32 with the given limits; checks that a failure leaves *out empty. */
+static booka_image_error_t render(const uint8_t *buf, size_t len, const booka_image_limits_t *limits)
+{
+    booka_image_params_t params = {32, BOOKA_IMAGE_OUTPUT_JPEG, 80, limits, 0};
+    booka_image_pixels_t out;
+    booka_image_error_t err = booka_image_render(buf, len, &params, &out);
+    if (err != BOOKA_IMAGE_OK)
+        CHECK(out.data == NULL && out.width == 0);
+    else
+        CHECK(out.width == 32 && out.height == 32);
+    booka_image_pixels_dispose(&out);
+    return err;
+}
+
+static void test_not_images(void)
+{
+    uint8_t noise[4096];
+    booka_image_info_t info;
+    srand(11);
+    for (size_t i = 0; i < sizeof(noise); ++i)
+        noise[i] = (uint8_t)rand();
+    noise[0] = 0x42; /* whatever rand() gives, no signature starts with this byte */
+    CHECK_INT_EQ(render(noise, 0, NULL), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(render(NULL, 0, NULL), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(render(noise, sizeof(noise), NULL), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(render((const uint8_t *)"GIF89a", 6, NULL), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(render((const uint8_t *)"<html>", 6, NULL), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(booka_image_probe((const uint8_t *)"\x89PN", 3, &info), BOOKA_IMAGE_ERROR_TRUNCATED);
+    CHECK_INT_EQ(booka_image_probe((const uint8_t *)"RIFF", 4, &info), BOOKA_IMAGE_ERROR_TRUNCATED);
+    CHECK_INT_EQ(booka_image_probe((const uint8_t *)"\xff\xd8", 2, &info), BOOKA_IMAGE_ERROR_TRUNCATED);
+    CHECK_INT_EQ(booka_image_probe((const uint8_t *)"RIFF\x10\0\0\0WAVEfmt ", 16, &info), BOOKA_IMAGE_ERROR_NOT_IMAGE);
+    CHECK_INT_EQ(info.format, BOOKA_IMAGE_FORMAT_UNKNOWN);
+}
+
+/* Every cut of a file, from inside the header to just before its end, is an error, never a partly grey picture. */
+static void test_truncated(void)
+{
+    static const double cuts[] = {0.02, 0.1, 0.3, 0.6, 0.9, 0.99};
+    for (size_t f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); ++f) {
+        size_t len = 0;
+        uint8_t *buf = fixture_read(fixtures[f], &len);
+        CHECK_INT_EQ(render(buf, len, NULL), BOOKA_IMAGE_OK);
+        for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); ++c) {
+            size_t cut = (size_t)(len * cuts[c]);
+            booka_image_error_t err = render(buf, cut, NULL);
+            if (err != BOOKA_IMAGE_ERROR_TRUNCATED)
+                fprintf(stderr, "%s cut at %zu of %zu: %s\n", fixtures[f], cut, len, booka_image_strerror(err));
+            CHECK_INT_EQ(err, BOOKA_IMAGE_ERROR_TRUNCATED);
+        }
+        CHECK_INT_EQ(render(buf, len - 1, NULL), BOOKA_IMAGE_ERROR_TRUNCATED); /* JPEG: EOI cut; PNG: IEND cut; WebP: RIFF short */
+        free(buf);
+    }
+}
+
+/* put_be32: a big-endian field, as PNG uses. */
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* put_png_chunk: appends a chunk with its CRC at buf + *n. */
+static void put_png_chunk(uint8_t *buf, size_t *n, const char *type, const uint8_t *data, uint32_t len)
+{
+    put_be32(buf + *n, len);
+    memcpy(buf + *n + 4, type, 4);
+    if (len > 0)
+        memcpy(buf + *n + 8, data, len);
+    put_be32(buf + *n + 8 + len, (uint32_t)crc32(0, buf + *n + 4, len + 4));
+    *n += 12 + len;
+}
+
+/* bomb_png: a PNG whose IHDR claims width x height RGBA pixels, followed by a tiny valid zlib stream and IEND. */
+static size_t bomb_png(uint8_t *png, uint32_t width, uint32_t height)
+{
+    uint8_t ihdr[13] = {0}, idat[16];
+    size_t n = 8;
+    uLongf idat_len = sizeof(idat);
+    const uint8_t zero = 0;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    put_be32(ihdr, width);
+    put_be32(ihdr + 4, height);
+    ihdr[8] = 8;
+    ihdr[9] = 6;
+    put_png_chunk(png, &n, "IHDR", ihdr, 13);
+    CHECK_INT_EQ(compress(idat, &idat_len, &zero, 1), Z_OK);
+    put_png_chunk(png, &n, "IDAT", idat, (uint32_t)idat_len);
+    put_png_chunk(png, &n, "IEND", NULL, 0);
+    return n;
+}
+
+/* A 30000x30000 RGBA PNG header (3.6 GB of pixels), and a 1 x 39M one (within 40 MP, but 2 s of libpng rows): rejected from
+ * IHDR in microseconds without allocating (measured with mallinfo2 where ASan does not replace malloc). */
+static void test_png_bomb_headers(void)
+{
+    static const uint32_t sizes[][2] = {{30000, 30000}, {1, 39000000}};
+    for (int i = 0; i < 2; ++i) {
+        uint8_t png[128];
+        size_t n = bomb_png(png, sizes[i][0], sizes[i][1]);
+        booka_image_info_t info;
+        CHECK_INT_EQ(booka_image_probe(png, n, &info), BOOKA_IMAGE_OK);
+        CHECK(info.width == sizes[i][0] && info.height == sizes[i][1] && info.has_alpha);
+        booka_image_params_t params = {1, BOOKA_IMAGE_OUTPUT_WEBP, 85, NULL, 0};
+        booka_image_result_t result;
+#if !defined(__SANITIZE_ADDRESS__)
+        struct mallinfo2 before = mallinfo2();
+#endif
+        double start = now_ms();
+        CHECK_INT_EQ(booka_image_thumbnail(png, n, &params, &result), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+        double elapsed = now_ms() - start;
+#if !defined(__SANITIZE_ADDRESS__)
+        struct mallinfo2 after = mallinfo2();
+        CHECK(after.uordblks == before.uordblks && after.hblkhd == before.hblkhd);
+#endif
+        printf("%ux%u PNG header rejected in %.3f ms\n", sizes[i][0], sizes[i][1], elapsed);
+        CHECK(elapsed < 5);
+        CHECK(result.bytes == NULL);
+    }
+}
+
+/* find_jpeg_frame: the offset of a JPEG's SOF0..SOF2 marker, or 0. */
+static size_t find_jpeg_frame(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 2; i + 9 < len; ++i)
+        if (buf[i] == 0xff && buf[i + 1] >= 0xc0 && buf[i + 1] <= 0xc2)
+            return i;
+    return 0;
+}
+
+static void test_jpeg_headers(void)
+{
+    size_t len = 0;
+    uint8_t *buf = fixture_read("baseline.jpg", &len);
+    size_t sof = find_jpeg_frame(buf, len);
+    CHECK(sof != 0);
+    uint8_t *copy = malloc(len);
+
+    memcpy(copy, buf, len);
+    copy[sof + 5] = copy[sof + 7] = 0xfd; /* 65000 x 65000 */
+    copy[sof + 6] = copy[sof + 8] = 0xe8;
+    double start = now_ms();
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+    CHECK(now_ms() - start < 5);
+
+    memcpy(copy, buf, len);
+    copy[sof + 4] = 12; /* 12-bit samples */
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_UNSUPPORTED);
+    memcpy(copy, buf, len);
+    copy[sof + 1] = 0xc3; /* lossless */
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_UNSUPPORTED);
+    memcpy(copy, buf, len);
+    copy[sof + 5] = copy[sof + 6] = 0; /* height from a DNL marker */
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_UNSUPPORTED);
+    memcpy(copy, buf, len);
+    copy[sof + 9] = 2; /* two components */
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_UNSUPPORTED);
+    memcpy(copy, buf, len);
+    copy[sof + 7] = copy[sof + 8] = 0; /* width 0 */
+    CHECK_INT_EQ(render(copy, len, NULL), BOOKA_IMAGE_ERROR_CORRUPT);
+    free(copy);
+    free(buf);
+}
+
+static void test_limits(void)
+{
+    size_t len = 0;
+    uint8_t *buf = fixture_read("rgb.png", &len);
+    booka_image_limits_t limits = booka_image_default_limits;
+    limits.max_source_bytes = len - 1;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_BYTES);
+    limits.max_source_bytes = len;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_OK);
+    limits.max_source_pixels = 96 * 64 - 1;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+    limits.max_source_pixels = 96 * 64;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_OK);
+    limits.max_source_side = 95;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+    limits.max_source_side = 96;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_OK);
+    limits.max_output_side = 31;
+    CHECK_INT_EQ(render(buf, len, &limits), BOOKA_IMAGE_ERROR_BAD_PARAMS);
+
+    booka_image_info_t info;
+    CHECK_INT_EQ(booka_image_probe(buf, len, &info), BOOKA_IMAGE_OK);
+    CHECK_INT_EQ(booka_image_check_limits(&info, len, NULL), BOOKA_IMAGE_OK);
+    CHECK_INT_EQ(booka_image_check_limits(&info, BOOKA_IMAGE_DEFAULT_MAX_SOURCE_BYTES + 1, NULL), BOOKA_IMAGE_ERROR_TOO_MANY_BYTES);
+    free(buf);
+}
+
+static void test_bad_params(void)
+{
+    size_t len = 0;
+    uint8_t *buf = fixture_read("rgb.png", &len);
+    booka_image_result_t result;
+    const booka_image_params_t bad[] = {
+        {0, BOOKA_IMAGE_OUTPUT_WEBP, 80, NULL, 0},         {65, BOOKA_IMAGE_OUTPUT_WEBP, 80, NULL, 0}, /* short side is 64 */
+        {32, BOOKA_IMAGE_OUTPUT_WEBP, 0, NULL, 0},         {32, BOOKA_IMAGE_OUTPUT_WEBP, 101, NULL, 0},
+        {32, (booka_image_output_format_t)0, 80, NULL, 0}, {32, (booka_image_output_format_t)9, 80, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+        CHECK_INT_EQ(booka_image_thumbnail(buf, len, &bad[i], &result), BOOKA_IMAGE_ERROR_BAD_PARAMS);
+        CHECK(result.bytes == NULL);
+    }
+    const booka_image_params_t good = {64, BOOKA_IMAGE_OUTPUT_JPEG, 100, NULL, 0};
+    CHECK_INT_EQ(booka_image_thumbnail(buf, len, &good, &result), BOOKA_IMAGE_OK);
+    booka_image_result_dispose(&result);
+    booka_image_pixels_t empty = {0};
+    CHECK_INT_EQ(booka_image_encode(&empty, BOOKA_IMAGE_OUTPUT_JPEG, 80, &result), BOOKA_IMAGE_ERROR_BAD_PARAMS);
+    free(buf);
+}
+
+/* A bit flipped in compressed PNG data fails its CRC: CORRUPT. */
+static void test_png_crc(void)
+{
+    size_t len = 0;
+    uint8_t *buf = fixture_read("rgb.png", &len);
+    uint8_t *idat = memmem(buf, len, "IDAT", 4);
+    CHECK(idat != NULL);
+    idat[20] ^= 0x10;
+    CHECK_INT_EQ(render(buf, len, NULL), BOOKA_IMAGE_ERROR_CORRUPT);
+    free(buf);
+}
+
+/* Random damage anywhere in every fixture: whatever the outcome, the library returns (ASan checks memory, LeakSanitizer
+ * leaks). Damaged entropy-coded data often still decodes, so success is allowed. */
+static void test_random_damage(void)
+{
+    srand(1234);
+    int failures = 0, successes = 0;
+    for (size_t f = 0; f < sizeof(fixtures) / sizeof(fixtures[0]); ++f) {
+        size_t len = 0;
+        uint8_t *buf = fixture_read(fixtures[f], &len), *copy = malloc(len);
+        for (int round = 0; round < 150; ++round) {
+            memcpy(copy, buf, len);
+            for (int hits = 1 + rand() % 4; hits > 0; --hits)
+                copy[(size_t)rand() % (round % 3 == 0 ? (len < 200 ? len : 200) : len)] = (uint8_t)rand();
+            booka_image_error_t err = render(copy, len, NULL);
+            err == BOOKA_IMAGE_OK ? ++successes : ++failures;
+            CHECK(err == BOOKA_IMAGE_OK || booka_image_error_is_source_fault(err));
+        }
+        free(copy);
+        free(buf);
+    }
+    printf("random damage: %d decoded anyway, %d rejected\n", successes, failures);
+}
+
+static void test_messages(void)
+{
+    for (int e = BOOKA_IMAGE_OK; e <= BOOKA_IMAGE_ERROR_ENCODE; ++e)
+        CHECK(booka_image_strerror((booka_image_error_t)e)[0] != '\0');
+    CHECK(booka_image_error_is_source_fault(BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS));
+    CHECK(booka_image_error_is_source_fault(BOOKA_IMAGE_ERROR_BAD_DATA_URL));
+    CHECK(!booka_image_error_is_source_fault(BOOKA_IMAGE_ERROR_NO_MEMORY));
+    CHECK(!booka_image_error_is_source_fault(BOOKA_IMAGE_ERROR_BAD_PARAMS));
+    CHECK(!booka_image_error_is_source_fault(BOOKA_IMAGE_OK));
+}
+
+int main(void)
+{
+    if (!make_fixtures())
+        return 2;
+    test_not_images();
+    test_truncated();
+    test_png_bomb_headers();
+    test_jpeg_headers();
+    test_limits();
+    test_bad_params();
+    test_png_crc();
+    test_random_damage();
+    test_messages();
+    return unit_report("image_reject");
+}

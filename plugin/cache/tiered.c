@@ -43,7 +43,8 @@ static void begin_flight(booka_cache_lookup_t *l);
 /* maybe_free: once the answer is out and nothing asynchronous refers to the lookup any more. */
 static void maybe_free(booka_cache_lookup_t *l)
 {
-    if (!l->delivered || l->in_lookup || l->filling || l->redis_cmd != NULL || l->waiter != NULL || h2o_timeout_is_linked(&l->poll_entry))
+    if (!l->delivered || l->in_lookup || l->filling || l->redis_cmd != NULL || l->waiter != NULL ||
+        h2o_timeout_is_linked(&l->poll_entry))
         return;
     if (l->fill_arg_free != NULL)
         l->fill_arg_free(l->fill_arg);

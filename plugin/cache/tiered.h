@@ -56,6 +56,9 @@ typedef struct booka_cache_stats {
 
 extern booka_cache_stats_t booka_cache_stats; /* process-wide counters, for /metrics */
 
+/* booka_cache_collect_metrics: the counters above in Prometheus text format (a booka_metrics_collector). */
+void booka_cache_collect_metrics(booka_buf_t *out);
+
 /* booka_cache_serialize / booka_cache_deserialize: the value's bytes as stored in Redis (versioned, self-describing).
  * deserialize returns NULL for anything malformed. */
 void booka_cache_serialize(const booka_cache_value_t *value, booka_buf_t *out);

@@ -1,12 +1,16 @@
 /* booka.c: registers each module's configurator; the list of what the plugin provides. */
 #include "core/booka.h"
 #include "cache/redis.h"
+#include "cache/tiered.h"
 #include "health/health.h"
 #include "http/http.h"
+#include "metrics/metrics.h"
 
 void booka_register_configurators(h2o_globalconf_t *conf)
 {
     booka_http_register_configurator(conf);
+    booka_metrics_register_configurator(conf);
     booka_health_register_configurator(conf);
     booka_redis_register_configurator(conf);
+    booka_metrics_add_collector(booka_cache_collect_metrics);
 }

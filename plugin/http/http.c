@@ -113,10 +113,22 @@ static int is_attached(h2o_pathconf_t *pathconf)
     return 0;
 }
 
+typedef void (*attach_cb)(h2o_pathconf_t *pathconf);
+static H2O_VECTOR(attach_cb) attach_hooks;
+
+void booka_http_on_attach(void (*cb)(h2o_pathconf_t *pathconf))
+{
+    h2o_vector_reserve(NULL, &attach_hooks, attach_hooks.size + 1);
+    attach_hooks.entries[attach_hooks.size++] = cb;
+}
+
 void booka_http_attach(h2o_pathconf_t *pathconf)
 {
-    if (!is_attached(pathconf))
-        h2o_create_filter(pathconf, sizeof(h2o_filter_t))->on_setup_ostream = on_setup_ostream;
+    if (is_attached(pathconf))
+        return;
+    h2o_create_filter(pathconf, sizeof(h2o_filter_t))->on_setup_ostream = on_setup_ostream;
+    for (size_t i = 0; i != attach_hooks.size; ++i)
+        attach_hooks.entries[i](pathconf);
 }
 
 int booka_http_is_head(h2o_req_t *req)

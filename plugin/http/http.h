@@ -23,6 +23,10 @@ void booka_http_register_configurator(h2o_globalconf_t *conf);
  * Idempotent; every booka handler's configurator calls it for its path. */
 void booka_http_attach(h2o_pathconf_t *pathconf);
 
+/* booka_http_on_attach: `cb` also runs for every pathconf booka_http_attach sees (once per pathconf), e.g. so metrics
+ * measure every booka path. Call while configurators are registered. */
+void booka_http_on_attach(void (*cb)(h2o_pathconf_t *pathconf));
+
 /* booka_http_request_id: the request's id: the client's X-Request-Id when it is sane (1..128 of [A-Za-z0-9._~:+/=-]),
  * else a new random one. Stored back in the request headers so access logs (%{x-request-id}i) see the same value. */
 h2o_iovec_t booka_http_request_id(h2o_req_t *req);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh: every test. C unit tests (release and ASan+UBSan builds), then the RSpec request specs against the
+# test.sh: every test. C unit tests (release and ASan+UBSan builds), a short libFuzzer run of every fuzz target, then the
+# RSpec request specs against the
 # ASan+UBSan build (a sanitizer report in any server log fails its spec), with real Postgres, Redis and clients.
 # Extra arguments go to rspec (e.g. ./dev test spec/server_spec.rb).
 set -uo pipefail
@@ -12,6 +13,8 @@ for dir in build build-asan; do
     ctest --test-dir "$dir" --output-on-failure 2>&1 | tail -n 3
     test "${PIPESTATUS[0]}" -eq 0 || failed=1
 done
+echo "== fuzzing (10 s per target; scripts/fuzz.sh 600 for a long run)"
+scripts/fuzz.sh 10 || failed=1
 scripts/stack.sh start || exit 1
 eval "$(scripts/stack.sh env)"
 scripts/tls.sh .state/tls

@@ -220,6 +220,7 @@ static yoml_t *build_collection(struct loader *l, yaml_event_t *start, int depth
             goto Error;
         if (is_map && key == NULL) {
             key = child;
+            child = NULL; /* owned through `key` now; the error path frees each once */
             continue;
         }
         if (n == cap) {

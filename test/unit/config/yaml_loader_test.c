@@ -75,6 +75,9 @@ static void test_syntax_errors_name_position(void)
     CHECK(strstr(err, "t.conf") == err);
     CHECK(load("a: 1\n---\nb: 2\n", err) == NULL);
     CHECK(strstr(err, "single YAML document") != NULL);
+    /* a syntax error right after a mapping key (found by the fuzzer: the key was freed twice) */
+    CHECK(load("a: {k: [1]}\nc: !t?# x\nlisten: [\n", err) == NULL);
+    CHECK(load("{k", err) == NULL);
     CHECK(load("a: \"x\\0y\"\n", err) == NULL);
     CHECK(strstr(err, "NUL") != NULL);
 }

@@ -5,6 +5,7 @@
 #include "health/health.h"
 #include "http/http.h"
 #include "metrics/metrics.h"
+#include "mruby/mruby.h"
 
 void booka_register_configurators(h2o_globalconf_t *conf)
 {
@@ -12,5 +13,6 @@ void booka_register_configurators(h2o_globalconf_t *conf)
     booka_metrics_register_configurator(conf);
     booka_health_register_configurator(conf);
     booka_redis_register_configurator(conf);
+    booka_mruby_register_configurator(conf);
     booka_metrics_add_collector(booka_cache_collect_metrics);
 }

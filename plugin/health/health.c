@@ -107,7 +107,8 @@ static int on_config_readiness(h2o_configurator_command_t *cmd, h2o_configurator
 void booka_health_register_configurator(h2o_globalconf_t *conf)
 {
     h2o_configurator_t *c = h2o_configurator_create(conf, sizeof(*c));
-    const int flags = H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR;
+    /* deferred, like H2O's own handler directives, so the handlers of one path run in the order the YAML gives */
+    const int flags = H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_DEFERRED | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR;
     h2o_configurator_define_command(c, "booka.health", flags, on_config_health);
     h2o_configurator_define_command(c, "booka.readiness", flags, on_config_readiness);
 }

@@ -81,6 +81,7 @@ void booka_http_register_configurator(h2o_globalconf_t *conf)
                                     on_config_cors_origins);
     h2o_configurator_define_command(c, "booka.cors-max-age", global_scalar, on_config_cors_max_age);
     h2o_configurator_define_command(c, "booka.public-origin", global_scalar, on_config_public_origin);
-    h2o_configurator_define_command(c, "booka.not-found", H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR,
-                                    on_config_not_found);
+    h2o_configurator_define_command(
+        c, "booka.not-found", H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_DEFERRED | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR,
+        on_config_not_found);
 }

@@ -199,7 +199,8 @@ static int on_config_metrics(h2o_configurator_command_t *cmd, h2o_configurator_c
 void booka_metrics_register_configurator(h2o_globalconf_t *conf)
 {
     h2o_configurator_t *c = h2o_configurator_create(conf, sizeof(*c));
-    h2o_configurator_define_command(c, "booka.metrics", H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR,
-                                    on_config_metrics);
+    h2o_configurator_define_command(
+        c, "booka.metrics", H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_DEFERRED | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR,
+        on_config_metrics);
     booka_http_on_attach(booka_metrics_attach);
 }

@@ -1,0 +1,26 @@
+/* invalidate.h: cache invalidation on write. Triggers NOTIFY booka_invalidate with a number drawn from a Postgres
+ * sequence; one LISTEN connection per process moves the cache generation to it, and cache keys carry the generation, so
+ * the next request after a write misses, on every instance, within the notification's delay. */
+#ifndef BOOKA_CACHE_INVALIDATE_H
+#define BOOKA_CACHE_INVALIDATE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "h2o.h"
+
+/* booka_cache_generation: the current generation; part of every cache key. Read with atomic_load. */
+extern _Atomic uint64_t booka_cache_generation;
+
+/* booka_invalidation_context_init: the first loop thread to call it hosts the process's LISTEN connection to `conninfo`
+ * (later calls are no-ops). The connection is asynchronous on that loop, re-reads the generation each time it
+ * (re)connects, and reconnects with backoff. */
+void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo);
+
+/* booka_invalidation_is_listening: the LISTEN connection is up (for /readyz). */
+int booka_invalidation_is_listening(void);
+
+/* booka_invalidation_apply_payload: what a notification's payload does to the generation: a number moves it forward
+ * (never back); anything else (older triggers sent table names) bumps it by one. Exposed for unit tests. */
+void booka_invalidation_apply_payload(const char *payload);
+
+#endif

@@ -1,0 +1,10 @@
+-- Total and price buckets of the whole set less the providers busy on a date: pgbench -M extended -D when=2025-12-13 -f THIS
+SELECT bucket, sum(n)::bigint AS n
+FROM (SELECT bucket, n FROM provider_list_counts WHERE category_id = 0
+      UNION ALL
+      SELECT booka_price_bucket(d.min_price), -count(*)
+      FROM service_provider_profiles d
+      WHERE d.user_id IN (SELECT b.artist_id FROM bookings b
+                        WHERE b.event_date = :when::date AND b.status IN ('pending', 'confirmed'))
+      GROUP BY 1) AS x
+GROUP BY bucket;

@@ -10,7 +10,7 @@ if ! psql "$BOOKA_PG_ADMIN_URL" -X -tAc "SELECT 1 FROM pg_database WHERE datname
 fi
 [ -x schema/migrate.sh ] && schema/migrate.sh "$DATABASE_URL" >/dev/null
 if [ -x schema/make-media.sh ] && [ ! -d .state/media/profile_pics ]; then
-    schema/make-media.sh .state/media/profile_pics >/dev/null
+    schema/make-media.sh .state/media >/dev/null
 fi
 if [ -x schema/seed.sh ]; then
     count=$(psql "$DATABASE_URL" -X -tAc "SELECT count(*) FROM service_provider_profiles" 2>/dev/null || echo 0)

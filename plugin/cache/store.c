@@ -38,6 +38,16 @@ uint64_t booka_cache_now(void)
     return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* copy_into: `src` copied at *p (an empty one may have a NULL base: memcpy must not see it), *p advanced. */
+static h2o_iovec_t copy_into(char **p, h2o_iovec_t src)
+{
+    h2o_iovec_t dst = h2o_iovec_init(*p, src.len);
+    if (src.len != 0)
+        memcpy(*p, src.base, src.len);
+    *p += src.len;
+    return dst;
+}
+
 booka_cache_value_t *booka_cache_value_new(h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type, int status,
                                            uint64_t created_at, uint64_t fresh_until, uint64_t stale_until)
 {
@@ -48,9 +58,9 @@ booka_cache_value_t *booka_cache_value_new(h2o_iovec_t body, h2o_iovec_t etag, h
     if (v == NULL)
         return NULL;
     p = (char *)(v + 1);
-    v->body = h2o_iovec_init(memcpy(p, body.base, body.len), body.len), p += body.len;
-    v->etag = h2o_iovec_init(memcpy(p, etag.base, etag.len), etag.len), p += etag.len;
-    v->content_type = h2o_iovec_init(memcpy(p, content_type.base, content_type.len), content_type.len);
+    v->body = copy_into(&p, body);
+    v->etag = copy_into(&p, etag);
+    v->content_type = copy_into(&p, content_type);
     v->status = status;
     v->created_at = created_at;
     v->fresh_until = fresh_until;

@@ -32,7 +32,7 @@ struct booka_cache_lookup {
     unsigned leader : 1;    /* we hold the in-process flight for the key */
     unsigned filling : 1;   /* the fill function has not called back yet */
     unsigned delivered : 1; /* cb ran, or was abandoned */
-    unsigned in_lookup : 1; /* booka_cache_lookup is still on the stack: not to be freed yet */
+    unsigned depth;         /* how many of our functions are on the stack for it: it is freed only at depth 0 */
 };
 
 /* Per thread: the timeout POLL_MS uses (libh2o 2.2 timeouts have a fixed duration). */
@@ -43,13 +43,27 @@ static void begin_flight(booka_cache_lookup_t *l);
 /* maybe_free: once the answer is out and nothing asynchronous refers to the lookup any more. */
 static void maybe_free(booka_cache_lookup_t *l)
 {
-    if (!l->delivered || l->in_lookup || l->filling || l->redis_cmd != NULL || l->waiter != NULL ||
+    if (!l->delivered || l->depth != 0 || l->filling || l->redis_cmd != NULL || l->waiter != NULL ||
         h2o_timeout_is_linked(&l->poll_entry))
         return;
     if (l->fill_arg_free != NULL)
         l->fill_arg_free(l->fill_arg);
     free(l->key.base);
     free(l);
+}
+
+/* enter / leave: bracket every entry point (a call or a callback) that can reach a fill, since a fill may answer
+ * synchronously and deliver before the entry point returns; the lookup is freed on the way out, never under our feet. */
+static booka_cache_lookup_t *enter(booka_cache_lookup_t *l)
+{
+    ++l->depth;
+    return l;
+}
+
+static void leave(booka_cache_lookup_t *l)
+{
+    --l->depth;
+    maybe_free(l);
 }
 
 /* deliver: hands `value` (its reference goes with it) to the request, unless it went away. */
@@ -153,7 +167,7 @@ static booka_cache_value_t *value_from_reply(redisReply *reply)
 
 static void on_poll_reply(void *data, redisReply *reply)
 {
-    booka_cache_lookup_t *l = data;
+    booka_cache_lookup_t *l = enter(data);
     booka_cache_value_t *v = value_from_reply(reply);
 
     l->redis_cmd = NULL;
@@ -170,22 +184,23 @@ static void on_poll_reply(void *data, redisReply *reply)
         else
             h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
     }
-    maybe_free(l);
+    leave(l);
 }
 
 static void on_poll_tick(h2o_timeout_entry_t *entry)
 {
-    booka_cache_lookup_t *l = H2O_STRUCT_FROM_MEMBER(booka_cache_lookup_t, poll_entry, entry);
+    booka_cache_lookup_t *l = enter(H2O_STRUCT_FROM_MEMBER(booka_cache_lookup_t, poll_entry, entry));
     const char *argv[] = {"GET", l->key.base};
     size_t len[] = {3, l->key.len};
 
     if (redis_send(l, 2, argv, len, on_poll_reply) != 0)
         start_fill(l);
+    leave(l);
 }
 
 static void on_lock_reply(void *data, redisReply *reply)
 {
-    booka_cache_lookup_t *l = data;
+    booka_cache_lookup_t *l = enter(data);
 
     l->redis_cmd = NULL;
     if (reply != NULL && reply->type == REDIS_REPLY_NIL) {
@@ -200,7 +215,7 @@ static void on_lock_reply(void *data, redisReply *reply)
     } else {
         start_fill(l); /* we hold the lock, or Redis failed: either way this instance fills */
     }
-    maybe_free(l);
+    leave(l);
 }
 
 /* lead: this request fills for the process; across instances, only the holder of the Redis lock does. */
@@ -222,7 +237,7 @@ static void lead(booka_cache_lookup_t *l)
 
 static void on_flight_landed(void *data, booka_cache_value_t *value)
 {
-    booka_cache_lookup_t *l = data;
+    booka_cache_lookup_t *l = enter(data);
 
     l->waiter = NULL;
     if (value == NULL) {
@@ -231,7 +246,7 @@ static void on_flight_landed(void *data, booka_cache_value_t *value)
         atomic_fetch_add(&booka_cache_stats.coalesced, 1);
         deliver(l, value->status == 200 ? BOOKA_CACHE_HIT : BOOKA_CACHE_MISS, value);
     }
-    maybe_free(l);
+    leave(l);
 }
 
 static void begin_flight(booka_cache_lookup_t *l)
@@ -243,7 +258,7 @@ static void begin_flight(booka_cache_lookup_t *l)
 
 static void on_redis_get(void *data, redisReply *reply)
 {
-    booka_cache_lookup_t *l = data;
+    booka_cache_lookup_t *l = enter(data);
     booka_cache_value_t *v = value_from_reply(reply);
 
     l->redis_cmd = NULL;
@@ -256,7 +271,7 @@ static void on_redis_get(void *data, redisReply *reply)
         if (!l->delivered)
             begin_flight(l);
     }
-    maybe_free(l);
+    leave(l);
 }
 
 booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
@@ -268,16 +283,16 @@ booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t
     const char *argv[] = {"GET", l->key.base};
     size_t len[] = {3, l->key.len};
 
-    l->in_lookup = 1;
+    enter(l);
     if (v != NULL)
         serve_cached(l, v);
     else if (redis_send(l, 2, argv, len, on_redis_get) != 0)
         begin_flight(l);
-    l->in_lookup = 0;
     if (l->delivered) { /* a hit, or a fill that answered at once (e.g. the database refused) */
-        maybe_free(l);
+        leave(l);
         return NULL;
     }
+    --l->depth; /* still pending: it cannot be freed here */
     return l;
 }
 
@@ -300,7 +315,7 @@ void booka_cache_abandon(booka_cache_lookup_t *l)
 
 void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type)
 {
-    booka_cache_lookup_t *l = fill->lookup;
+    booka_cache_lookup_t *l = enter(fill->lookup);
     uint64_t now = booka_cache_now(), jitter = l->policy.jitter_ms != 0 ? (uint64_t)rand() % (l->policy.jitter_ms + 1) : 0;
     uint64_t fresh_until = now + (l->policy.fresh_ms > jitter ? l->policy.fresh_ms - jitter : 0);
     booka_cache_value_t *v =
@@ -340,7 +355,7 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
     } else {
         l->delivered = 1; /* out of memory: the caller's request times out rather than crash */
     }
-    maybe_free(l);
+    leave(l);
 }
 
 /* Redis representation: "BKC1" status:u16 created:u64 fresh:u64 stale:u64 etag_len:u16 type_len:u16 etag type body,

@@ -138,12 +138,8 @@ int booka_http_is_head(h2o_req_t *req)
 
 int booka_http_answer_preflight(h2o_req_t *req)
 {
-    static h2o_generator_t generator = {NULL, NULL};
-
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
         return 0;
-    req->res.status = 204;
-    req->res.reason = "No Content";
     if (booka_http_cors_allows(request_origin(req))) {
         char *max_age = h2o_mem_alloc_pool(&req->pool, 16);
         ssize_t asked = h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
@@ -159,9 +155,7 @@ int booka_http_answer_preflight(h2o_req_t *req)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-max-age"), 0, NULL, max_age,
                               sprintf(max_age, "%u", booka_http_settings.cors_max_age));
     }
-    req->res.content_length = 0;
-    h2o_start_response(req, &generator);
-    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    booka_http_send(req, 204, "No Content", NULL, h2o_iovec_init(NULL, 0));
     return 1;
 }
 
@@ -171,7 +165,8 @@ void booka_http_send(h2o_req_t *req, int status, const char *reason, const char 
 
     req->res.status = status;
     req->res.reason = reason;
-    req->res.content_length = body.len;
+    /* RFC 9110 8.6: no Content-Length on 204, and on 304 it would describe a body the client does not get */
+    req->res.content_length = status == 204 || status == 304 ? SIZE_MAX : body.len;
     if (content_type != NULL)
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type), 0);
     h2o_start_response(req, &generator);

@@ -8,8 +8,9 @@ static h2o_context_t ctx;
 
 struct fake_fill {
     int calls;
-    int status;   /* what the next fill answers */
-    int deferred; /* answer on the next loop turn instead of at once */
+    int status;           /* what the next fill answers */
+    int deferred;         /* answer on the next loop turn instead of at once */
+    int defer_first_only; /* only the first fill is deferred; later ones answer at once */
     booka_cache_fill_t *pending;
     h2o_timeout_t later;
     h2o_timeout_entry_t entry;
@@ -35,7 +36,7 @@ static void do_fill(h2o_context_t *c, booka_cache_fill_t *fill, void *arg)
 {
     struct fake_fill *f = arg;
     ++f->calls;
-    if (f->deferred) {
+    if (f->deferred && (!f->defer_first_only || f->calls == 1)) {
         f->pending = fill;
         h2o_timeout_link(c->loop, &f->later, &f->entry);
     } else {
@@ -124,6 +125,28 @@ static void test_followers_share_one_fill(void)
     booka_cache_store_destroy(s);
 }
 
+/* a follower that gives up waiting fills itself from inside its flight callback, and that fill may answer at once: the
+ * lookup must be freed once (ASan caught a double free here) */
+static void test_follower_timeout_then_synchronous_fill(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    booka_cache_policy_t p = {.fresh_ms = 60000, .stale_ms = 60000, .wait_ms = 20, .lock_ms = 1000};
+    struct fake_fill f = {.status = 200, .deferred = 1, .defer_first_only = 1};
+    struct result leader = {0}, follower = {0};
+
+    h2o_timeout_init(ctx.loop, &f.later, 200); /* the leader's fill takes 200 ms, longer than the follower waits */
+    f.entry.cb = on_later;
+    CHECK(look(s, &p, "slow", &f, &leader) != NULL);
+    CHECK(look(s, &p, "slow", &f, &follower) != NULL);
+    run_until(&follower.called);
+    CHECK(follower.called == 1 && follower.outcome == BOOKA_CACHE_MISS && follower.status == 200);
+    CHECK_INT_EQ(f.calls, 2);
+    run_until(&leader.called);
+    CHECK(leader.called == 1 && leader.outcome == BOOKA_CACHE_MISS);
+    h2o_timeout_dispose(ctx.loop, &f.later);
+    booka_cache_store_destroy(s);
+}
+
 static void test_stale_while_revalidate_and_if_error(void)
 {
     booka_cache_store_t *s = booka_cache_store_create(1 << 20);
@@ -151,6 +174,10 @@ static void test_stale_while_revalidate_and_if_error(void)
 
 static void test_serialization(void)
 {
+    booka_cache_value_t *empty =
+        booka_cache_value_new(h2o_iovec_init(NULL, 0), h2o_iovec_init(NULL, 0), h2o_iovec_init(NULL, 0), 304, 1, 2, 3);
+    CHECK(empty != NULL && empty->body.len == 0 && empty->etag.len == 0); /* NULL bases are fine (UBSan watches memcpy) */
+    booka_cache_value_release(empty);
     booka_cache_value_t *v = booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("{\"data\": []}")),
                                                    h2o_iovec_init(H2O_STRLIT("W/\"abc\"")),
                                                    h2o_iovec_init(H2O_STRLIT("application/json")), 200, 1, 2, 3),
@@ -181,6 +208,7 @@ int main(void)
     h2o_context_init(&ctx, h2o_evloop_create(), &globalconf);
     test_miss_then_hit_and_errors();
     test_followers_share_one_fill();
+    test_follower_timeout_then_synchronous_fill();
     test_stale_while_revalidate_and_if_error();
     test_serialization();
     return unit_report("cache_tiered");

@@ -49,8 +49,20 @@ describe 'container/' do
     expect(dockerfile).to match(/^USER booka$/)
   end
 
-  it 'ships a config that booka-origin accepts' do
-    out, status = Open3.capture2e(Booka::BIN, '-t', '-c', File.join(Booka::ROOT, 'container', 'h2o.conf'))
-    expect(status.success?).to be(true), out
+  it 'ships a config that booka-origin accepts, laid out as in the image' do
+    Dir.mktmpdir('booka-etc') do |etc|
+      # /etc/booka/{h2o.conf,mruby/} as the Dockerfile copies them; the media volume's mount point made here
+      FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), etc)
+      FileUtils.mkdir_p(File.join(etc, 'media'))
+      config = File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))
+      expect(config).to include('media-root: /srv/booka/media')
+      File.write(File.join(etc, 'h2o.conf'), config.sub('/srv/booka/media', File.join(etc, 'media')))
+      out, status = Open3.capture2e({ 'DATABASE_URL' => 'postgresql://booka@db:5432/booka' }, Booka::BIN, '-t', '-c', File.join(etc, 'h2o.conf'))
+      expect(status.success?).to be(true), out
+    end
+  end
+
+  it 'copies what the container config refers to' do
+    expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby')
   end
 end

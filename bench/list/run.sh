@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# bench/list/run.sh: the list endpoint's cold path (straight to Postgres, no cache) next to the same SQL run by pgbench,
+# for each sort, with and without a category, at page 1 and a deep page. Prints requests/s and p50/p99 of both, the
+# server's CPU time per request, and the ratios server/SQL (target: p50 at most 1.15). Server and SQL runs alternate
+# twice per case and each side keeps its better run, so a burst of background load does not decide the comparison.
+#
+#   bench/list/run.sh [--url URL] [--load N] [--duration S] [--threads T] [--pool P] [--clients C] [--deep-page N]
+#                     [--fields LIST] [--cases 'QUERY ...']
+#
+# --url       database (default $BENCH_DATABASE_URL, else the schema cluster's 1M set postgresql://postgres@127.0.0.1:55432/b1m)
+# --load N    first replace the database's data with N generated providers (schema/migrate.sh + schema/seed.sh)
+# --threads/--pool: server threads (default 1) and connections per thread (default 4); --clients (default threads*pool)
+#             is the concurrency of both h2load (one stream per connection) and pgbench, so both keep the same number
+#             of queries in flight. On a 2-core box one loop thread is the fair shape: every extra thread competes
+#             with Postgres and the load generator for the same cores.
+# The server binary is $BOOKA_BIN (default build/booka-origin), the SQL dumper $BOOKA_LIST_SQL (default next to it).
+# Both clients run on this machine over loopback: keep durations short on a shared box.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+url=${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:55432/b1m}
+load=
+duration=2
+threads=1
+pool=4
+clients=
+deep_page=1000
+fields=
+cases=
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --url) url=$2; shift 2 ;;
+    --load) load=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --pool) pool=$2; shift 2 ;;
+    --clients) clients=$2; shift 2 ;;
+    --deep-page) deep_page=$2; shift 2 ;;
+    --fields) fields=$2; shift 2 ;;
+    --cases) cases=$2; shift 2 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+done
+clients=${clients:-$((threads * pool))}
+bin=${BOOKA_BIN:-$root/build/booka-origin}
+list_sql=${BOOKA_LIST_SQL:-$(dirname "$bin")/booka-list-sql}
+for tool in h2load pgbench psql python3 "$bin" "$list_sql"; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool not found" >&2; exit 1; }
+done
+
+if [ -n "$load" ]; then
+    "$root/schema/migrate.sh" "$url"
+    "$root/schema/seed.sh" "$load" "$url"
+fi
+providers=$(psql "$url" -X -At -c 'SELECT count(*) FROM service_provider_profiles')
+category=$(psql "$url" -X -At -c "SELECT c.slug FROM service_categories c JOIN provider_categories m ON m.category_id = c.id
+                                  GROUP BY c.slug ORDER BY count(*) DESC LIMIT 1")
+
+if [ -z "$cases" ]; then
+    for sort in newest most_booked top_rated price_low price_high; do
+        for cat in "" "&category=$category"; do
+            for page in 1 "$deep_page"; do
+                cases="$cases sort=$sort$cat&page=$page"
+            done
+        done
+    done
+fi
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$tmp/h2o.conf" <<EOF
+listen:
+  port: $port
+  host: 127.0.0.1
+num-threads: $threads
+booka.postgres:
+  url: "$url"
+  pool-size: $pool
+  query-timeout: 30000
+  queue-limit: 100000
+hosts:
+  default:
+    paths:
+      /api/v1/service-provider-profiles/:
+        booka.list: ON
+      /readyz:
+        booka.readiness: ON
+EOF
+"$bin" -c "$tmp/h2o.conf" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
+
+# percentiles FILE COLUMN: "p50 p99" in ms of the microsecond values in COLUMN of FILE(s)
+percentiles() {
+    local col=$1
+    shift
+    cat "$@" | awk -v c="$col" '{ print $c }' | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "- -"; exit }
+        i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
+        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
+        printf "%.2f %.2f\n", v[i50] / 1000, v[i99] / 1000 }'
+}
+
+# pgbench's sessions get the settings the server's connections start with (plugin/db/configurator.c)
+export PGOPTIONS="-c plan_cache_mode=force_custom_plan -c jit=off"
+
+# cpu_ticks PID: user+system clock ticks the process has used so far
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+hz=$(getconf CLK_TCK)
+
+# run_server TARGET: "rps p50 p99 cpu_us_per_request" for one h2load run
+run_server() {
+    local before after out rps done_requests p50 p99
+    rm -f "$tmp/h2.log"
+    before=$(cpu_ticks "$server_pid")
+    out=$(h2load -D "$duration" -c "$clients" -m 1 --log-file="$tmp/h2.log" "$1")
+    after=$(cpu_ticks "$server_pid")
+    rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+    done_requests=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' <<<"$out")
+    read -r p50 p99 < <(percentiles 3 "$tmp/h2.log")
+    echo "$rps $p50 $p99 $(awk -v t=$((after - before)) -v hz="$hz" -v n="$done_requests" 'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }')"
+}
+
+# run_sql: "tps p50 p99" for one pgbench run of $tmp/case.sql
+run_sql() {
+    local tps p50 p99
+    rm -f "$tmp"/pgb.*
+    (cd "$tmp" && pgbench -n -M prepared -c "$clients" -j 1 -T "$duration" -f case.sql "${vars[@]}" -l --log-prefix=pgb "$url" \
+        >pgbench.out 2>&1) || { cat "$tmp/pgbench.out" >&2; exit 1; }
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$tmp/pgbench.out")
+    read -r p50 p99 < <(percentiles 3 "$tmp"/pgb.*)
+    echo "$tps $p50 $p99"
+}
+
+# better LINE1 LINE2: the line with the lower p50 (field 2): each side keeps its best of two alternating rounds, so a
+# burst of background load on a shared machine penalises neither side alone
+better() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print (x[2] + 0 <= y[2] + 0 ? a : b) }'
+}
+
+echo "providers: $providers   category: $category   server: $threads threads x $pool connections   clients: $clients   best of 2 x ${duration}s"
+printf '%-42s | %8s %7s %7s %6s | %8s %7s %7s | %7s %7s %7s\n' case "server/s" p50ms p99ms "cpu/us" "sql/s" p50ms p99ms "p50 x" "tput x" "cpu x"
+printf '%s\n' "$(printf -- '-%.0s' $(seq 130))"
+ratios=()
+cpu_ratios=()
+for q in $cases; do
+    query="$q${fields:+&fields=$fields}"
+    target="http://127.0.0.1:$port/api/v1/service-provider-profiles/?$query"
+    mapfile -t vars < <("$list_sql" "$query" "$tmp/case.sql")
+    status=$(curl -s -o /dev/null -w '%{http_code}' "$target")
+    [ "$status" = 200 ] || { echo "$q: HTTP $status" >&2; tail -5 "$tmp/server.log" >&2; exit 1; }
+
+    # warm both paths (prepared statements on every connection, pages in cache)
+    h2load -n $((clients * 50)) -c "$clients" -m 1 "$target" >/dev/null
+    pgbench -n -M prepared -c "$clients" -j 1 -t 50 -f "$tmp/case.sql" "${vars[@]}" "$url" >/dev/null
+
+    s1=$(run_server "$target")
+    q1=$(run_sql)
+    s2=$(run_server "$target")
+    q2=$(run_sql)
+    read -r server_rps server_p50 server_p99 server_cpu <<<"$(better "$s1" "$s2")"
+    read -r sql_tps sql_p50 sql_p99 <<<"$(better "$q1" "$q2")"
+    ratio=$(awk -v a="$server_p50" -v b="$sql_p50" 'BEGIN { printf "%.2f", a / b }')
+    tput=$(awk -v a="$sql_tps" -v b="$server_rps" 'BEGIN { printf "%.2f", a / b }')
+    # the server's own CPU per request added to the SQL's latency: its overhead without the scheduling noise
+    cpu=$(awk -v c="$server_cpu" -v b="$sql_p50" 'BEGIN { printf "%.2f", 1 + c / 1000 / b }')
+    ratios+=("$ratio")
+    cpu_ratios+=("$cpu")
+    printf '%-42s | %8.0f %7s %7s %6s | %8.0f %7s %7s | %7s %7s %7s\n' "$q" "$server_rps" "$server_p50" "$server_p99" "$server_cpu" \
+        "$sql_tps" "$sql_p50" "$sql_p99" "$ratio" "$tput" "$cpu"
+done
+geomean() {
+    printf '%s\n' "$@" | awk '{ s += log($1); n++ } END { printf "%.3f", exp(s / n) }'
+}
+echo "geometric mean, server p50 / SQL p50: $(geomean "${ratios[@]}") (target <= 1.15)"
+echo "geometric mean, (SQL p50 + server CPU per request) / SQL p50: $(geomean "${cpu_ratios[@]}")"

@@ -1,0 +1,198 @@
+/* fetch.c: GET of an http(s) picture URL on the event loop with libh2o's HTTP/1 client, bounded in time (connect, silence,
+ * total) and in bytes; the answer is mapped to ours: upstream 404/410 → 404, too large → 422, timeout → 504, else 502. */
+#include <stdlib.h>
+#include <string.h>
+#include "avatar/internal.h"
+
+typedef struct avatar_fetch {
+    avatar_context_t *actx;
+    h2o_http1client_t *client;    /* NULL once the client is gone */
+    h2o_timeout_entry_t deadline; /* the whole fetch */
+    h2o_iovec_t request;          /* owned request bytes; the client writes them after connecting */
+    uint8_t *body;
+    size_t len, cap, max_bytes;
+    avatar_fetch_cb cb;
+    void *data;
+} avatar_fetch_t;
+
+/* finish: reports once and frees the fetch (the client must already be gone or be cancelled here). */
+static void finish(avatar_fetch_t *f, int status, const char *message)
+{
+    if (f->client != NULL) {
+        h2o_http1client_cancel(f->client);
+        f->client = NULL;
+    }
+    if (h2o_timeout_is_linked(&f->deadline))
+        h2o_timeout_unlink(&f->deadline);
+    f->cb(f->data, status, message, status == 200 ? f->body : NULL, status == 200 ? f->len : 0);
+    if (status != 200)
+        free(f->body);
+    free(f->request.base);
+    free(f);
+}
+
+/* status_of_client_error: a libh2o client error string as our status: its timeouts are 504, anything else 502. */
+static int status_of_client_error(const char *errstr)
+{
+    return strstr(errstr, "timeout") != NULL ? 504 : 502;
+}
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    avatar_fetch_t *f = H2O_STRUCT_FROM_MEMBER(avatar_fetch_t, deadline, entry);
+    finish(f, 504, "the picture's server did not answer in time");
+}
+
+/* append_body: takes what the client buffered. Returns 0, or -1 when over the byte limit or out of memory. */
+static int append_body(avatar_fetch_t *f, h2o_buffer_t **input)
+{
+    size_t n = (*input)->size;
+
+    if (n == 0)
+        return 0;
+    if (n > f->max_bytes - f->len)
+        return -1;
+    if (f->len + n > f->cap) {
+        size_t cap = f->cap != 0 ? f->cap : 64 * 1024;
+        uint8_t *p;
+        while (cap < f->len + n)
+            cap *= 2;
+        if (cap > f->max_bytes)
+            cap = f->max_bytes;
+        if ((p = realloc(f->body, cap)) == NULL)
+            return -1;
+        f->body = p;
+        f->cap = cap;
+    }
+    memcpy(f->body + f->len, (*input)->bytes, n);
+    f->len += n;
+    h2o_buffer_consume(input, n);
+    return 0;
+}
+
+static int on_body(h2o_http1client_t *client, const char *errstr)
+{
+    avatar_fetch_t *f = client->data;
+
+    if (client->sock != NULL && append_body(f, &client->sock->input) != 0) {
+        f->client = NULL; /* returning -1 closes it */
+        finish(f, 422, booka_image_strerror(BOOKA_IMAGE_ERROR_TOO_MANY_BYTES));
+        return -1;
+    }
+    if (errstr == NULL)
+        return 0;
+    f->client = NULL; /* the client closes itself after this call */
+    if (errstr == h2o_http1client_error_is_eos)
+        finish(f, 200, NULL);
+    else
+        finish(f, status_of_client_error(errstr), "the picture's server failed while sending it");
+    return 0;
+}
+
+/* content_length_of: the Content-Length header's value, or SIZE_MAX when there is none. */
+static size_t content_length_of(h2o_header_t *headers, size_t num_headers)
+{
+    for (size_t i = 0; i != num_headers; ++i)
+        if (headers[i].name == &H2O_TOKEN_CONTENT_LENGTH->buf)
+            return h2o_strtosize(headers[i].value.base, headers[i].value.len);
+    return SIZE_MAX;
+}
+
+static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
+                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+{
+    avatar_fetch_t *f = client->data;
+    size_t content_length;
+
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        f->client = NULL;
+        finish(f, status_of_client_error(errstr), "the picture's server did not answer");
+        return NULL;
+    }
+    if (status != 200) {
+        f->client = NULL; /* returning NULL closes it */
+        finish(f, status == 404 || status == 410 ? 404 : 502,
+               status == 404 || status == 410 ? "the picture was not found upstream"
+                                              : "the picture's server answered with an error");
+        return NULL;
+    }
+    if ((content_length = content_length_of(headers, num_headers)) != SIZE_MAX && content_length > f->max_bytes) {
+        f->client = NULL;
+        finish(f, 422, booka_image_strerror(BOOKA_IMAGE_ERROR_TOO_MANY_BYTES));
+        return NULL;
+    }
+    if (errstr == h2o_http1client_error_is_eos) { /* an empty body; the client closes after this call */
+        f->client = NULL;
+        finish(f, 200, NULL);
+        return NULL;
+    }
+    return on_body;
+}
+
+static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs, size_t *reqbufcnt,
+                                          int *method_is_head)
+{
+    avatar_fetch_t *f = client->data;
+
+    if (errstr != NULL) {
+        f->client = NULL;
+        finish(f, status_of_client_error(errstr), "the picture's server cannot be reached");
+        return NULL;
+    }
+    *reqbufs = &f->request;
+    *reqbufcnt = 1;
+    *method_is_head = 0;
+    return on_head;
+}
+
+/* is_header_safe: whether text may go into a request line or header as it is (no controls, no spaces). */
+static int is_header_safe(h2o_iovec_t s)
+{
+    for (size_t i = 0; i != s.len; ++i)
+        if ((unsigned char)s.base[i] <= 0x20 || s.base[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* build_request: the GET for `url`; returns the request bytes (malloc'd) or an empty iovec. */
+static h2o_iovec_t build_request(const h2o_url_t *url)
+{
+    static const char format[] = "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: booka-origin\r\n"
+                                 "Accept: image/webp,image/jpeg,image/png,image/*;q=0.8\r\nConnection: close\r\n\r\n";
+    h2o_iovec_t path = url->path.len != 0 ? url->path : h2o_iovec_init(H2O_STRLIT("/"));
+    size_t cap = sizeof(format) + path.len + url->authority.len;
+    char *buf;
+    int n;
+
+    if ((buf = malloc(cap)) == NULL)
+        return h2o_iovec_init(NULL, 0);
+    n = snprintf(buf, cap, format, (int)path.len, path.base, (int)url->authority.len, url->authority.base);
+    return h2o_iovec_init(buf, (size_t)n);
+}
+
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fetch_cb cb, void *data)
+{
+    avatar_fetch_t *f = calloc(1, sizeof(*f));
+    h2o_url_t parsed;
+
+    if (f == NULL) {
+        cb(data, 502, "out of memory", NULL, 0);
+        return;
+    }
+    *f = (avatar_fetch_t){.actx = actx, .max_bytes = actx->handler->conf.fetch_max_bytes, .cb = cb, .data = data};
+    f->deadline.cb = on_deadline;
+    h2o_timeout_link(actx->ctx->loop, &actx->fetch_total_timeout, &f->deadline);
+    if (h2o_url_parse(url, len, &parsed) != 0 || parsed.host.len == 0 || !is_header_safe(parsed.path) ||
+        !is_header_safe(parsed.authority)) {
+        finish(f, 502, "the picture URL is malformed");
+        return;
+    }
+    if ((f->request = build_request(&parsed)).base == NULL) {
+        finish(f, 502, "out of memory");
+        return;
+    }
+    atomic_fetch_add(&avatar_stat_fetches, 1);
+    /* the host name is copied by the client (SNI) or used before this call returns (connect, resolver request) */
+    h2o_http1client_connect(&f->client, f, &actx->client_ctx, parsed.host, h2o_url_get_port(&parsed),
+                            parsed.scheme == &H2O_URL_SCHEME_HTTPS, on_connect);
+}

@@ -1,0 +1,200 @@
+/* fill.c: builds a variant the cache tiers did not have (the fill of booka_cache_lookup): reads a long picture URL, fetches
+ * an http(s) source, renders on the worker pool, and hands the encoded image, or the error, to booka_cache_fill_done,
+ * which stores it (in process and in Redis), answers every request waiting for it and, if the request that started it
+ * went away, still keeps it: what it cost is not thrown away. */
+#include <stdlib.h>
+#include <string.h>
+#include "avatar/internal.h"
+#include "db/db.h"
+#include "http/http.h"
+
+struct avatar_fill {
+    avatar_context_t *actx;
+    avatar_variant_t variant;
+    char *url; /* owned, NUL-terminated; NULL when it is to be read (or was handed to a render job) */
+    size_t url_len;
+    booka_cache_fill_t *handle;   /* while running */
+    h2o_timeout_entry_t deferred; /* ends a failed fill on the next turn of the loop */
+    int error_status;
+    booka_buf_t error_body;
+};
+
+static const char *const statement_read_url =
+    "SELECT profile_picture_url FROM service_provider_profiles WHERE user_id = $1 AND profile_picture_version = $2";
+
+avatar_fill_t *avatar_fill_new(avatar_context_t *actx, const avatar_variant_t *variant, h2o_iovec_t url)
+{
+    avatar_fill_t *fill = h2o_mem_alloc(sizeof(*fill));
+
+    *fill = (avatar_fill_t){.actx = actx, .variant = *variant};
+    if (url.base != NULL) {
+        fill->url = h2o_strdup(NULL, url.base, url.len).base;
+        fill->url_len = url.len;
+    }
+    return fill;
+}
+
+void avatar_fill_free(void *_fill)
+{
+    avatar_fill_t *fill = _fill;
+    free(fill->url);
+    booka_buf_free(&fill->error_body);
+    free(fill);
+}
+
+static void on_deferred_failure(h2o_timeout_entry_t *entry)
+{
+    avatar_fill_t *fill = H2O_STRUCT_FROM_MEMBER(avatar_fill_t, deferred, entry);
+    booka_buf_t body = fill->error_body;
+
+    fill->error_body = (booka_buf_t){NULL};
+    /* an error carries no tag: it answers the waiting requests and is never stored */
+    booka_cache_fill_done(fill->handle, fill->error_status,
+                          body.oom ? h2o_iovec_init(H2O_STRLIT("{\"detail\": \"error\"}")) : h2o_iovec_init(body.base, body.len),
+                          h2o_iovec_init("", 0), h2o_iovec_init(H2O_STRLIT("application/json")));
+    booka_buf_free(&body);
+}
+
+/* fail: ends the fill with `{"detail": message}`, logged unless it is an everyday answer (a missing picture, a busy or
+ * changing moment). Many failures are known while the cache is still calling avatar_fill_run, so every one ends on the
+ * next turn of the loop, never on the caller's stack. */
+static void fail(avatar_fill_t *fill, int status, const char *message)
+{
+    if (status != 404 && status != 503)
+        booka_log(NULL, "avatar", "provider %lld: %d %s", (long long)fill->variant.provider_id, status, message);
+    fill->error_status = status;
+    booka_buf_append_str(&fill->error_body, "{\"detail\": ");
+    booka_json_string(&fill->error_body, message, strlen(message));
+    booka_buf_append_str(&fill->error_body, "}");
+    fill->deferred.cb = on_deferred_failure;
+    h2o_timeout_link(fill->actx->ctx->loop, &fill->actx->ctx->zero_timeout, &fill->deferred);
+}
+
+/* on_rendered: back from the worker, on the fill's loop. */
+static void on_rendered(avatar_job_t *_job)
+{
+    avatar_render_job_t *job = (avatar_render_job_t *)_job;
+    avatar_fill_t *fill = job->owner;
+
+    if (job->status == 200)
+        booka_cache_fill_done(fill->handle, 200, h2o_iovec_init(job->result.bytes, job->result.len),
+                              h2o_iovec_init(fill->variant.etag, fill->variant.etag_len),
+                              h2o_iovec_init(job->result.mime_type, strlen(job->result.mime_type)));
+    else
+        fail(fill, job->status, job->message);
+    avatar_render_job_free(job);
+}
+
+/* render: queues the render of `text` (owned; a data URL or a media path) or of fetched `bytes` (owned). */
+static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, size_t text_len, uint8_t *bytes, size_t len)
+{
+    avatar_render_job_t *job = h2o_mem_alloc(sizeof(*job));
+
+    *job = (avatar_render_job_t){.super = {.receiver = &fill->actx->jobs_done, .run = avatar_render, .done = on_rendered},
+                                 .kind = kind,
+                                 .text = text,
+                                 .text_len = text_len,
+                                 .bytes = bytes,
+                                 .len = len,
+                                 .conf = &fill->actx->handler->conf,
+                                 .side = fill->variant.side,
+                                 .format = fill->variant.format,
+                                 .quality = fill->variant.quality,
+                                 .owner = fill};
+    if (avatar_pool_submit(fill->actx->handler->pool, &job->super) != 0) {
+        atomic_fetch_add(&avatar_stat_queue_full, 1);
+        avatar_render_job_free(job);
+        fail(fill, 503, "the image workers are busy, try again");
+    }
+}
+
+static void on_fetched(void *data, int status, const char *message, uint8_t *body, size_t len)
+{
+    avatar_fill_t *fill = data;
+    if (status == 200)
+        render(fill, AVATAR_SOURCE_HTTP, NULL, 0, body, len);
+    else
+        fail(fill, status, message);
+}
+
+/* start_source: the URL is known; get its bytes the way its form asks for. */
+static void start_source(avatar_fill_t *fill)
+{
+    h2o_iovec_t path;
+    char *text;
+
+    switch (avatar_classify_source(fill->url, fill->url_len, &path)) {
+    case AVATAR_SOURCE_DATA_URL: /* megabytes maybe: the job takes the URL itself */
+        text = fill->url;
+        fill->url = NULL;
+        render(fill, AVATAR_SOURCE_DATA_URL, text, fill->url_len, NULL, 0);
+        break;
+    case AVATAR_SOURCE_MEDIA:
+        render(fill, AVATAR_SOURCE_MEDIA, h2o_strdup(NULL, path.base, path.len).base, path.len, NULL, 0);
+        break;
+    case AVATAR_SOURCE_HTTP:
+        avatar_fetch(fill->actx, fill->url, fill->url_len, on_fetched, fill);
+        break;
+    default:
+        fail(fill, 404, "the provider's picture is not available");
+        break;
+    }
+}
+
+static void on_url_read(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
+{
+    avatar_fill_t *fill = data;
+
+    switch (status) {
+    case BOOKA_DB_OK:
+        if (PQntuples(results[0]) != 1 || PQgetisnull(results[0], 0, 0)) {
+            /* the picture was replaced (or removed) since the lookup: this variant no longer exists */
+            fail(fill, 503, "the picture changed meanwhile, try again");
+        } else if ((fill->url = malloc((size_t)PQgetlength(results[0], 0, 0) + 1)) == NULL) {
+            fail(fill, 500, "out of memory");
+        } else {
+            fill->url_len = (size_t)PQgetlength(results[0], 0, 0);
+            memcpy(fill->url, PQgetvalue(results[0], 0, 0), fill->url_len + 1);
+            start_source(fill);
+        }
+        break;
+    case BOOKA_DB_TIMEOUT:
+        fail(fill, 504, "the database did not answer in time");
+        break;
+    case BOOKA_DB_QUEUE_FULL:
+    case BOOKA_DB_UNAVAILABLE:
+        fail(fill, 503, "the database is unavailable");
+        break;
+    default:
+        fail(fill, 500, "Internal Server Error");
+        break;
+    }
+}
+
+/* read_url: the second, rarer query: the long URL (a data: URL) of the picture whose token the lookup saw. */
+static void read_url(avatar_fill_t *fill)
+{
+    char id[24];
+    booka_db_statement_t statement = {statement_read_url, 2, {id, fill->variant.token}};
+    booka_db_query_t *query;
+    booka_db_status_t status;
+
+    snprintf(id, sizeof(id), "%lld", (long long)fill->variant.provider_id);
+    if ((query = booka_db_query_new(&statement, 1, BOOKA_DB_READ_ONLY, on_url_read, fill)) == NULL) {
+        fail(fill, 500, "out of memory");
+        return;
+    }
+    if ((status = booka_db_submit(fill->actx->ctx, query)) != BOOKA_DB_OK)
+        on_url_read(fill, status, NULL, 0);
+}
+
+void avatar_fill_run(h2o_context_t *ctx, booka_cache_fill_t *handle, void *_fill)
+{
+    avatar_fill_t *fill = _fill;
+
+    fill->handle = handle;
+    if (fill->url != NULL)
+        start_source(fill);
+    else
+        read_url(fill);
+}

@@ -1,0 +1,302 @@
+/* handler.c: GET/HEAD /api/v1/img/avatar/{id}: the id and query, one read-only lookup of the provider's picture version
+ * (and its URL when short), the variant's key and ETag, then a 304, a cached variant, another request's fill of the same
+ * variant (single-flight across threads), or a fill of our own. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "avatar/internal.h"
+#include "cache/redis.h"
+#include "db/db.h"
+#include "http/etag.h"
+#include "http/http.h"
+
+/* The lookup: the version token the list emits (the schema derives it from the URL) and, when short, the URL itself;
+ * a data: URL of megabytes is read only when a variant has to be built (fill.c). */
+static const char *const statement_lookup =
+    "SELECT profile_picture_version, CASE WHEN octet_length(profile_picture_url) <= " H2O_TO_STR(
+        AVATAR_URL_INLINE_MAX) " THEN profile_picture_url END FROM service_provider_profiles WHERE user_id = $1";
+
+/* avatar_request: lives in the request's pool; its disposal (the client went away) lets go of whatever is pending. */
+struct avatar_request {
+    h2o_req_t *req;
+    avatar_context_t *actx;
+    avatar_params_t params;
+    int64_t provider_id;
+    avatar_variant_t variant;
+    h2o_iovec_t url; /* the picture URL when the lookup brought it (in the request's pool), else NULL */
+    booka_db_query_t *lookup;
+    booka_cache_lookup_t *cached;
+    booka_cache_value_t *value; /* what the response body points into, held until the request is gone */
+};
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 304:
+        return "Not Modified";
+    case 404:
+        return "Not Found";
+    case 422:
+        return "Unprocessable Entity";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Internal Server Error";
+    }
+}
+
+static void set_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    h2o_set_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, value, value_len, 1);
+}
+
+/* set_representation_headers: what a 200 and its 304 share: ETag, Cache-Control, Vary, X-Cache. */
+static void set_representation_headers(struct avatar_request *r, booka_cache_outcome_t outcome)
+{
+    avatar_handler_t *handler = r->actx->handler;
+    h2o_req_t *req = r->req;
+    int versioned = r->params.version[0] != '\0' && strcmp(r->params.version, r->variant.token) == 0;
+    h2o_iovec_t cache_control = versioned ? handler->cache_control_versioned : handler->cache_control;
+
+    set_header(req, H2O_STRLIT("etag"), r->variant.etag, r->variant.etag_len);
+    set_header(req, H2O_STRLIT("cache-control"), cache_control.base, cache_control.len);
+    if (r->params.format == AVATAR_FORMAT_AUTO)
+        set_header(req, H2O_STRLIT("vary"), H2O_STRLIT("Accept"));
+    set_header(req, H2O_STRLIT("x-cache"), booka_cache_outcome_names[outcome], strlen(booka_cache_outcome_names[outcome]));
+}
+
+/* send_not_modified: a 304 without Content-Length: RFC 9110 8.6 allows only the 200's length there, which a revalidation
+ * answered before any decode does not know (booka_http_send would say 0). */
+static void send_not_modified(h2o_req_t *req)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+
+    req->res.status = 304;
+    req->res.reason = "Not Modified";
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
+/* on_cached: the cache lookup's answer: a variant (200) or an error; `value`'s reference passes to the request. */
+static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+{
+    struct avatar_request *r = data;
+    h2o_req_t *req = r->req;
+
+    r->cached = NULL;
+    r->value = value;
+    if (value->status == 200) {
+        set_representation_headers(r, outcome);
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, value->content_type.base, value->content_type.len, 1);
+        booka_http_send(req, 200, "OK", NULL, value->body);
+        return;
+    }
+    set_header(req, H2O_STRLIT("cache-control"), H2O_STRLIT("no-store"));
+    if (value->status == 503)
+        set_header(req, H2O_STRLIT("retry-after"), H2O_STRLIT("1"));
+    booka_http_send(req, value->status, reason_of(value->status), "application/json", value->body);
+}
+
+/* output_format: fmt, with auto resolved by Accept: WebP only when a header names image/webp with q > 0. */
+static booka_image_output_format_t output_format(h2o_req_t *req, avatar_format_t format)
+{
+    if (format != AVATAR_FORMAT_AUTO)
+        return format == AVATAR_FORMAT_WEBP ? BOOKA_IMAGE_OUTPUT_WEBP : BOOKA_IMAGE_OUTPUT_JPEG;
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, i)) != -1;)
+        if (avatar_accept_names_webp(req->headers.entries[i].value.base, req->headers.entries[i].value.len))
+            return BOOKA_IMAGE_OUTPUT_WEBP;
+    return BOOKA_IMAGE_OUTPUT_JPEG;
+}
+
+/* serve_variant: the variant is known: 304, or the variant from a cache tier, from another request's fill (single-flight
+ * in the process and across instances) or from a fill of our own. */
+static void serve_variant(struct avatar_request *r)
+{
+    avatar_handler_t *handler = r->actx->handler;
+
+    if (booka_etag_request_matches(r->req, h2o_iovec_init(r->variant.etag, r->variant.etag_len))) {
+        booka_cache_value_t *value = booka_cache_store_get(handler->store, r->variant.key, r->variant.key_len);
+        set_representation_headers(r, value != NULL ? BOOKA_CACHE_HIT : BOOKA_CACHE_MISS);
+        if (value != NULL)
+            booka_cache_value_release(value);
+        send_not_modified(r->req);
+        return;
+    }
+    r->cached =
+        booka_cache_lookup(r->actx->ctx, handler->store, &handler->cache_policy, h2o_iovec_init(r->variant.key, r->variant.key_len),
+                           avatar_fill_run, avatar_fill_new(r->actx, &r->variant, r->url), avatar_fill_free, on_cached, r);
+}
+
+static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
+{
+    struct avatar_request *r = data;
+    avatar_handler_t *handler = r->actx->handler;
+    h2o_req_t *req = r->req;
+    size_t token_len;
+    uint32_t side;
+
+    r->lookup = NULL;
+    switch (status) {
+    case BOOKA_DB_OK:
+        break;
+    case BOOKA_DB_TIMEOUT:
+        booka_http_send_error_message(req, 504, "Gateway Timeout", "the database did not answer in time");
+        return;
+    case BOOKA_DB_QUEUE_FULL:
+        booka_http_send_unavailable(req, 1, "the server is busy, try again");
+        return;
+    case BOOKA_DB_UNAVAILABLE:
+        booka_http_send_unavailable(req, booka_db_retry_after(req->conn->ctx), "the database is unavailable");
+        return;
+    default:
+        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
+        return;
+    }
+    if (PQntuples(results[0]) == 0) {
+        booka_http_send_error_message(req, 404, "Not Found", "provider not found");
+        return;
+    }
+    if (PQgetisnull(results[0], 0, 0)) {
+        booka_http_send_error_message(req, 404, "Not Found", "the provider has no picture");
+        return;
+    }
+    if ((token_len = (size_t)PQgetlength(results[0], 0, 0)) > AVATAR_TOKEN_MAX) {
+        booka_log(req, "avatar", "profile_picture_version of provider %" PRId64 " is longer than %d bytes", r->provider_id,
+                  AVATAR_TOKEN_MAX);
+        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
+        return;
+    }
+    if (!PQgetisnull(results[0], 0, 1))
+        r->url = h2o_strdup(&req->pool, PQgetvalue(results[0], 0, 1), (size_t)PQgetlength(results[0], 0, 1));
+    side = booka_image_output_side(r->params.width, r->params.dpr, UINT32_MAX, handler->conf.limits.max_output_side);
+    avatar_variant_init(&r->variant, r->provider_id, PQgetvalue(results[0], 0, 0), token_len, side,
+                        output_format(req, r->params.format), r->params.quality);
+    serve_variant(r);
+}
+
+static void on_request_dispose(void *data)
+{
+    struct avatar_request *r = data;
+
+    if (r->lookup != NULL)
+        booka_db_query_abandon(r->lookup);
+    booka_cache_abandon(r->cached);
+    if (r->value != NULL)
+        booka_cache_value_release(r->value);
+}
+
+/* path_rest: the request path below the handler's mount point, e.g. "/123". */
+static h2o_iovec_t path_rest(h2o_req_t *req)
+{
+    h2o_iovec_t conf = req->pathconf->path, path = req->path_normalized;
+    size_t skip = conf.len;
+
+    if (skip != 0 && conf.base[skip - 1] == '/')
+        --skip; /* mounted as "/api/v1/img/avatar/": keep the slash in the rest */
+    if (path.len < skip)
+        return h2o_iovec_init(NULL, 0);
+    return h2o_iovec_init(path.base + skip, path.len - skip);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    avatar_handler_t *handler = (avatar_handler_t *)self;
+    struct avatar_request *r;
+    booka_buf_t errors = {NULL};
+    avatar_params_t params;
+    int64_t provider_id;
+    char id_text[24];
+    booka_db_statement_t statement = {statement_lookup, 1, {id_text}};
+    booka_db_status_t status;
+
+    if (booka_http_answer_preflight(req))
+        return 0;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !booka_http_is_head(req)) {
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, H2O_STRLIT("GET, HEAD, OPTIONS"), 0);
+        booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
+        return 0;
+    }
+    if (avatar_parse_id(path_rest(req), &provider_id) != 0) {
+        booka_http_send_error_message(req, 404, "Not Found", "Not Found");
+        return 0;
+    }
+    if (avatar_params_parse(&params, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
+                            req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, &errors) != 0) {
+        booka_buf_append(&errors, "", 1);
+        booka_http_send_error(req, 422, "Unprocessable Entity",
+                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
+        booka_buf_free(&errors);
+        return 0;
+    }
+
+    r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
+    *r = (struct avatar_request){.req = req,
+                                 .actx = h2o_context_get_handler_context(req->conn->ctx, &handler->super),
+                                 .params = params,
+                                 .provider_id = provider_id};
+    snprintf(id_text, sizeof(id_text), "%" PRId64, provider_id);
+    if ((r->lookup = booka_db_query_new(&statement, 1, BOOKA_DB_READ_ONLY, on_looked_up, r)) == NULL) {
+        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
+        return 0;
+    }
+    if ((status = booka_db_submit(req->conn->ctx, r->lookup)) != BOOKA_DB_OK) {
+        r->lookup = NULL; /* refused and freed: no callback */
+        booka_http_send_unavailable(req, status == BOOKA_DB_QUEUE_FULL ? 1 : booka_db_retry_after(req->conn->ctx),
+                                    status == BOOKA_DB_QUEUE_FULL ? "the server is busy, try again"
+                                                                  : "the database is unavailable");
+    }
+    return 0;
+}
+
+static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
+{
+    avatar_handler_t *handler = (avatar_handler_t *)self;
+    avatar_context_t *actx = h2o_mem_alloc(sizeof(*actx));
+
+    *actx = (avatar_context_t){.handler = handler, .ctx = ctx};
+    h2o_multithread_register_receiver(ctx->queue, &actx->jobs_done, avatar_pool_on_done);
+    /* libh2o's client arms its io_timeout for connecting and for every wait on the upstream; the whole fetch has its own */
+    h2o_timeout_init(ctx->loop, &actx->fetch_io_timeout, handler->conf.fetch_connect_timeout);
+    h2o_timeout_init(ctx->loop, &actx->fetch_total_timeout, handler->conf.fetch_timeout);
+    actx->client_ctx = (h2o_http1client_ctx_t){.loop = ctx->loop,
+                                               .getaddr_receiver = &ctx->receivers.hostinfo_getaddr,
+                                               .io_timeout = &actx->fetch_io_timeout,
+                                               .ssl_ctx = handler->conf.fetch_ssl_ctx};
+    h2o_context_set_handler_context(ctx, self, actx);
+    booka_db_context_init(ctx);
+    booka_redis_context_init(ctx);
+    booka_flight_context_init(ctx);
+    avatar_pool_start(handler->pool);
+}
+
+avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar_config_t *conf)
+{
+    avatar_handler_t *handler = (avatar_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
+    char header[160];
+
+    handler->super.on_req = on_req;
+    handler->super.on_context_init = on_context_init;
+    handler->conf = *conf;
+    snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64, conf->max_age, conf->s_maxage);
+    handler->cache_control = h2o_strdup(NULL, header, SIZE_MAX);
+    snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64 ", immutable", conf->versioned_max_age,
+             conf->versioned_max_age);
+    handler->cache_control_versioned = h2o_strdup(NULL, header, SIZE_MAX);
+    /* a variant never changes under its key (the token names the picture), so it is never served stale */
+    handler->cache_policy = (booka_cache_policy_t){.fresh_ms = conf->cache_ttl * 1000,
+                                                   .jitter_ms = conf->cache_ttl * 100,
+                                                   .wait_ms = conf->coalesce_timeout,
+                                                   .lock_ms = conf->coalesce_timeout};
+    if ((handler->store = booka_cache_store_create(conf->cache_budget)) == NULL ||
+        (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit)) == NULL)
+        h2o_fatal("no memory");
+    booka_http_attach(pathconf);
+    booka_db_require();
+    return handler;
+}

@@ -1,0 +1,207 @@
+/* internal.h: what the avatar module's files share: the configuration, the request's parameters and variant, the worker
+ * pool, the render job, the upstream fetch and the variant fill. */
+#ifndef BOOKA_AVATAR_INTERNAL_H
+#define BOOKA_AVATAR_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include "h2o.h"
+#include "h2o/http1client.h"
+#include "cache/store.h"
+#include "cache/tiered.h"
+#include "http/etag.h"
+#include "http/json.h"
+#include "image/image.h"
+
+/* ---- configuration (configurator.c) ---- */
+
+typedef struct avatar_config {
+    char *media_root;  /* NULL: media paths answer 404 */
+    int media_root_fd; /* the media root opened as a directory, -1 when none */
+    booka_image_limits_t limits;
+    size_t worker_threads;
+    size_t queue_limit;             /* jobs that may wait for a worker, beyond one per worker */
+    uint64_t fetch_connect_timeout; /* ms: connecting, and the longest silence while reading */
+    uint64_t fetch_timeout;         /* ms: the whole fetch */
+    size_t fetch_max_bytes;
+    SSL_CTX *fetch_ssl_ctx;
+    uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
+    size_t cache_budget;                           /* bytes of variants kept in process */
+    uint64_t cache_ttl;                            /* seconds a variant stays cached */
+    uint64_t coalesce_timeout;                     /* ms a request waits for another's identical fill */
+} avatar_config_t;
+
+/* ---- the request (request.c) ---- */
+
+#define AVATAR_TOKEN_MAX 64 /* longest version token kept (the schema's are 16 hex digits) */
+#define AVATAR_MIN_WIDTH 16
+#define AVATAR_MAX_WIDTH 1024
+#define AVATAR_DEFAULT_WIDTH 256
+#define AVATAR_DEFAULT_QUALITY 85
+#define AVATAR_URL_INLINE_MAX                                                                                                      \
+    4096 /* a picture URL up to this long comes with the first query; longer ones (data: URLs of                                   \
+            megabytes) are read only when a variant must be built */
+
+typedef enum avatar_format { AVATAR_FORMAT_AUTO, AVATAR_FORMAT_WEBP, AVATAR_FORMAT_JPEG } avatar_format_t;
+
+/* avatar_params_t: the validated query. */
+typedef struct avatar_params {
+    uint32_t width;
+    double dpr;
+    int quality;
+    avatar_format_t format;
+    char version[AVATAR_TOKEN_MAX + 1]; /* the request's `v`; "" when absent or longer than AVATAR_TOKEN_MAX */
+} avatar_params_t;
+
+/* avatar_variant_t: one encoded output: what keys the cache and the single-flight, and its ETag. */
+typedef struct avatar_variant {
+    int64_t provider_id;
+    char token[AVATAR_TOKEN_MAX + 1];
+    uint32_t side; /* requested side, capped by max-side only (the source may cap it further) */
+    booka_image_output_format_t format;
+    int quality;
+    char key[160];
+    size_t key_len;
+    char etag[BOOKA_ETAG_MAX]; /* strong: "<32 hex digits>" */
+    size_t etag_len;
+} avatar_variant_t;
+
+/* avatar_parse_id: the provider id from the path below the handler's mount point (`rest`, e.g. "/123"): one slash and 1
+ * to 19 ASCII digits, at most INT64_MAX. Returns 0 with *id set, or -1. */
+int avatar_parse_id(h2o_iovec_t rest, int64_t *id);
+
+/* avatar_params_parse: the raw query string (without '?'; NULL for none). Names and values are percent-decoded with '+'
+ * as a space; unknown names are ignored; the last occurrence wins; an empty value counts as absent. Returns 0, or -1 with
+ * `errors` holding the FastAPI-shaped `detail` array (one entry per bad parameter). */
+int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors);
+
+/* avatar_accept_names_webp: whether one Accept header value names image/webp (any case) with a q-value above 0. Ranges
+ * such as image/ * and * / * do not count. */
+int avatar_accept_names_webp(const char *value, size_t len);
+
+/* avatar_variant_init: fills `variant` (key and ETag included) for a provider, its picture's version token (at most
+ * AVATAR_TOKEN_MAX bytes) and the output parameters. */
+void avatar_variant_init(avatar_variant_t *variant, int64_t provider_id, const char *token, size_t token_len, uint32_t side,
+                         booka_image_output_format_t format, int quality);
+
+/* ---- the worker pool (pool.c) ---- */
+
+typedef struct avatar_job avatar_job_t;
+struct avatar_job {
+    h2o_multithread_message_t super;      /* how the job travels back */
+    h2o_multithread_receiver_t *receiver; /* the submitting loop's, registered with avatar_pool_on_done */
+    void (*run)(avatar_job_t *job);       /* on a worker thread: touches nothing but the job */
+    void (*done)(avatar_job_t *job);      /* afterwards, on the submitting loop's thread */
+    avatar_job_t *next;                   /* queue link */
+};
+
+typedef struct avatar_pool avatar_pool_t;
+
+/* avatar_pool_create: a pool of `num_threads` workers that accepts at most num_threads + queue_limit unfinished jobs.
+ * No thread starts before avatar_pool_start. Returns NULL when memory runs out. */
+avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit);
+
+/* avatar_pool_start: starts the workers, once (later calls do nothing). Thread-safe. */
+void avatar_pool_start(avatar_pool_t *pool);
+
+/* avatar_pool_submit: queues `job` (FIFO). Returns 0, or -1 when the pool is full; the job is then not touched. */
+int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job);
+
+/* avatar_pool_on_done: the receiver callback that runs each returned job's `done`. */
+void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* ---- rendering on a worker (render.c) ---- */
+
+typedef enum avatar_source_kind {
+    AVATAR_SOURCE_NONE, /* a form we cannot serve */
+    AVATAR_SOURCE_DATA_URL,
+    AVATAR_SOURCE_MEDIA,
+    AVATAR_SOURCE_HTTP,
+} avatar_source_kind_t;
+
+/* avatar_classify_source: what a profile_picture_url holds. For AVATAR_SOURCE_MEDIA, *path gets the path below the media
+ * root (after `/static/`, without any query or fragment). */
+avatar_source_kind_t avatar_classify_source(const char *url, size_t len, h2o_iovec_t *path);
+
+/* avatar_media_open: opens `path` (relative, '/'-separated) below the directory `root_fd` for reading, one component at
+ * a time, refusing empty, "." and ".." components and any symbolic link, so nothing outside the root can be reached.
+ * Returns a descriptor of a regular file, or -1 (ENOENT, ELOOP, EINVAL, EISDIR, ...). */
+int avatar_media_open(int root_fd, const char *path, size_t len);
+
+/* avatar_render_job_t: one thumbnail to build from a data URL, a media file or fetched bytes. */
+typedef struct avatar_render_job {
+    avatar_job_t super;
+    /* input */
+    avatar_source_kind_t kind;
+    char *text; /* owned: the data URL, or the media path (NUL-terminated) */
+    size_t text_len;
+    uint8_t *bytes; /* owned: fetched bytes */
+    size_t len;
+    const avatar_config_t *conf;
+    uint32_t side;
+    booka_image_output_format_t format;
+    int quality;
+    void *owner;
+    /* output */
+    int status;          /* 200, 404, 422 or 500 */
+    const char *message; /* static, for errors */
+    booka_image_result_t result;
+} avatar_render_job_t;
+
+/* avatar_render: the job's `run`: reads the source, probes it, caps the side by the source's short side, decodes, crops,
+ * resamples and encodes. */
+void avatar_render(avatar_job_t *job);
+
+/* avatar_render_job_free: releases the job and what it owns. */
+void avatar_render_job_free(avatar_render_job_t *job);
+
+/* Counters for the status handler and /metrics (hits, misses and coalesced waits are the cache module's). */
+extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat_fetches;
+
+/* ---- the handler's per-thread state (handler.c) ---- */
+
+typedef struct avatar_handler {
+    h2o_handler_t super;
+    avatar_config_t conf;
+    h2o_iovec_t cache_control, cache_control_versioned;
+    booka_cache_policy_t cache_policy;
+    booka_cache_store_t *store;
+    avatar_pool_t *pool;
+} avatar_handler_t;
+
+typedef struct avatar_context {
+    avatar_handler_t *handler;
+    h2o_context_t *ctx;
+    h2o_multithread_receiver_t jobs_done;
+    h2o_timeout_t fetch_io_timeout, fetch_total_timeout;
+    h2o_http1client_ctx_t client_ctx;
+} avatar_context_t;
+
+/* avatar_handler_register: installs the handler on `pathconf` with `conf` (copied). */
+avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar_config_t *conf);
+
+/* ---- the upstream fetch (fetch.c) ---- */
+
+/* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it), or 404 (upstream 404
+ * or 410), 422 (over the byte limit), 502 (any other failure) or 504 (a timeout) with a static message. */
+typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len);
+
+/* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts and byte limit; `cb` runs once, possibly
+ * before this call returns (a malformed URL, a refused connection). */
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fetch_cb cb, void *data);
+
+/* ---- the variant fill (fill.c) ---- */
+
+typedef struct avatar_fill avatar_fill_t;
+
+/* avatar_fill_new: what building `variant` needs, copied: the picture URL when the lookup brought it (else a NULL base:
+ * the fill reads it). Owned by the cache lookup from then on, which frees it with avatar_fill_free. */
+avatar_fill_t *avatar_fill_new(avatar_context_t *actx, const avatar_variant_t *variant, h2o_iovec_t url);
+void avatar_fill_free(void *fill);
+
+/* avatar_fill_run: the booka_cache_fill_fn of avatar variants: ends with booka_cache_fill_done, a 200 with the image or
+ * an error status with a JSON body. */
+void avatar_fill_run(h2o_context_t *ctx, booka_cache_fill_t *handle, void *fill);
+
+#endif

@@ -1,0 +1,327 @@
+/* request.c: the avatar request's parts that need no I/O: the provider id, the query (FastAPI-shaped 422s), content
+ * negotiation by Accept, and the variant's cache key and ETag. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "avatar/internal.h"
+#include "http/etag.h"
+
+/* Bumped whenever the pipeline may produce different bytes for the same inputs, so strong ETags stay truthful. */
+#define AVATAR_PIPELINE_VERSION "1"
+
+enum param { P_W, P_DPR, P_Q, P_FMT, P_V, NUM_PARAMS };
+static const char *const param_names[NUM_PARAMS] = {"w", "dpr", "q", "fmt", "v"};
+
+#define PARAM_VALUE_MAX 128 /* longer values of known parameters are kept this long (enough for any valid one) */
+
+int avatar_parse_id(h2o_iovec_t rest, int64_t *id)
+{
+    int64_t value = 0;
+
+    if (rest.len < 2 || rest.len > 20 || rest.base[0] != '/')
+        return -1;
+    for (size_t i = 1; i != rest.len; ++i) {
+        int digit = rest.base[i] - '0';
+        if (digit < 0 || digit > 9 || value > (INT64_MAX - digit) / 10)
+            return -1;
+        value = value * 10 + digit;
+    }
+    *id = value;
+    return 0;
+}
+
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* form_decode: x-www-form-urlencoded: '+' is a space, %XX a byte, a malformed escape stays as it is. Writes at most `cap`
+ * bytes of the result to `out` and returns the full decoded length (so a caller sees when it was cut). */
+static size_t form_decode(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i != len; ++i, ++n) {
+        int hi, lo;
+        char c = in[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < len && (hi = hex_value((unsigned char)in[i + 1])) != -1 &&
+                   (lo = hex_value((unsigned char)in[i + 2])) != -1) {
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (n < cap)
+            out[n] = c;
+    }
+    return n;
+}
+
+/* add_error: appends one FastAPI-style entry: {"type", "loc": ["query", name], "msg", "input"[, "ctx"]}. */
+static void add_error(booka_buf_t *errors, const char *type, enum param p, const char *msg, const char *input, size_t input_len,
+                      const char *ctx_json)
+{
+    booka_buf_append_str(errors, errors->len == 0 ? "[" : ", ");
+    booka_buf_appendf(errors, "{\"type\": \"%s\", \"loc\": [\"query\", \"%s\"], \"msg\": ", type, param_names[p]);
+    booka_json_string(errors, msg, strlen(msg));
+    booka_buf_append_str(errors, ", \"input\": ");
+    booka_json_string(errors, input, input_len);
+    if (ctx_json != NULL)
+        booka_buf_appendf(errors, ", \"ctx\": %s", ctx_json);
+    booka_buf_append_str(errors, "}");
+}
+
+/* add_range_error: the greater_than_equal / less_than_equal entry for a value outside [min, max]. */
+static void add_range_error(booka_buf_t *errors, enum param p, int below, int bound, const char *input, size_t input_len)
+{
+    char msg[64], ctx[32];
+    snprintf(msg, sizeof(msg), "Input should be %s than or equal to %d", below ? "greater" : "less", bound);
+    snprintf(ctx, sizeof(ctx), "{\"%s\": %d}", below ? "ge" : "le", bound);
+    add_error(errors, below ? "greater_than_equal" : "less_than_equal", p, msg, input, input_len, ctx);
+}
+
+/* parse_int: [+-]digits within [min, max]. Returns 0 with *out set, or -1 after adding the error. */
+static int parse_int(enum param p, const char *v, size_t len, int min, int max, int *out, booka_buf_t *errors)
+{
+    size_t i = 0;
+    int negative = 0;
+    int64_t value = 0;
+
+    if (i < len && (v[i] == '+' || v[i] == '-'))
+        negative = v[i++] == '-';
+    if (i == len)
+        goto Invalid;
+    for (; i != len; ++i) {
+        if (v[i] < '0' || v[i] > '9')
+            goto Invalid;
+        if (value < INT32_MAX) /* saturates far above any bound */
+            value = value * 10 + (v[i] - '0');
+    }
+    if (negative)
+        value = -value;
+    if (value < min || value > max) {
+        add_range_error(errors, p, value < min, value < min ? min : max, v, len);
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+Invalid:
+    add_error(errors, "int_parsing", p, "Input should be a valid integer, unable to parse string as an integer", v, len, NULL);
+    return -1;
+}
+
+/* is_decimal_number: [+-](digits[.digits*] | .digits)([eE][+-]digits): what Python's float() reads, minus inf and nan. */
+static int is_decimal_number(const char *v, size_t len)
+{
+    size_t i = 0, digits = 0;
+
+    if (i < len && (v[i] == '+' || v[i] == '-'))
+        ++i;
+    for (; i < len && v[i] >= '0' && v[i] <= '9'; ++i)
+        ++digits;
+    if (i < len && v[i] == '.')
+        for (++i; i < len && v[i] >= '0' && v[i] <= '9'; ++i)
+            ++digits;
+    if (digits == 0)
+        return 0;
+    if (i < len && (v[i] == 'e' || v[i] == 'E')) {
+        size_t exp_digits = 0;
+        if (++i < len && (v[i] == '+' || v[i] == '-'))
+            ++i;
+        for (; i < len && v[i] >= '0' && v[i] <= '9'; ++i)
+            ++exp_digits;
+        if (exp_digits == 0)
+            return 0;
+    }
+    return i == len;
+}
+
+/* parse_number: a decimal within [min, max]. Returns 0 with *out set, or -1 after adding the error. */
+static int parse_number(enum param p, const char *v, size_t len, int min, int max, double *out, booka_buf_t *errors)
+{
+    char buf[PARAM_VALUE_MAX + 1];
+    double value;
+
+    if (len > PARAM_VALUE_MAX || !is_decimal_number(v, len)) {
+        add_error(errors, "float_parsing", p, "Input should be a valid number, unable to parse string as a number", v, len, NULL);
+        return -1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    value = strtod(buf, NULL);
+    if (!(value >= min) || !(value <= max)) {
+        add_range_error(errors, p, !(value >= min), !(value >= min) ? min : max, v, len);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+/* parse_format: exactly `webp`, `jpeg` or `auto` (no case folding, as for every enum of the API). */
+static int parse_format(const char *v, size_t len, avatar_format_t *out, booka_buf_t *errors)
+{
+#define EXPECTED_FORMATS "'webp', 'jpeg' or 'auto'"
+    static const char *const names[] = {"auto", "webp", "jpeg"}; /* in avatar_format_t order */
+
+    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
+        if (strlen(names[i]) == len && memcmp(v, names[i], len) == 0) {
+            *out = (avatar_format_t)i;
+            return 0;
+        }
+    }
+    add_error(errors, "enum", P_FMT, "Input should be " EXPECTED_FORMATS, v, len, "{\"expected\": \"" EXPECTED_FORMATS "\"}");
+    return -1;
+#undef EXPECTED_FORMATS
+}
+
+int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors)
+{
+    /* the last occurrence of each known parameter, decoded (cut at PARAM_VALUE_MAX + 1 bytes) */
+    char values[NUM_PARAMS][PARAM_VALUE_MAX + 1];
+    size_t value_lens[NUM_PARAMS] = {0};
+    int ok = 1;
+
+    *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
+    for (size_t start = 0; query != NULL && start < len;) {
+        size_t end = start, eq, name_len;
+        char name[8];
+        while (end < len && query[end] != '&')
+            ++end;
+        for (eq = start; eq < end && query[eq] != '='; ++eq)
+            ;
+        name_len = form_decode(query + start, eq - start, name, sizeof(name));
+        for (int p = 0; p != NUM_PARAMS && name_len < sizeof(name); ++p) {
+            if (strlen(param_names[p]) == name_len && memcmp(name, param_names[p], name_len) == 0) {
+                size_t n = eq < end ? form_decode(query + eq + 1, end - eq - 1, values[p], PARAM_VALUE_MAX + 1) : 0;
+                value_lens[p] = n > PARAM_VALUE_MAX + 1 ? PARAM_VALUE_MAX + 1 : n;
+            }
+        }
+        start = end + 1;
+    }
+
+    if (value_lens[P_W] != 0) {
+        int width;
+        if (parse_int(P_W, values[P_W], value_lens[P_W], AVATAR_MIN_WIDTH, AVATAR_MAX_WIDTH, &width, errors) == 0)
+            params->width = (uint32_t)width;
+        else
+            ok = 0;
+    }
+    if (value_lens[P_DPR] != 0 && parse_number(P_DPR, values[P_DPR], value_lens[P_DPR], 1, 4, &params->dpr, errors) != 0)
+        ok = 0;
+    if (value_lens[P_Q] != 0 && parse_int(P_Q, values[P_Q], value_lens[P_Q], 1, 100, &params->quality, errors) != 0)
+        ok = 0;
+    if (value_lens[P_FMT] != 0 && parse_format(values[P_FMT], value_lens[P_FMT], &params->format, errors) != 0)
+        ok = 0;
+    if (value_lens[P_V] != 0 && value_lens[P_V] <= AVATAR_TOKEN_MAX) {
+        memcpy(params->version, values[P_V], value_lens[P_V]);
+        params->version[value_lens[P_V]] = '\0';
+    }
+    if (!ok)
+        booka_buf_append_str(errors, "]");
+    return ok ? 0 : -1;
+}
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* trim: the slice without leading and trailing spaces and tabs. */
+static h2o_iovec_t trim(const char *s, size_t len)
+{
+    while (len != 0 && is_ows(*s))
+        ++s, --len;
+    while (len != 0 && is_ows(s[len - 1]))
+        --len;
+    return h2o_iovec_init(s, len);
+}
+
+/* parse_qvalue: RFC 9110 12.4.2's weight: "0" ["." 0*3DIGIT] or "1" ["." 0*3("0")], as thousandths. Returns -1 when
+ * malformed. */
+static int parse_qvalue(h2o_iovec_t v)
+{
+    int value, scale = 100;
+
+    if (v.len == 0 || v.len > 5 || (v.base[0] != '0' && v.base[0] != '1') || (v.len > 1 && v.base[1] != '.'))
+        return -1;
+    value = (v.base[0] - '0') * 1000;
+    for (size_t i = 2; i < v.len; ++i, scale /= 10) {
+        if (v.base[i] < '0' || v.base[i] > '9')
+            return -1;
+        value += (v.base[i] - '0') * scale;
+    }
+    return value <= 1000 ? value : -1;
+}
+
+/* media_range_weight: for one member of an Accept list ("type/subtype *(; parameter)"), its weight in thousandths (1000
+ * without a q parameter) when the range is `want`, else -1. A malformed q makes the member count as absent. */
+static int media_range_weight(h2o_iovec_t member, const char *want)
+{
+    const char *semi = memchr(member.base, ';', member.len);
+    h2o_iovec_t range = trim(member.base, semi != NULL ? (size_t)(semi - member.base) : member.len);
+    int weight = 1000;
+
+    if (range.len != strlen(want) || strncasecmp(range.base, want, range.len) != 0)
+        return -1;
+    while (semi != NULL) {
+        const char *param = semi + 1, *end = member.base + member.len;
+        semi = memchr(param, ';', end - param);
+        h2o_iovec_t p = trim(param, (semi != NULL ? semi : end) - param);
+        if (p.len >= 2 && (p.base[0] == 'q' || p.base[0] == 'Q')) {
+            h2o_iovec_t after = trim(p.base + 1, p.len - 1);
+            if (after.len != 0 && after.base[0] == '=') {
+                weight = parse_qvalue(trim(after.base + 1, after.len - 1));
+                break; /* what follows q is accept-ext, not media type parameters */
+            }
+        }
+    }
+    return weight;
+}
+
+int avatar_accept_names_webp(const char *value, size_t len)
+{
+    size_t start = 0;
+    int in_quotes = 0;
+
+    for (size_t i = 0; i <= len; ++i) {
+        if (i < len && value[i] == '"')
+            in_quotes = !in_quotes;
+        else if (i < len && value[i] == '\\' && in_quotes)
+            ++i;
+        else if (i == len || (value[i] == ',' && !in_quotes)) {
+            if (media_range_weight(h2o_iovec_init(value + start, i - start), "image/webp") > 0)
+                return 1;
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
+void avatar_variant_init(avatar_variant_t *variant, int64_t provider_id, const char *token, size_t token_len, uint32_t side,
+                         booka_image_output_format_t format, int quality)
+{
+    const char *fmt = format == BOOKA_IMAGE_OUTPUT_WEBP ? "webp" : "jpeg";
+    char material[AVATAR_TOKEN_MAX + 64];
+    int n;
+
+    if (token_len > AVATAR_TOKEN_MAX)
+        token_len = AVATAR_TOKEN_MAX;
+    *variant = (avatar_variant_t){.provider_id = provider_id, .side = side, .format = format, .quality = quality};
+    memcpy(variant->token, token, token_len);
+    variant->token[token_len] = '\0';
+    variant->key_len =
+        (size_t)snprintf(variant->key, sizeof(variant->key), "avatar:" AVATAR_PIPELINE_VERSION ":%" PRId64 ":%s:%" PRIu32 ":%s:%d",
+                         provider_id, variant->token, side, fmt, quality);
+    /* The tag names the bytes: the picture (its token) and every output-affecting parameter, not the provider; it is
+     * known before any pixel is decoded, so a revalidation costs one lookup. */
+    n = snprintf(material, sizeof(material), "avatar/" AVATAR_PIPELINE_VERSION "|%s|%" PRIu32 "|%s|%d", variant->token, side, fmt,
+                 quality);
+    variant->etag_len = booka_etag_of_body(material, (size_t)n, 0, variant->etag);
+}

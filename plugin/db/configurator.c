@@ -1,0 +1,315 @@
+/* configurator.c: `booka.postgres` and `booka.postgres-replica`, and the libpq connection parameters built from them. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "h2o.h"
+#include "h2o/configurator.h"
+#include "db/db.h"
+#include "db/internal.h"
+#include "health/health.h"
+
+db_settings_t db_settings = {
+    .pool_size = 4,
+    .queue_limit = 128,
+    .query_timeout = 3000,
+    .connect_timeout = 2000,
+    .cancel_grace = 1000,
+    .max_reconnect_delay = 2000,
+};
+
+static int statement_timeout_given;
+
+void booka_db_require(void)
+{
+    db_settings.required = 1;
+}
+
+/* needs_resolving: whether one element of a libpq `host` list is a name (not a socket directory, not a numeric address). */
+static int needs_resolving(const char *host, size_t len)
+{
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr addr;
+
+    if (len == 0 || host[0] == '/' || host[0] == '@')
+        return 0;
+    if (len >= sizeof(buf))
+        return 1;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, &addr) != 1 && inet_pton(AF_INET6, buf, &addr) != 1;
+}
+
+/* split_list: the elements of a comma-separated libpq list (host, port), copied; *count gets their number. */
+static char **split_list(const char *list, size_t *count)
+{
+    size_t n = 1, i = 0;
+    char **items;
+
+    for (const char *p = list; *p != '\0'; ++p)
+        n += *p == ',';
+    items = h2o_mem_alloc(n * sizeof(*items));
+    for (const char *p = list;; p += strcspn(p, ",") + 1) {
+        items[i++] = h2o_strdup(NULL, p, strcspn(p, ",")).base;
+        if (p[strcspn(p, ",")] == '\0')
+            break;
+    }
+    *count = n;
+    return items;
+}
+
+/* plan_resolving: when some element of the host list is a name, prepares the target for resolving it before each
+ * attempt (libpq would call getaddrinfo inside PQconnectStart, on the loop): host, port and hostaddr are then rebuilt
+ * per attempt, one entry per resolved address. */
+static void plan_resolving(db_target_t *target, const char *host, const char *port, size_t *n)
+{
+    int any = 0;
+
+    target->hosts = split_list(host, &target->num_hosts);
+    target->resolve = h2o_mem_alloc(target->num_hosts * sizeof(*target->resolve));
+    for (size_t i = 0; i != target->num_hosts; ++i)
+        any |= target->resolve[i] = needs_resolving(target->hosts[i], strlen(target->hosts[i]));
+    if (!any) {
+        free(target->resolve);
+        target->resolve = NULL;
+        return;
+    }
+    target->ports = port != NULL ? split_list(port, &target->num_ports) : NULL;
+    for (size_t i = 0; i != *n; ++i) {
+        if (strcmp(target->keywords[i], "host") == 0)
+            target->host_index = i;
+        if (strcmp(target->keywords[i], "port") == 0)
+            target->port_index = i;
+    }
+    target->hostaddr_index = *n;
+    target->keywords[*n] = h2o_strdup(NULL, "hostaddr", SIZE_MAX).base;
+    target->values[(*n)++] = h2o_strdup(NULL, "", SIZE_MAX).base;
+}
+
+int db_target_prepare(db_target_t *target, const db_settings_t *settings, char *err, size_t errlen)
+{
+    static const char *const defaults[][2] = {
+        {"application_name", "booka-origin"}, {"keepalives", "1"},       {"keepalives_idle", "30"},
+        {"keepalives_interval", "10"},        {"keepalives_count", "3"}, {"gssencmode", "disable"},
+    };
+    PQconninfoOption *opts, *o;
+    char *errmsg = NULL, options[512] = "";
+    const char *given_options = NULL, *host = NULL, *hostaddr = NULL, *port = NULL;
+    size_t n = 0, cap;
+
+    if ((opts = PQconninfoParse(target->conninfo, &errmsg)) == NULL) {
+        snprintf(err, errlen, "invalid connection string: %s", errmsg != NULL ? errmsg : "out of memory");
+        PQfreemem(errmsg);
+        return -1;
+    }
+    for (o = opts; o->keyword != NULL; ++o)
+        ++n;
+    cap = n + sizeof(defaults) / sizeof(defaults[0]) + 3;
+    target->keywords = calloc(cap, sizeof(char *));
+    target->values = calloc(cap, sizeof(char *));
+    n = 0;
+    for (o = opts; o->keyword != NULL; ++o) {
+        if (o->val == NULL)
+            continue;
+        if (strcmp(o->keyword, "options") == 0) {
+            given_options = o->val;
+            continue;
+        }
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        target->keywords[n] = h2o_strdup(NULL, o->keyword, SIZE_MAX).base;
+        target->values[n++] = h2o_strdup(NULL, o->val, SIZE_MAX).base;
+    }
+    for (size_t i = 0; i != sizeof(defaults) / sizeof(defaults[0]); ++i) {
+        int given = 0;
+        for (size_t j = 0; j != n; ++j)
+            given |= strcmp(target->keywords[j], defaults[i][0]) == 0;
+        if (!given) {
+            target->keywords[n] = h2o_strdup(NULL, defaults[i][0], SIZE_MAX).base;
+            target->values[n++] = h2o_strdup(NULL, defaults[i][1], SIZE_MAX).base;
+        }
+    }
+    /* Session settings travel as startup options (pgBouncer refuses those): plans are made for the actual values of each
+     * execution (a generic plan cannot see a selective category or location; named statements still save the parse), JIT
+     * is off (it only adds compile time to these short plans), and statement_timeout backs up our deadline. The URL's own
+     * options come last, so they win. */
+    if (!settings->pgbouncer) {
+        snprintf(options, sizeof(options), "-c plan_cache_mode=force_custom_plan -c jit=off");
+        if (settings->statement_timeout != 0)
+            snprintf(options + strlen(options), sizeof(options) - strlen(options), " -c statement_timeout=%" PRIu64,
+                     settings->statement_timeout);
+    }
+    if (given_options != NULL)
+        snprintf(options + strlen(options), sizeof(options) - strlen(options), "%s%s", options[0] != '\0' ? " " : "",
+                 given_options);
+    if (options[0] != '\0') {
+        target->keywords[n] = h2o_strdup(NULL, "options", SIZE_MAX).base;
+        target->values[n++] = h2o_strdup(NULL, options, SIZE_MAX).base;
+    }
+    target->port_index = SIZE_MAX;
+    if (host != NULL && hostaddr == NULL)
+        plan_resolving(target, host, port, &n);
+    target->keywords[n] = NULL;
+    target->values[n] = NULL;
+    PQconninfoFree(opts);
+    return 0;
+}
+
+void db_target_dispose(db_target_t *target)
+{
+    for (size_t i = 0; target->keywords != NULL && target->keywords[i] != NULL; ++i) {
+        free((char *)target->keywords[i]);
+        free((char *)target->values[i]);
+    }
+    free(target->keywords);
+    free(target->values);
+    for (size_t i = 0; target->hosts != NULL && i != target->num_hosts; ++i)
+        free(target->hosts[i]);
+    free(target->hosts);
+    for (size_t i = 0; target->ports != NULL && i != target->num_ports; ++i)
+        free(target->ports[i]);
+    free(target->ports);
+    free(target->resolve);
+    *target = (db_target_t){.conninfo = target->conninfo};
+}
+
+/* scan_u64: a non-negative integer in [min, max] from a scalar node. */
+static int scan_u64(h2o_configurator_command_t *cmd, yoml_t *node, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v;
+    if (node->type != YOML_TYPE_SCALAR || h2o_configurator_scanf(cmd, node, "%" SCNu64, &v) != 0)
+        return -1;
+    if (v < min || v > max) {
+        h2o_configurator_errprintf(cmd, node, "expected a number from %" PRIu64 " to %" PRIu64, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_url(h2o_configurator_command_t *cmd, yoml_t *node, db_target_t *target)
+{
+    if (node->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, node, "expected a connection string");
+        return -1;
+    }
+    free(target->conninfo);
+    target->conninfo = h2o_strdup(NULL, node->data.scalar, SIZE_MAX).base;
+    return 0;
+}
+
+/* on_config_postgres: a connection string, or a mapping of url and the pool's settings. */
+static int on_config_postgres(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    if (node->type == YOML_TYPE_SCALAR)
+        return set_url(cmd, node, &db_settings.primary);
+    for (size_t i = 0; i != node->data.mapping.size; ++i) {
+        yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
+        const char *k = key->type == YOML_TYPE_SCALAR ? key->data.scalar : "";
+        uint64_t v;
+        int ret = 0;
+        if (strcmp(k, "url") == 0) {
+            ret = set_url(cmd, value, &db_settings.primary);
+        } else if (strcmp(k, "pool-size") == 0) {
+            if ((ret = scan_u64(cmd, value, 1, 256, &v)) == 0)
+                db_settings.pool_size = v;
+        } else if (strcmp(k, "queue-limit") == 0) {
+            if ((ret = scan_u64(cmd, value, 0, 1000000, &v)) == 0)
+                db_settings.queue_limit = v;
+        } else if (strcmp(k, "query-timeout") == 0) {
+            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.query_timeout);
+        } else if (strcmp(k, "connect-timeout") == 0) {
+            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.connect_timeout);
+        } else if (strcmp(k, "statement-timeout") == 0) {
+            ret = scan_u64(cmd, value, 0, 3600000, &db_settings.statement_timeout);
+            statement_timeout_given = 1;
+        } else if (strcmp(k, "cancel-grace") == 0) {
+            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.cancel_grace);
+        } else if (strcmp(k, "max-reconnect-delay") == 0) {
+            ret = scan_u64(cmd, value, 10, 3600000, &db_settings.max_reconnect_delay);
+        } else if (strcmp(k, "pgbouncer") == 0) {
+            ssize_t on = h2o_configurator_get_one_of(cmd, value, "OFF,ON");
+            ret = on == -1 ? -1 : 0;
+            db_settings.pgbouncer = on == 1;
+        } else {
+            h2o_configurator_errprintf(cmd, key,
+                                       "unknown key (expected url, pool-size, queue-limit, query-timeout, connect-timeout, "
+                                       "statement-timeout, cancel-grace, max-reconnect-delay or pgbouncer)");
+            ret = -1;
+        }
+        if (ret != 0)
+            return -1;
+    }
+    booka_db_require();
+    return 0;
+}
+
+/* on_config_postgres_replica: the read replica's connection string (or a mapping with `url`). */
+static int on_config_postgres_replica(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    if (node->type == YOML_TYPE_SCALAR)
+        return set_url(cmd, node, &db_settings.replica);
+    for (size_t i = 0; i != node->data.mapping.size; ++i) {
+        yoml_t *key = node->data.mapping.elements[i].key;
+        if (key->type != YOML_TYPE_SCALAR || strcmp(key->data.scalar, "url") != 0) {
+            h2o_configurator_errprintf(cmd, key, "unknown key (expected url)");
+            return -1;
+        }
+        if (set_url(cmd, node->data.mapping.elements[i].value, &db_settings.replica) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int postgres_is_up(h2o_context_t *ctx, void *data)
+{
+    return booka_db_is_up(ctx);
+}
+
+/* on_config_exit: once the whole configuration is read: the connection string falls back to DATABASE_URL, both targets are
+ * parsed (so a bad URL is a configuration error), and /readyz learns about Postgres. */
+static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    char err[512];
+    const char *env;
+
+    if (ctx->parent != NULL || !db_settings.required)
+        return 0;
+    if (db_settings.primary.conninfo == NULL && (env = getenv("DATABASE_URL")) != NULL && env[0] != '\0')
+        db_settings.primary.conninfo = h2o_strdup(NULL, env, SIZE_MAX).base;
+    if (db_settings.primary.conninfo == NULL) {
+        /* -t may run where the secret is not (an image build): there it is a warning, at start-up an error */
+        h2o_configurator_errprintf(NULL, node,
+                                   "%sthe database is used but has no connection string: set `booka.postgres: {url: ...}` "
+                                   "or the environment variable DATABASE_URL",
+                                   ctx->dry_run ? "warning: " : "");
+        return ctx->dry_run ? 0 : -1;
+    }
+    if (!statement_timeout_given)
+        db_settings.statement_timeout = db_settings.query_timeout;
+    if (db_target_prepare(&db_settings.primary, &db_settings, err, sizeof(err)) != 0) {
+        h2o_configurator_errprintf(NULL, node, "booka.postgres: %s", err);
+        return -1;
+    }
+    if (db_settings.replica.conninfo != NULL && db_target_prepare(&db_settings.replica, &db_settings, err, sizeof(err)) != 0) {
+        h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
+        return -1;
+    }
+    booka_health_add_dependency("postgres", 1, postgres_is_up, NULL);
+    booka_health_add_context_init(booka_db_context_init);
+    return 0;
+}
+
+void booka_db_register_configurator(h2o_globalconf_t *conf)
+{
+    h2o_configurator_t *c = h2o_configurator_create(conf, sizeof(*c));
+    const int flags = H2O_CONFIGURATOR_FLAG_GLOBAL | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR | H2O_CONFIGURATOR_FLAG_EXPECT_MAPPING;
+
+    c->exit = on_config_exit;
+    h2o_configurator_define_command(c, "booka.postgres", flags, on_config_postgres);
+    h2o_configurator_define_command(c, "booka.postgres-replica", flags, on_config_postgres_replica);
+}

@@ -1,0 +1,50 @@
+/* configurator.c: `booka.list`, the list endpoint on a path (see plugin/list/README.md). */
+#include <inttypes.h>
+#include <stdio.h>
+#include "h2o.h"
+#include "h2o/configurator.h"
+#include "list/handler.h"
+
+/* on_config_list: `ON` (default cache lifetimes), `OFF`, or a mapping of max-age, s-maxage and stale-while-revalidate
+ * (seconds) for the Cache-Control of 200 responses. */
+static int on_config_list(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
+{
+    static const char *const keys[] = {"max-age", "s-maxage", "stale-while-revalidate"};
+    uint64_t values[] = {30, 60, 300};
+    char header[128];
+
+    if (node->type == YOML_TYPE_SCALAR) {
+        ssize_t on = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
+        if (on == -1)
+            return -1;
+        if (on == 0)
+            return 0;
+    } else {
+        for (size_t i = 0; i != node->data.mapping.size; ++i) {
+            yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
+            size_t k;
+            for (k = 0; k != sizeof(keys) / sizeof(keys[0]); ++k)
+                if (key->type == YOML_TYPE_SCALAR && strcmp(key->data.scalar, keys[k]) == 0)
+                    break;
+            if (k == sizeof(keys) / sizeof(keys[0])) {
+                h2o_configurator_errprintf(cmd, key, "unknown key (expected max-age, s-maxage or stale-while-revalidate)");
+                return -1;
+            }
+            if (value->type != YOML_TYPE_SCALAR || h2o_configurator_scanf(cmd, value, "%" SCNu64, &values[k]) != 0)
+                return -1;
+        }
+    }
+    snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64 ", stale-while-revalidate=%" PRIu64,
+             values[0], values[1], values[2]);
+    list_handler_register(ctx->pathconf, h2o_strdup(NULL, header, SIZE_MAX));
+    return 0;
+}
+
+void booka_list_register_configurator(h2o_globalconf_t *conf)
+{
+    h2o_configurator_t *c = h2o_configurator_create(conf, sizeof(*c));
+    h2o_configurator_define_command(c, "booka.list",
+                                    H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_DEFERRED |
+                                        H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR | H2O_CONFIGURATOR_FLAG_EXPECT_MAPPING,
+                                    on_config_list);
+}

@@ -1,0 +1,189 @@
+/* handler.c: GET/HEAD /api/v1/service-provider-profiles/ as four steps: parse the query into a list_request_t, take its
+ * canonical key, fetch the body from Postgres (list_fetch), send it. A cache goes between the key and the fetch. */
+#include <stdlib.h>
+#include "http/http.h"
+#include "list/handler.h"
+
+struct list_fetch {
+    h2o_context_t *ctx;
+    list_request_t request;
+    list_fetch_cb cb;
+    void *data;
+    booka_db_query_t *query;
+};
+
+#define DETAIL(text) "{\"detail\": \"" text "\"}"
+
+/* fetch_answer: hands the response for `status` (and, with BOOKA_DB_OK, the rendered body) to the fetch's callback. */
+static void fetch_answer(list_fetch_t *f, booka_db_status_t status, PGresult *const *results, size_t num_results)
+{
+    booka_buf_t body = {NULL};
+    list_response_t r = {500, "Internal Server Error", h2o_iovec_init(H2O_STRLIT(DETAIL("Internal Server Error"))), 0};
+
+    switch (status) {
+    case BOOKA_DB_OK:
+        if (list_render(&f->request, results, num_results, &body) == 0) {
+            r = (list_response_t){200, "OK", h2o_iovec_init(body.base, body.len), 0};
+        } else {
+            booka_log(NULL, "list", "query results do not have the expected shape");
+        }
+        break;
+    case BOOKA_DB_TIMEOUT:
+        r = (list_response_t){504, "Gateway Timeout", h2o_iovec_init(H2O_STRLIT(DETAIL("the database did not answer in time"))), 0};
+        break;
+    case BOOKA_DB_QUEUE_FULL:
+        r = (list_response_t){503, "Service Unavailable", h2o_iovec_init(H2O_STRLIT(DETAIL("the server is busy, try again"))), 1};
+        break;
+    case BOOKA_DB_UNAVAILABLE:
+        r = (list_response_t){503, "Service Unavailable", h2o_iovec_init(H2O_STRLIT(DETAIL("the database is unavailable"))),
+                              booka_db_retry_after(f->ctx)};
+        break;
+    case BOOKA_DB_QUERY_ERROR:
+        break;
+    }
+    f->cb(f->data, &r);
+    booka_buf_free(&body);
+    free(f);
+}
+
+static void on_query_done(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
+{
+    fetch_answer(data, status, results, num_results);
+}
+
+list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, list_fetch_cb cb, void *data)
+{
+    list_fetch_t *f = h2o_mem_alloc(sizeof(*f));
+    list_sql_t sql;
+    booka_db_status_t status;
+
+    *f = (list_fetch_t){ctx, *req, cb, data, NULL};
+    if (list_sql_build(req, &sql) != 0) {
+        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
+        return NULL;
+    }
+    f->query = booka_db_query_new(sql.statements, sql.num_statements, BOOKA_DB_READ_ONLY, on_query_done, f);
+    list_sql_dispose(&sql);
+    if (f->query == NULL) {
+        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
+        return NULL;
+    }
+    if ((status = booka_db_submit(ctx, f->query)) != BOOKA_DB_OK) {
+        fetch_answer(f, status, NULL, 0);
+        return NULL;
+    }
+    return f;
+}
+
+void list_fetch_abandon(list_fetch_t *f)
+{
+    booka_db_query_abandon(f->query);
+    free(f);
+}
+
+/* ---- HTTP ---- */
+
+/* list_http_request: lives in the request's pool; its disposal (the client went away) abandons the fetch. */
+struct list_http_request {
+    h2o_req_t *req;
+    list_handler_t *handler;
+    list_fetch_t *fetch;
+};
+
+static void send_list_response(h2o_req_t *req, list_handler_t *handler, const list_response_t *res)
+{
+    h2o_iovec_t body = h2o_strdup(&req->pool, res->body.base, res->body.len);
+
+    if (res->status == 200) {
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, handler->cache_control.base,
+                              handler->cache_control.len, 1);
+    } else {
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, H2O_STRLIT("no-store"), 1);
+        if (res->status == 503) {
+            char *v = h2o_mem_alloc_pool(&req->pool, 16);
+            h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, v, sprintf(v, "%u", res->retry_after), 1);
+        }
+    }
+    booka_http_send(req, res->status, res->reason, "application/json", body);
+}
+
+static void on_fetched(void *data, const list_response_t *res)
+{
+    struct list_http_request *r = data;
+    r->fetch = NULL;
+    send_list_response(r->req, r->handler, res);
+}
+
+static void on_request_dispose(void *data)
+{
+    struct list_http_request *r = data;
+    if (r->fetch != NULL)
+        list_fetch_abandon(r->fetch);
+}
+
+/* serves_path: the list is the path itself (with or without the trailing slash); paths below it are JSON 404s. */
+static int serves_path(h2o_req_t *req)
+{
+    h2o_iovec_t conf = req->pathconf->path, path = req->path_normalized;
+    size_t rest;
+
+    if (path.len < conf.len)
+        return path.len + 1 == conf.len && conf.base[conf.len - 1] == '/';
+    rest = path.len - conf.len;
+    return rest == 0 || (rest == 1 && path.base[conf.len] == '/');
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    list_handler_t *handler = (list_handler_t *)self;
+    struct list_http_request *r;
+    list_request_t request;
+    booka_buf_t errors = {NULL};
+    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
+    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+
+    if (booka_http_answer_preflight(req))
+        return 0;
+    if (!serves_path(req)) {
+        booka_http_send_error_message(req, 404, "Not Found", "Not Found");
+        return 0;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !booka_http_is_head(req)) {
+        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, H2O_STRLIT("GET, HEAD, OPTIONS"), 0);
+        booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
+        return 0;
+    }
+    switch (list_request_parse(&request, query, query_len, &errors)) {
+    case LIST_PARSE_OK:
+        break;
+    case LIST_PARSE_TOO_LONG:
+        booka_http_send_error_message(req, 414, "URI Too Long", "the query string is longer than 8192 bytes");
+        return 0;
+    case LIST_PARSE_INVALID:
+        booka_buf_append(&errors, "", 1);
+        booka_http_send_error(req, 422, "Unprocessable Entity",
+                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
+        booka_buf_free(&errors);
+        return 0;
+    }
+    r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
+    *r = (struct list_http_request){req, handler, NULL};
+    r->fetch = list_fetch(req->conn->ctx, &request, on_fetched, r);
+    return 0;
+}
+
+static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
+{
+    booka_db_context_init(ctx);
+}
+
+list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control)
+{
+    list_handler_t *handler = (list_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->super.on_context_init = on_context_init;
+    handler->cache_control = cache_control;
+    booka_http_attach(pathconf);
+    booka_db_require();
+    return handler;
+}

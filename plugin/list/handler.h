@@ -1,0 +1,16 @@
+/* handler.h: the list endpoint's h2o handler (shared by its configurator). */
+#ifndef BOOKA_LIST_HANDLER_H
+#define BOOKA_LIST_HANDLER_H
+
+#include "list/list.h"
+
+typedef struct list_handler {
+    h2o_handler_t super;
+    h2o_iovec_t cache_control; /* of 200 responses */
+} list_handler_t;
+
+/* list_handler_register: installs the handler on `pathconf` with the shared response headers, and declares the
+ * database as required. */
+list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control);
+
+#endif

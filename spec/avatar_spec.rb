@@ -1,0 +1,782 @@
+# avatar_spec.rb: GET /api/v1/img/avatar/{id} (API.md, avatar section): sizes, formats and negotiation, every source
+# form (data URL, media file, http and https upstreams), the 404/422/502/503/504 answers, ETag and 304, Cache-Control
+# and `immutable`, the variant cache and single-flight (proved with the server's decode counter), CORS, HEAD, HTTP/1.1
+# and HTTP/2, and the picture quality against ImageMagick's Lanczos. Fixtures are made here with ImageMagick.
+require_relative 'spec_helper'
+require 'base64'
+require 'digest'
+require 'zlib'
+
+module Booka
+  module AvatarFixtures
+    module_function
+
+    def run(*cmd)
+      out, status = Open3.capture2e(*cmd)
+      raise "#{cmd.join(' ')} failed: #{out}" unless status.success?
+      out
+    end
+
+    # with_orientation: the JPEG with an EXIF APP1 segment whose only tag is Orientation = n.
+    def with_orientation(jpeg, n)
+      tiff = ['II', 42, 8].pack('a2vV') + [1].pack('v') + [0x0112, 3, 1, n, 0].pack('vvVvv') + [0].pack('V')
+      app1 = "Exif\0\0".b + tiff
+      jpeg[0, 2] + [0xFF, 0xE1, app1.bytesize + 2].pack('CCn') + app1 + jpeg[2..]
+    end
+
+    # png_bomb: a PNG whose header claims width x height RGB pixels (gigabytes once decoded), with a few rows of data.
+    def png_bomb(width, height)
+      chunk = ->(type, data) { [data.bytesize].pack('N') + type + data + [Zlib.crc32(type + data)].pack('N') }
+      rows = Zlib::Deflate.deflate("\0".b * ((width * 3 + 1) * 64), 9)
+      "\x89PNG\r\n\x1a\n".b + chunk.call('IHDR', [width, height, 8, 2, 0, 0, 0].pack('NNCCCCC')) + chunk.call('IDAT', rows) +
+        chunk.call('IEND', '')
+    end
+
+    # make_images: the source pictures, by name, under dir.
+    def make_images(dir)
+      f = ->(name) { File.join(dir, name) }
+      run('convert', '-size', '800x600', '-seed', '1', 'plasma:fractal', '-blur', '0x2', '-quality', '90', f.('landscape.jpg'))
+      run('convert', '-size', '600x800', '-seed', '2', 'plasma:fractal', '-blur', '0x2', '-quality', '90', f.('portrait.jpg'))
+      run('convert', '-size', '100x80', 'gradient:gold-teal', f.('small.png'))
+      # an opaque plasma disc on a transparent canvas
+      run('convert', '-size', '400x400', '-seed', '3', 'plasma:red-blue', '(', '-size', '400x400', 'xc:black', '-fill', 'white',
+          '-draw', 'circle 200,200 200,40', ')', '-alpha', 'off', '-compose', 'CopyOpacity', '-composite', 'PNG32:' + f.('alpha.png'))
+      run('convert', '-size', '640x480', '-seed', '4', 'plasma:fractal', '-blur', '0x2', '-quality', '90', f.('photo.webp'))
+      run('convert', '-size', '300x300', 'xc:red', '-colorspace', 'CMYK', '-quality', '95', f.('cmyk.jpg'))
+      run('convert', f.('landscape.jpg'), '-quality', '90', '-interlace', 'Plane', f.('progressive.jpg'))
+      run('convert', '-size', '200x300', 'xc:red', '-size', '200x300', 'xc:blue', '+append', '-quality', '95', f.('halves.jpg'))
+      halves = File.binread(f.('halves.jpg'))
+      File.binwrite(f.('rotated6.jpg'), with_orientation(halves, 6)) # displayed turned 90 degrees clockwise
+      File.binwrite(f.('rotated3.jpg'), with_orientation(halves, 3)) # displayed upside down
+      run('convert', '-size', '48x48', 'gradient:navy-orange', f.('tiny.png'))
+      run('convert', '-size', '700x500', '-seed', '5', 'plasma:fractal', '-quality', '92', f.('inline.jpg'))
+      run('convert', '-size', '1200x900', '-seed', '11', 'plasma:fractal', '-blur', '0x2', '-quality', '92', f.('quality.jpg'))
+      run('convert', '-size', '900x1200', '-seed', '12', 'plasma:fractal', '-blur', '0x2', 'PNG24:' + f.('quality.png'))
+      run('convert', '-size', '1000x800', '-seed', '13', 'plasma:fractal', '-blur', '0x2', '-quality', '92', f.('quality.webp'))
+      run('convert', '-size', '2600x2200', 'gradient:red-blue', '-quality', '80', f.('huge.jpg'))
+      run('convert', '-size', '1400x1400', '-seed', '6', 'xc:gray', '+noise', 'Random', '-quality', '100', f.('noisy.jpg'))
+      run('convert', '-size', '4000x4000', 'gradient:white-black', 'PNG24:' + f.('slow.png'))
+      File.binwrite(f.('truncated.jpg'), File.binread(f.('landscape.jpg'))[0, 9000])
+      File.write(f.('notes.jpg'), "this is not a picture\n" * 20)
+      File.binwrite(f.('bomb.png'), png_bomb(30_000, 30_000))
+    end
+
+    def token(url)
+      Digest::MD5.hexdigest(url)[0, 16]
+    end
+
+    # forget_variants: drops the avatar variants an earlier run left in Redis (the cache tier every instance shares), so
+    # this run's first requests are misses.
+    def forget_variants
+      url = ENV.fetch('REDIS_URL')
+      keys = run('redis-cli', '-u', url, '--scan', '--pattern', 'avatar:*').split
+      keys.each_slice(500) { |batch| run('redis-cli', '-u', url, 'del', *batch) }
+    end
+
+    # identify: [format, width, height] of an image file.
+    def identify(path)
+      out = run('identify', '-format', '%m %w %h\n', path).lines.first.split
+      [out[0], out[1].to_i, out[2].to_i]
+    end
+
+    # pixel: [r, g, b] 0..255 at (x, y).
+    def pixel(path, x, y)
+      run('convert', path, '-format', "%[fx:int(255*p{#{x},#{y}}.r)] %[fx:int(255*p{#{x},#{y}}.g)] %[fx:int(255*p{#{x},#{y}}.b)]",
+          'info:').split.map(&:to_i)
+    end
+
+    def opacity(path, x, y)
+      run('convert', path, '-format', "%[fx:p{#{x},#{y}}.a]", 'info:').to_f
+    end
+
+    # lanczos_reference: ImageMagick's centre square crop of `src` (EXIF orientation applied) resized to side x side with
+    # -filter Lanczos (Lanczos-3), as a lossless PNG.
+    def lanczos_reference(src, side, out)
+      w, h = run('convert', src, '-auto-orient', '-format', '%w %h', 'info:').split.map(&:to_i)
+      s = [w, h].min
+      run('convert', src, '-auto-orient', '-gravity', 'center', '-crop', "#{s}x#{s}+0+0", '+repage', '-filter', 'Lanczos',
+          '-resize', "#{side}x#{side}!", 'PNG24:' + out)
+    end
+
+    def psnr(a, b)
+      out, = Open3.capture2e('compare', '-metric', 'PSNR', a, b, 'null:')
+      out.to_f
+    end
+  end
+
+  # AvatarUpstream: a loopback HTTP/1.1 server whose answer per path the spec decides: status, body, a delay before
+  # answering, chunked transfer. Counts requests per path.
+  class AvatarUpstream
+    attr_reader :port
+
+    def initialize(routes)
+      @routes = routes
+      @hits = Hash.new(0)
+      @mutex = Mutex.new
+      @server = TCPServer.new('127.0.0.1', 0)
+      @port = @server.addr[1]
+      @thread = Thread.new { accept_loop }
+    end
+
+    def url(path)
+      "http://127.0.0.1:#{@port}#{path}"
+    end
+
+    def hits(path)
+      @mutex.synchronize { @hits[path] }
+    end
+
+    def stop
+      @server.close
+    end
+
+    private
+
+    def accept_loop
+      loop { Thread.new(@server.accept) { |sock| serve(sock) } }
+    rescue IOError, Errno::EBADF
+      nil
+    end
+
+    def serve(sock)
+      head = +''
+      head << sock.readpartial(4096) until head.include?("\r\n\r\n")
+      path = head[/\AGET (\S+) HTTP/, 1]
+      @mutex.synchronize { @hits[path] += 1 }
+      route = @routes.fetch(path, { status: 404, body: 'not here' })
+      sleep route[:delay] if route[:delay]
+      body = route[:body] || ''
+      if route[:chunked]
+        sock.write("HTTP/1.1 #{route[:status]} X\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        body.bytes.each_slice(8192) { |c| sock.write("#{c.size.to_s(16)}\r\n#{c.pack('C*')}\r\n") }
+        sock.write("0\r\n\r\n")
+      else
+        sock.write("HTTP/1.1 #{route[:status]} X\r\nContent-Length: #{body.bytesize}\r\nConnection: close\r\n\r\n#{body}")
+      end
+    rescue StandardError
+      nil
+    ensure
+      sock.close unless sock.closed?
+    end
+  end
+end
+
+describe 'GET /api/v1/img/avatar/{id}' do
+  def fx
+    Booka::AvatarFixtures
+  end
+  origin = 'https://app.example.com'
+
+  before(:all) do
+    fx.forget_variants
+    @db = Booka::Database.recreate('booka_avatar_spec')
+    @work = Dir.mktmpdir('booka-avatar')
+    @media = File.join(@work, 'media')
+    @pics = File.join(@media, 'profile_pics')
+    @outside = File.join(@work, 'outside')
+    FileUtils.mkdir_p([@pics, @outside])
+    fx.make_images(@pics)
+    File.write(File.join(@outside, 'secret.jpg'), 'secret')
+    FileUtils.cp(File.join(@pics, 'landscape.jpg'), File.join(@outside, 'elsewhere.jpg'))
+    File.symlink(File.join(@outside, 'elsewhere.jpg'), File.join(@pics, 'link.jpg'))
+    pic = ->(name) { File.binread(File.join(@pics, name)) }
+
+    # upstreams: a booka-origin serving files over http and https, and a programmable one for failures and delays
+    @files = File.join(@work, 'upstream')
+    FileUtils.mkdir_p(@files)
+    FileUtils.cp(File.join(@pics, 'landscape.jpg'), File.join(@files, 'ok.jpg'))
+    # a second certificate, trusted too, for a name that is not the host we connect to
+    other_port = Booka.free_port
+    fx.run('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=other.example', '-addext',
+           'subjectAltName=DNS:other.example', '-keyout', "#{@work}/other-key.pem", '-out', "#{@work}/other.pem")
+    @ca_bundle = "#{@work}/ca.pem"
+    File.write(@ca_bundle, File.read(Booka.tls_cert[:cert]) + File.read("#{@work}/other.pem"))
+    @file_server = Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        listen:
+          port: #{s.tls_port}
+          host: 127.0.0.1
+          ssl:
+            certificate-file: #{s.tls[:cert]}
+            key-file: #{s.tls[:key]}
+        listen:
+          port: #{other_port}
+          host: 127.0.0.1
+          ssl:
+            certificate-file: #{@work}/other.pem
+            key-file: #{@work}/other-key.pem
+        num-threads: 1
+        hosts:
+          default:
+            paths:
+              /:
+                file.dir: #{@files}
+      YAML
+    end.start(scope: :all)
+    @upstream = Booka::AvatarUpstream.new(
+      '/error.jpg' => { status: 500, body: 'boom' },
+      '/hang.jpg' => { status: 200, body: pic.('landscape.jpg'), delay: 8 },
+      '/big.jpg' => { status: 200, body: 'x' * (1024 * 1024 + 10) },
+      '/chunked.jpg' => { status: 200, body: pic.('portrait.jpg'), chunked: true },
+      '/slow.jpg' => { status: 200, body: pic.('landscape.jpg'), delay: 0.6 },
+      '/slow-gone.jpg' => { status: 200, body: pic.('portrait.jpg'), delay: 0.6 },
+      '/redirect.jpg' => { status: 302, body: '' }
+    )
+    closed_port = Booka.free_port
+
+    @pictures = {
+      1 => '/static/profile_pics/landscape.jpg',
+      2 => '/static/profile_pics/portrait.jpg',
+      3 => '/static/profile_pics/small.png',
+      4 => '/static/profile_pics/alpha.png',
+      5 => '/static/profile_pics/photo.webp',
+      6 => '/static/profile_pics/cmyk.jpg',
+      7 => '/static/profile_pics/progressive.jpg',
+      8 => '/static/profile_pics/rotated6.jpg',
+      9 => '/static/profile_pics/rotated3.jpg',
+      10 => "data:image/png;base64,#{Base64.strict_encode64(pic.('tiny.png'))}",
+      11 => "data:image/jpeg;base64,#{Base64.encode64(pic.('inline.jpg'))}", # megabyte-class: read only on a miss
+      12 => nil,
+      13 => '/static/profile_pics/missing.jpg',
+      14 => '/static/profile_pics/notes.jpg',
+      15 => '/static/profile_pics/truncated.jpg',
+      16 => '/static/profile_pics/bomb.png',
+      17 => '/static/profile_pics/noisy.jpg',
+      18 => 'data:image/png;base64,!!!not-base64!!!',
+      19 => "data:text/plain;base64,#{Base64.strict_encode64('hello')}",
+      20 => '/static/../../etc/passwd',
+      21 => '/static/profile_pics/../../outside/secret.jpg',
+      22 => '/static/profile_pics/link.jpg',
+      23 => 'ftp://example.com/a.jpg',
+      24 => '/static/profile_pics/huge.jpg',
+      30 => @file_server.url('/ok.jpg'),
+      31 => @file_server.url('/missing.jpg'),
+      32 => @upstream.url('/error.jpg'),
+      33 => @upstream.url('/hang.jpg'),
+      34 => "http://127.0.0.1:#{closed_port}/a.jpg",
+      35 => @upstream.url('/big.jpg'),
+      36 => "https://localhost:#{@file_server.tls_port}/ok.jpg",
+      37 => @upstream.url('/slow.jpg'),
+      38 => @upstream.url('/chunked.jpg'),
+      39 => @upstream.url('/slow-gone.jpg'),
+      40 => '/static/profile_pics/slow.png',
+      41 => '/static/profile_pics/quality.jpg',
+      42 => '/static/profile_pics/quality.png',
+      43 => '/static/profile_pics/quality.webp',
+      44 => @upstream.url('/redirect.jpg'),
+      45 => "https://127.0.0.1:#{@file_server.tls_port}/ok.jpg",
+      46 => "https://127.0.0.1:#{other_port}/ok.jpg"
+    }
+    sql = +"BEGIN;\nINSERT INTO users (id, email, user_type) VALUES (900, 'client@example.com', 'client');\n"
+    @pictures.each do |id, url|
+      sql << "INSERT INTO users (id, email, user_type) VALUES (#{id}, 'p#{id}@example.com', 'service_provider');\n"
+      sql << "INSERT INTO service_provider_profiles (user_id, business_name, profile_picture_url) VALUES " \
+             "(#{id}, 'Provider #{id}', #{url.nil? ? 'NULL' : "'#{url.gsub("'", "''")}'"});\n"
+    end
+    Booka::Database.psql(sql + "COMMIT;\n", url: @db)
+
+    @server = Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        listen:
+          port: #{s.tls_port}
+          host: 127.0.0.1
+          ssl:
+            certificate-file: #{s.tls[:cert]}
+            key-file: #{s.tls[:key]}
+        num-threads: 2
+        booka.postgres:
+          url: #{@db}
+          pool-size: 2
+        booka.cors-origins: [#{origin}]
+        hosts:
+          default:
+            paths:
+              /api/v1/img/avatar:
+                booka.avatar:
+                  media-root: #{@media}
+                  max-source-bytes: 1M
+                  worker-threads: 2
+                  fetch-connect-timeout: 2500
+                  fetch-timeout: 3000
+                  fetch-ca-file: #{@ca_bundle}
+                  max-age: 3600
+                  s-maxage: 86400
+              /api/v1/service-provider-profiles:
+                booka.list: ON
+              /status:
+                status: ON
+              /api:
+                booka.not-found: ON
+      YAML
+    end.start(scope: :all)
+  end
+
+  after(:all) do
+    @upstream&.stop
+    FileUtils.rm_rf(@work) if @work
+  end
+
+  def avatar(path, proto: :h1, headers: {}, **opts)
+    get(@server.url("/api/v1/img/avatar/#{path}", tls: proto == :h2), proto: proto, headers: headers, **opts)
+  end
+
+  # save: the response body in a file named after the content type, for ImageMagick.
+  def save(res, name)
+    ext = { 'image/webp' => 'webp', 'image/jpeg' => 'jpg' }.fetch(res['content-type'])
+    path = File.join(@work, "#{name}.#{ext}")
+    File.binwrite(path, res.body)
+    path
+  end
+
+  def stats(server = @server)
+    JSON.parse(get(server.url('/status/json?show=avatar')).body)
+  end
+
+  def expect_json_error(res, status)
+    expect(res.status).to eq(status), "expected #{status}, got #{res.status}: #{res.body[0, 300]}"
+    expect(res['content-type']).to eq('application/json')
+    expect(res.json).to have_key('detail')
+    expect(res['cache-control']).to eq('no-store')
+  end
+
+  describe 'output size: min(floor(w*dpr + 0.5), source short side, max-side)' do
+    [
+      ['1', 256],                    # defaults: w=256, dpr=1
+      ['1?w=100', 100],
+      ['1?w=128&dpr=2', 256],
+      ['1?w=101&dpr=1.5', 152],      # 151.5 rounds up
+      ['1?w=30&dpr=1.15', 35],       # 34.5 in decimal rounds up too
+      ['1?w=16', 16],
+      ['1?w=1024&dpr=4', 600],       # capped by the source's short side
+      ['2?w=300&dpr=3', 600],
+      ['3?w=256', 80],               # a 100x80 source
+      ['5?w=200&dpr=2.5', 480],      # WebP source 640x480
+      ['10?w=256', 48],              # data URL of a 48x48 PNG
+      ['11?w=64&dpr=2', 128],        # long data URL
+      ['24?w=1024&dpr=4', 2048]      # 2600x2200 source: capped by max-side (default 2048)
+    ].each do |path, side|
+      it "#{path} is #{side}x#{side}" do
+        res = avatar(path)
+        expect(res.status).to eq(200), res.body[0, 200]
+        _, w, h = fx.identify(save(res, 'size'))
+        expect([w, h]).to eq([side, side])
+      end
+    end
+
+    it 'caps by a configured max-side' do
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar:
+                    media-root: #{@media}
+                    max-side: 300
+        YAML
+      end.start
+      res = get(server.url('/api/v1/img/avatar/1?w=1024'))
+      expect(fx.identify(save(res, 'maxside'))[1, 2]).to eq([300, 300])
+    end
+  end
+
+  describe 'format' do
+    def format_of(res)
+      fx.identify(save(res, 'fmt'))[0]
+    end
+
+    [
+      [nil, 'JPEG'], ['*/*', 'JPEG'], ['image/*', 'JPEG'], ['image/*,*/*;q=0.8', 'JPEG'], ['image/webp', 'WEBP'],
+      ['image/avif,image/webp,*/*;q=0.8', 'WEBP'], ['IMAGE/WebP;Q=0.5', 'WEBP'], ['image/webp;q=0', 'JPEG'],
+      ['image/webp;q=0.000, image/png', 'JPEG'], ['text/html, image/webp ; q=0.1', 'WEBP']
+    ].each do |accept, format|
+      it "fmt=auto with Accept #{accept.inspect} gives #{format}, with Vary: Accept" do
+        res = avatar('1?w=64', extra: accept.nil? ? ['-H', 'Accept:'] : ['-H', "Accept: #{accept}"])
+        expect(res.status).to eq(200)
+        expect(format_of(res)).to eq(format)
+        expect(res['content-type']).to eq(format == 'WEBP' ? 'image/webp' : 'image/jpeg')
+        expect(res['vary'].split(/,\s*/)).to contain_exactly('Accept', 'Origin')
+      end
+    end
+
+    it 'fmt=webp and fmt=jpeg ignore Accept and do not vary on it' do
+      res = avatar('1?w=64&fmt=webp', headers: { 'Accept' => 'image/jpeg' })
+      expect([res['content-type'], format_of(res)]).to eq(['image/webp', 'WEBP'])
+      expect(res['vary']).to eq('Origin')
+      res = avatar('1?w=64&fmt=jpeg', headers: { 'Accept' => 'image/webp' })
+      expect([res['content-type'], format_of(res)]).to eq(['image/jpeg', 'JPEG'])
+      expect(res['vary']).to eq('Origin')
+    end
+
+    it 'turns PNG, WebP, CMYK and progressive JPEG sources into sRGB output' do
+      [3, 5, 6, 7].each do |id|
+        res = avatar("#{id}?w=64&fmt=jpeg")
+        expect(res.status).to eq(200), "provider #{id}: #{res.body[0, 200]}"
+        expect(fx.identify(save(res, "src#{id}"))[0]).to eq('JPEG')
+      end
+      red = fx.pixel(save(avatar('6?w=64&fmt=jpeg'), 'cmyk'), 32, 32)
+      expect(red[0]).to be > 230
+      expect(red[1] + red[2]).to be < 40
+    end
+
+    it 'applies EXIF orientation' do
+      # halves.jpg is red on the left, blue on the right; orientation 6 shows it turned clockwise (red on top)
+      out = save(avatar('8?w=100&fmt=jpeg'), 'rot6')
+      expect(fx.pixel(out, 50, 5)[0]).to be > 200
+      expect(fx.pixel(out, 50, 95)[2]).to be > 200
+      # orientation 3 shows it upside down (blue on the left)
+      out = save(avatar('9?w=100&fmt=jpeg'), 'rot3')
+      expect(fx.pixel(out, 5, 50)[2]).to be > 200
+      expect(fx.pixel(out, 95, 50)[0]).to be > 200
+    end
+
+    it 'flattens transparency onto white in JPEG and keeps it in WebP' do
+      jpeg = save(avatar('4?w=100&fmt=jpeg'), 'alpha')
+      expect(fx.pixel(jpeg, 1, 1)).to all(be >= 250)
+      webp = save(avatar('4?w=100&fmt=webp'), 'alpha')
+      expect(fx.opacity(webp, 1, 1)).to be < 0.05
+      expect(fx.opacity(webp, 50, 50)).to be > 0.95
+    end
+  end
+
+  describe 'invalid parameters: 422 in FastAPI shape' do
+    [
+      ['w=15', 'w', 'greater_than_equal'], ['w=1025', 'w', 'less_than_equal'], ['w=abc', 'w', 'int_parsing'],
+      ['w=12.5', 'w', 'int_parsing'], ['dpr=0.5', 'dpr', 'greater_than_equal'], ['dpr=4.01', 'dpr', 'less_than_equal'],
+      ['dpr=x', 'dpr', 'float_parsing'], ['q=0', 'q', 'greater_than_equal'], ['q=101', 'q', 'less_than_equal'],
+      ['q=9.5', 'q', 'int_parsing'], ['fmt=png', 'fmt', 'enum'], ['fmt=WEBP', 'fmt', 'enum']
+    ].each do |query, param, type|
+      it "#{query} → 422 at [query, #{param}] (#{type})" do
+        res = avatar("1?#{query}")
+        expect_json_error(res, 422)
+        expect(res.json['detail']).to contain_exactly(include('loc' => ['query', param], 'type' => type, 'msg' => be_a(String)))
+      end
+    end
+
+    it 'reports every bad parameter at once, and validates before looking anything up' do
+      res = avatar('999999?w=1&dpr=9&q=0&fmt=gif')
+      expect_json_error(res, 422)
+      expect(res.json['detail'].map { |d| d['loc'][1] }).to eq(%w[w dpr q fmt])
+    end
+
+    it 'ignores unknown parameters, empty values and all but the last occurrence' do
+      res = avatar('1?utm_source=x&w=&w=50&w=64&cb=1')
+      expect(res.status).to eq(200)
+      expect(fx.identify(save(res, 'params'))[1]).to eq(64)
+    end
+  end
+
+  describe 'sources that are not usable images: 422' do
+    {
+      14 => 'a text file', 15 => 'a truncated JPEG', 17 => 'a file over max-source-bytes', 18 => 'a data URL that is not base64',
+      19 => 'a data URL that is not an image', 35 => 'an upstream body over the byte limit'
+    }.each do |id, what|
+      it "#{what} (provider #{id})" do
+        expect_json_error(avatar("#{id}?w=64"), 422)
+      end
+    end
+
+    it 'a 30000x30000 PNG bomb answers quickly, without decoding' do
+      started = Time.now
+      res = avatar('16?w=64')
+      expect_json_error(res, 422)
+      expect(Time.now - started).to be < 3
+      peak_kb = File.read("/proc/#{@server.pid}/status")[/VmHWM:\s+(\d+)/, 1].to_i
+      expect(peak_kb).to be < 1_000_000 # a decode would need 2.7 GB
+      puts "\n    bomb: 422 in #{((Time.now - started) * 1000).round} ms, server peak RSS #{peak_kb / 1024} MB"
+    end
+  end
+
+  describe 'not found: 404 JSON' do
+    {
+      '999' => 'an unknown provider', '900' => 'a user without a provider profile', '12' => 'a provider without a picture',
+      '13' => 'a missing media file', '20' => 'a media path climbing out of the media root',
+      '21' => 'a media path with .. inside', '22' => 'a symbolic link out of the media root',
+      '23' => 'a picture URL of another form'
+    }.each do |path, what|
+      it "#{what} (#{path})" do
+        expect_json_error(avatar(path), 404)
+      end
+    end
+
+    ['..%2f..%2fetc%2fpasswd', '7%2F..', '12ab', 'abc', '1/2', '1/', '-1', '1.5', '99999999999999999999', '%00'].each do |path|
+      it "the id #{path}" do
+        res = avatar(path)
+        expect_json_error(res, 404)
+        expect(res.body).not_to include('root:')
+      end
+    end
+
+    it 'a traversal that climbs above /api never reaches a file' do
+      res = avatar('..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd')
+      expect(res.status).to eq(404)
+      expect(res.body).not_to include('root:')
+    end
+  end
+
+  describe 'http(s) sources' do
+    it 'fetches an http URL' do
+      res = avatar('30?w=80')
+      expect(res.status).to eq(200)
+      expect(fx.identify(save(res, 'http'))[1, 2]).to eq([80, 80])
+    end
+
+    it 'fetches an https URL, verifying the certificate and the host name (DNS or IP address)' do
+      %w[36 45].each do |id|
+        res = avatar("#{id}?w=80")
+        expect(res.status).to eq(200), res.body
+        expect(fx.identify(save(res, 'https'))[1, 2]).to eq([80, 80])
+      end
+    end
+
+    it 'refuses an https upstream it cannot verify: 502' do
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar: ON
+        YAML
+      end.start
+      # a variant nobody built yet (instances share built ones through Redis), from a self-signed certificate
+      expect_json_error(get(server.url('/api/v1/img/avatar/36?w=79')), 502)
+      expect_json_error(avatar('46?w=80'), 502) # a trusted certificate for another name
+    end
+
+    it 'reads a chunked response' do
+      expect(avatar('38?w=80').status).to eq(200)
+    end
+
+    it 'maps the upstream 404 to 404, other failures to 502, a timeout to 504' do
+      expect_json_error(avatar('31?w=80'), 404)
+      expect_json_error(avatar('32?w=80'), 502)
+      expect_json_error(avatar('34?w=80'), 502) # nobody listens
+      expect_json_error(avatar('44?w=80'), 502) # redirects are not followed
+      started = Time.now
+      expect_json_error(avatar('33?w=80'), 504)
+      expect(Time.now - started).to be_between(2.4, 5)
+    end
+  end
+
+  describe 'caching headers' do
+    it 'has a strong ETag that changes with the picture and every output parameter, not with w*dpr spelling' do
+      tag = ->(path) { avatar(path)['etag'] }
+      base = tag.('1?w=256&q=85&fmt=jpeg')
+      expect(base).to match(/\A"[0-9a-f]{32}"\z/)
+      expect(tag.('1?w=128&dpr=2&q=85&fmt=jpeg')).to eq(base)
+      expect(tag.('1?q=85&fmt=jpeg&v=whatever')).to eq(base)
+      others = [tag.('1?w=255&q=85&fmt=jpeg'), tag.('1?w=256&q=84&fmt=jpeg'), tag.('1?w=256&q=85&fmt=webp'),
+                tag.('2?w=256&q=85&fmt=jpeg')]
+      expect((others + [base]).uniq.size).to eq(5)
+    end
+
+    it 'is long-lived, and immutable only when v is the current token' do
+      res = avatar('1?w=64')
+      expect(res['cache-control']).to eq('public, max-age=3600, s-maxage=86400')
+      res = avatar("1?w=64&v=#{fx.token(@pictures[1])}")
+      expect(res['cache-control']).to eq('public, max-age=31536000, s-maxage=31536000, immutable')
+      res = avatar("1?w=64&v=#{fx.token(@pictures[2])}")
+      expect(res['cache-control']).not_to include('immutable')
+    end
+
+    it 'agrees with the token the list endpoint puts in its URLs' do
+      list = get(@server.url('/api/v1/service-provider-profiles/?fields=id,profile_picture_url&limit=100')).json['data']
+      url = list.find { |p| p['id'] == 11 }['profile_picture_url']
+      expect(url).to match(%r{\A/api/v1/img/avatar/11\?w=256&dpr=2&q=90&v=[0-9a-f]{16}\z})
+      res = get(@server.url(url))
+      expect(res.status).to eq(200)
+      expect(res['cache-control']).to include('immutable')
+    end
+
+    it 'answers 304 to If-None-Match (weak comparison, lists, *) with the 200\'s headers and no body' do
+      ok = avatar('1?w=72', headers: { 'Origin' => origin })
+      etag = ok['etag']
+      ["#{etag}", "W/#{etag}", "\"nope\", #{etag}", '*', " W/\"x\" ,#{etag} "].each do |inm|
+        res = avatar('1?w=72', headers: { 'If-None-Match' => inm, 'Origin' => origin })
+        expect(res.status).to eq(304), "If-None-Match: #{inm}"
+        expect(res.body).to eq('')
+        expect(res['content-length']).to be_nil
+        %w[etag cache-control vary access-control-allow-origin].each { |h| expect(res[h]).to eq(ok[h]) }
+        expect(res['x-cache']).to eq('HIT') # the 200 before filled the cache
+      end
+      expect(avatar('1?w=72', headers: { 'If-None-Match' => '"other"' }).status).to eq(200)
+      expect(avatar('1?w=72', headers: { 'If-None-Match' => etag.sub('"', '') }).status).to eq(200) # malformed
+      expect(avatar('1?w=72&q=70', headers: { 'If-None-Match' => etag }).status).to eq(200)
+    end
+  end
+
+  describe 'variant cache' do
+    it 'serves a repeat from the cache with X-Cache: HIT and no decode' do
+      first = avatar('2?w=90&q=77')
+      expect(first['x-cache']).to eq('MISS')
+      decodes = stats['avatar-decodes']
+      again = avatar('2?w=90&q=77')
+      expect(again['x-cache']).to eq('HIT')
+      expect(again.body).to eq(first.body)
+      expect(again['etag']).to eq(first['etag'])
+      expect(avatar('2?w=45&dpr=2&q=77')['x-cache']).to eq('HIT') # the same side
+      expect(avatar('2?w=90&q=77', headers: { 'Accept' => 'image/jpeg' })['x-cache']).to eq('HIT')
+      expect(stats['avatar-decodes']).to eq(decodes)
+    end
+
+    it 'resolves fmt=auto before keying, so Accept does not multiply entries' do
+      expect(avatar('2?w=91&fmt=webp')['x-cache']).to eq('MISS')
+      decodes = stats['avatar-decodes']
+      expect(avatar('2?w=91', headers: { 'Accept' => 'image/webp' })['x-cache']).to eq('HIT')
+      expect(avatar('2?w=91', headers: { 'Accept' => 'image/avif,image/webp' })['x-cache']).to eq('HIT')
+      expect(stats['avatar-decodes']).to eq(decodes)
+    end
+
+    it 'decodes once for identical concurrent misses, on every thread' do
+      before = stats
+      results = Array.new(8) { Thread.new { avatar('37?w=120') } }.map(&:value)
+      expect(results.map(&:status)).to all(eq(200))
+      expect(results.map { |r| r['x-cache'] }.sort).to eq(['HIT'] * 7 + ['MISS'])
+      expect(results.map(&:body).uniq.size).to eq(1)
+      after = stats
+      expect(after['avatar-decodes'] - before['avatar-decodes']).to eq(1)
+      expect(after['avatar-fetches'] - before['avatar-fetches']).to eq(1)
+      expect(@upstream.hits('/slow.jpg')).to eq(1)
+    end
+
+    it 'shares variants between instances through Redis: another instance decodes nothing' do
+      first = avatar('2?w=93&q=81')
+      expect(first['x-cache']).to eq('MISS')
+      other = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: #{@db}
+          booka.redis: #{ENV.fetch('REDIS_URL')}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar:
+                    media-root: #{@media}
+                /status:
+                  status: ON
+        YAML
+      end.start
+      res = get(other.url('/api/v1/img/avatar/2?w=93&q=81'))
+      expect(res['x-cache']).to eq('HIT')
+      expect(res.body).to eq(first.body)
+      expect(res['etag']).to eq(first['etag'])
+      expect(stats(other)['avatar-decodes']).to eq(0)
+    end
+
+    it 'keeps the result of a request that went away, and touches nothing of it' do
+      decodes = stats['avatar-decodes']
+      gone = avatar('39?w=120', timeout: 0.2)
+      expect(gone.status).to eq(0) # curl gave up first
+      sleep 1.5
+      res = avatar('39?w=120')
+      expect(res.status).to eq(200)
+      expect(res['x-cache']).to eq('HIT')
+      expect(stats['avatar-decodes'] - decodes).to eq(1)
+      expect(@server.alive?).to be(true)
+    end
+  end
+
+  describe 'protocols, methods, CORS' do
+    it 'serves HTTP/1.1, h2c and h2 alike' do
+      bodies = { h1: '1.1', h2c: '2', h2: '2' }.map do |proto, version|
+        res = avatar('5?w=64&fmt=webp', proto: proto)
+        expect(res.status).to eq(200)
+        expect(res.http_version).to eq(version)
+        res.body
+      end
+      expect(bodies.uniq.size).to eq(1)
+    end
+
+    it 'answers HEAD with the GET headers and no body' do
+      get_res = avatar('1?w=64')
+      head_res = avatar('1?w=64', method: 'HEAD')
+      expect(head_res.status).to eq(200)
+      expect(head_res.body).to eq('')
+      %w[content-type content-length etag cache-control vary].each { |h| expect(head_res[h]).to eq(get_res[h]) }
+      expect(head_res['content-length'].to_i).to eq(get_res.body.bytesize)
+    end
+
+    it 'refuses other methods with 405 and Allow' do
+      res = avatar('1', method: 'POST')
+      expect_json_error(res, 405)
+      expect(res['allow']).to eq('GET, HEAD, OPTIONS')
+    end
+
+    it 'carries CORS, Vary: Origin and X-Request-Id on images and errors alike' do
+      ['1?w=64', '999', '1?w=1'].each do |path|
+        res = avatar(path, headers: { 'Origin' => origin, 'X-Request-Id' => 'avatar-spec-1' })
+        expect(res['access-control-allow-origin']).to eq(origin)
+        expect(res['access-control-allow-credentials']).to eq('true')
+        expect(res['vary']).to include('Origin')
+        expect(res['x-request-id']).to eq('avatar-spec-1')
+      end
+      expect(avatar('1', headers: { 'Origin' => 'https://evil.example' })['access-control-allow-origin']).to be_nil
+    end
+
+    it 'answers preflights' do
+      res = avatar('1', method: 'OPTIONS', headers: { 'Origin' => origin, 'Access-Control-Request-Method' => 'GET' })
+      expect(res.status).to eq(204)
+      expect(res['access-control-allow-methods']).to eq('GET, HEAD, OPTIONS')
+    end
+  end
+
+  describe 'quality: PSNR against ImageMagick\'s Lanczos centre crop at q=90' do
+    { 41 => 'quality.jpg', 42 => 'quality.png', 43 => 'quality.webp' }.each do |id, name|
+      %w[jpeg webp].each do |format|
+        it "#{name} → #{format}: at least 35 dB" do
+          res = avatar("#{id}?w=256&q=90&fmt=#{format}")
+          expect(res.status).to eq(200)
+          reference = File.join(@work, "ref-#{id}.png")
+          fx.lanczos_reference(File.join(@pics, name), 256, reference)
+          db = fx.psnr(save(res, "quality-#{id}"), reference)
+          puts "\n    PSNR #{name} → #{format} 256 px q=90: #{db.round(2)} dB"
+          expect(db).to be >= 35
+        end
+      end
+    end
+  end
+
+  describe 'a full worker pool' do
+    it 'answers 503 with Retry-After when the queue is full' do
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 2
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar:
+                    media-root: #{@media}
+                    max-source-bytes: 64M
+                    max-source-pixels: 20000000
+                    worker-threads: 1
+                    queue-limit: 0
+                /status:
+                  status: ON
+        YAML
+      end.start
+      results = (0...6).map { |i| Thread.new { get(server.url("/api/v1/img/avatar/40?w=64&q=#{50 + i}")) } }.map(&:value)
+      expect(results.map(&:status) - [200, 503]).to eq([])
+      busy = results.select { |r| r.status == 503 }
+      expect(busy).not_to be_empty
+      busy.each do |r|
+        expect(r['retry-after']).to match(/\A\d+\z/)
+        expect(r.json['detail']).to be_a(String)
+      end
+      expect(stats(server)['avatar-busy']).to eq(busy.size)
+    end
+  end
+end

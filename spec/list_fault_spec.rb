@@ -1,0 +1,362 @@
+# list_fault_spec.rb: the list endpoint when Postgres misbehaves: killed connections, idle_session_timeout, a statement
+# past its deadline, a full wait queue, and Postgres stopped and started again (on a private cluster of its own).
+require_relative 'spec_helper'
+require 'uri'
+
+module Booka
+  # ListFaultData: five providers, enough for the endpoint to have something to list.
+  module ListFaultData
+    module_function
+
+    def load(url, name: 'Provider')
+      sql = +"INSERT INTO service_categories (id, name) VALUES (1, 'DJ');\n"
+      (1..5).each do |i|
+        sql << "INSERT INTO users (id, email, user_type) VALUES (#{i}, 'p#{i}@example.com', 'service_provider');\n"
+        sql << "INSERT INTO service_provider_profiles (user_id, business_name) VALUES (#{i}, '#{name} #{i}');\n"
+        sql << "INSERT INTO services (artist_id, service_category_id, title, price) VALUES (#{i}, 1, 'Set', #{i * 100});\n"
+      end
+      Booka::Database.psql(sql, url: url)
+    end
+
+    def backend_pids(url, dbname)
+      Booka::Database.psql("SELECT pid FROM pg_stat_activity WHERE datname = '#{dbname}' AND application_name = 'booka-origin' " \
+                           'ORDER BY pid', url: url).split.map(&:to_i)
+    end
+
+    def wait_for(timeout: 10)
+      deadline = Time.now + timeout
+      until (value = yield)
+        raise 'condition not met in time' if Time.now > deadline
+        sleep 0.05
+      end
+      value
+    end
+  end
+
+  # PrivatePostgres: a throwaway cluster the spec may stop and start (never the shared test cluster).
+  class PrivatePostgres
+    BIN = Dir['/usr/lib/postgresql/*/bin'].max
+
+    attr_reader :port, :dir
+
+
+    def initialize
+      @port = Booka.free_port
+      @dir = Dir.mktmpdir('booka-pg')
+      File.chmod(0o755, @dir)
+      FileUtils.chown('postgres', nil, @dir) if Process.uid.zero?
+      run('initdb', '-D', "#{@dir}/data", '-A', 'trust', '-U', 'postgres', '--no-sync')
+    end
+
+    # run: a PostgreSQL binary as the postgres user (the server refuses root).
+    def run(cmd, *args)
+      argv = [File.join(BIN, cmd), *args]
+      argv = ['runuser', '-u', 'postgres', '--', *argv] if Process.uid.zero?
+      out, status = Open3.capture2e(*argv)
+      raise "#{cmd} failed: #{out}" unless status.success?
+      out
+    end
+
+    def start
+      run('pg_ctl', '-D', "#{@dir}/data", '-l', "#{@dir}/log", '-w', '-o',
+          "-p #{@port} -k #{@dir} -c listen_addresses=127.0.0.1 -c fsync=off", 'start')
+    end
+
+    def stop
+      run('pg_ctl', '-D', "#{@dir}/data", '-m', 'fast', '-w', 'stop')
+    end
+
+    def url(db = 'postgres')
+      "postgresql://postgres@127.0.0.1:#{@port}/#{db}"
+    end
+
+    def destroy
+      stop rescue nil # rubocop:disable Style/RescueModifier
+      FileUtils.rm_rf(@dir)
+    end
+  end
+
+  # PgBouncer: a transaction-pooling pgBouncer in front of one database, with fewer server connections than clients.
+  class PgBouncer
+    BIN = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find { |f| File.executable?(f) }
+
+    attr_reader :port
+
+
+    def initialize(db_url, dbname)
+      uri = URI(db_url)
+      @port = Booka.free_port
+      @dir = Dir.mktmpdir('booka-pgbouncer')
+      File.write("#{@dir}/users.txt", %("#{uri.user}" ""\n))
+      File.write("#{@dir}/pgbouncer.ini", <<~INI)
+        [databases]
+        #{dbname} = host=#{uri.host} port=#{uri.port} dbname=#{dbname} user=#{uri.user}
+        [pgbouncer]
+        listen_addr = 127.0.0.1
+        listen_port = #{@port}
+        unix_socket_dir =
+        auth_type = trust
+        auth_file = #{@dir}/users.txt
+        pool_mode = transaction
+        default_pool_size = 1
+        max_client_conn = 100
+        logfile = #{@dir}/pgbouncer.log
+        pidfile = #{@dir}/pgbouncer.pid
+      INI
+      FileUtils.chown_R('postgres', nil, @dir) if Process.uid.zero?
+      argv = [BIN, '-d', "#{@dir}/pgbouncer.ini"]
+      argv = ['runuser', '-u', 'postgres', '--', *argv] if Process.uid.zero? # it refuses to run as root
+      out, status = Open3.capture2e(*argv)
+      raise "pgbouncer failed: #{out}" unless status.success?
+      Booka::ListFaultData.wait_for { TCPSocket.new('127.0.0.1', @port).close || true rescue false } # rubocop:disable Style/RescueModifier
+    end
+
+    def url(user, dbname)
+      "postgresql://#{user}@127.0.0.1:#{@port}/#{dbname}"
+    end
+
+    def log
+      File.exist?("#{@dir}/pgbouncer.log") ? File.read("#{@dir}/pgbouncer.log") : ''
+    end
+
+    def stop
+      pid = File.read("#{@dir}/pgbouncer.pid").to_i
+      Process.kill('TERM', pid)
+      Booka::ListFaultData.wait_for { !File.exist?("#{@dir}/pgbouncer.pid") }
+    rescue Errno::ENOENT, Errno::ESRCH
+      nil
+    ensure
+      FileUtils.rm_rf(@dir)
+    end
+  end
+end
+
+describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
+  data = Booka::ListFaultData
+  def list_path
+    '/api/v1/service-provider-profiles/?fields=id,business_name&limit=3'
+  end
+
+  # config: a server on `url`; `extra` holds more booka.postgres settings ("key: value" lines).
+  def config(server, url, threads:, pool:, extra: '')
+    postgres = ["url: #{url}", "pool-size: #{pool}", *extra.lines.map(&:strip)].map { |l| "  #{l}\n" }.join
+    "listen: #{server.port}\nnum-threads: #{threads}\nbooka.postgres:\n#{postgres}" + <<~YAML
+      hosts:
+        default:
+          paths:
+            /api/v1/service-provider-profiles:
+              booka.list: ON
+            /readyz:
+              booka.readiness: ON
+    YAML
+  end
+
+  def expect_json_503(r)
+    expect(r.status).to eq 503
+    expect(r['content-type']).to eq 'application/json'
+    expect(r['retry-after']).to match(/\A[1-9]\d*\z/)
+    expect(r.json['detail']).to be_a(String)
+  end
+
+  context 'on the shared cluster' do
+    before(:all) do
+      @dbname = 'booka_spec_list_fault'
+      @db = Booka::Database.recreate(@dbname)
+      data.load(@db)
+    end
+
+    it 'answers 200 right after pg_terminate_backend of every server connection' do
+      db = @db
+      server = Booka::Server.new { |s| config(s, db, threads: 2, pool: 2) }.start
+      expect(get(server.url(list_path)).status).to eq 200
+      before = data.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
+      3.times do
+        Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '#{@dbname}' " \
+                             "AND application_name = 'booka-origin'", url: db)
+        8.times { expect(get(server.url(list_path)).status).to eq 200 }
+      end
+      after = data.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
+      expect(after & before).to eq []
+      expect(server.log).to include 'connection lost'
+    end
+
+    it 'answers 200 after idle_session_timeout closed the idle connections' do
+      db = @db
+      Booka::Database.psql("ALTER DATABASE #{@dbname} SET idle_session_timeout = '300ms'")
+      server = Booka::Server.new { |s| config(s, db, threads: 1, pool: 2) }.start
+      expect(get(server.url(list_path)).status).to eq 200
+      3.times do
+        sleep 0.8 # every connection has been idle past the timeout and was closed by the server
+        expect(get(server.url(list_path)).status).to eq 200
+      end
+    ensure
+      Booka::Database.psql("ALTER DATABASE #{@dbname} RESET idle_session_timeout")
+    end
+
+    context 'while a session holds an ACCESS EXCLUSIVE lock on the providers' do
+      def lock_table(url)
+        locker = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
+        locker.puts 'BEGIN; LOCK TABLE service_provider_profiles IN ACCESS EXCLUSIVE MODE; SELECT 1;'
+        locker.flush
+        locker.gets # "1": the lock is held
+        locker
+      end
+
+      def unlock(locker)
+        locker.puts 'COMMIT;'
+        locker.close_write
+        locker.read
+        locker.close
+      end
+
+      it 'answers 504 JSON at the deadline, cancels the statement, and keeps the connection' do
+        db = @db
+        server = Booka::Server.new { |s| config(s, db, threads: 1, pool: 1, extra: 'query-timeout: 400') }.start
+        expect(get(server.url(list_path)).status).to eq 200
+        pids = data.backend_pids(db, @dbname)
+        expect(pids.size).to eq 1
+        locker = lock_table(db)
+        begin
+          started = Time.now
+          r = get(server.url('/api/v1/service-provider-profiles/?sort=most_booked'))
+          expect(r.status).to eq 504
+          expect(r['content-type']).to eq 'application/json'
+          expect(r.json['detail']).to be_a(String)
+          expect(Time.now - started).to be_between(0.35, 2.0)
+          # the backend is not left waiting on the lock: the statement was cancelled
+          waiting = data.wait_for do
+            Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '#{@dbname}' AND " \
+                                 "application_name = 'booka-origin' AND wait_event_type = 'Lock'", url: db).strip == '0'
+          end
+          expect(waiting).to be true
+        ensure
+          unlock(locker)
+        end
+        expect(get(server.url(list_path)).status).to eq 200
+        expect(data.backend_pids(db, @dbname)).to eq pids
+      end
+
+      it 'answers 503 with Retry-After at once when the wait queue is full' do
+        db = @db
+        server = Booka::Server.new do |s|
+          config(s, db, threads: 1, pool: 1, extra: "query-timeout: 5000\nqueue-limit: 0")
+        end.start
+        expect(get(server.url(list_path)).status).to eq 200
+        locker = lock_table(db)
+        begin
+          first = Thread.new { get(server.url('/api/v1/service-provider-profiles/?sort=top_rated')) }
+          data.wait_for do
+            Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '#{@dbname}' AND " \
+                                 "application_name = 'booka-origin' AND wait_event_type = 'Lock'", url: db).strip == '1'
+          end
+          started = Time.now
+          r = get(server.url('/api/v1/service-provider-profiles/?sort=newest'))
+          expect_json_503(r)
+          expect(Time.now - started).to be < 1.0
+        ensure
+          unlock(locker)
+        end
+        expect(first.value.status).to eq 200
+      end
+    end
+  end
+
+  context 'with a read replica (booka.postgres-replica)' do
+    before(:all) do
+      @primary = Booka::Database.recreate('booka_spec_list_primary')
+      @replica_name = 'booka_spec_list_replica'
+      @replica = Booka::Database.recreate(@replica_name)
+      data.load(@primary, name: 'Primary')
+      data.load(@replica, name: 'Replica')
+    end
+
+    after(:all) { Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS true") }
+
+    def names(server)
+      r = get(server.url(list_path))
+      expect(r.status).to eq 200
+      r.json['data'].map { |i| i['business_name'][/\A\w+/] }.uniq
+    end
+
+    it 'reads lists from the replica, from the primary while the replica is down, and from the replica once it is back' do
+      primary = @primary
+      replica = @replica
+      server = Booka::Server.new do |s|
+        config(s, primary, threads: 1, pool: 2, extra: 'max-reconnect-delay: 300') +
+          "booka.postgres-replica: #{replica}\n"
+      end.start
+      expect(data.wait_for { names(server) == ['Replica'] }).to be true
+
+      Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS false")
+      Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '#{@replica_name}' " \
+                           "AND application_name = 'booka-origin'")
+      5.times { expect(names(server)).to eq ['Primary'] } # never a 503: queries move to the primary
+      r = get(server.url('/readyz'))
+      expect(r.status).to eq 200 # readiness is the primary's
+
+      Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS true")
+      expect(data.wait_for { names(server) == ['Replica'] }).to be true
+    end
+  end
+
+  context 'behind pgBouncer in transaction pooling mode' do
+    before(:all) do
+      @dbname = 'booka_spec_list_bouncer'
+      @db = Booka::Database.recreate(@dbname)
+      data.load(@db)
+      @bouncer = Booka::PgBouncer.new(@db, @dbname)
+    end
+
+    after(:all) { @bouncer&.stop }
+
+    it 'works with pgbouncer: ON (no named prepared statements, no startup options) over one shared server connection' do
+      url = @bouncer.url(URI(@db).user, @dbname)
+      server = Booka::Server.new { |s| config(s, url, threads: 2, pool: 3, extra: 'pgbouncer: ON') }.start
+      threads = (1..6).map do |t|
+        Thread.new { (1..10).map { |i| get(server.url("/api/v1/service-provider-profiles/?limit=#{1 + (t + i) % 5}&sort=newest")).status } }
+      end
+      expect(threads.flat_map(&:value).uniq).to eq [200]
+      expect(get(server.url('/readyz')).status).to eq 200
+      expect(server.log).not_to include 'query failed'
+    end
+  end
+
+  context 'when Postgres is stopped and started again' do
+    before(:all) do
+      @pg = Booka::PrivatePostgres.new
+      @pg.start
+      Booka::Database.psql('CREATE DATABASE booka;', url: @pg.url)
+      out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @pg.url('booka'))
+      raise out unless status.success?
+      data.load(@pg.url('booka'))
+    end
+
+    after(:all) { @pg&.destroy }
+
+    it 'answers 503 JSON with Retry-After quickly (never a hang) while it is down, and 200 once it is back' do
+      url = @pg.url('booka')
+      server = Booka::Server.new do |s|
+        config(s, url, threads: 2, pool: 2, extra: "query-timeout: 3000\nmax-reconnect-delay: 400")
+      end.start
+      expect(get(server.url(list_path)).status).to eq 200
+      expect(get(server.url('/readyz')).status).to eq 200
+
+      @pg.stop
+      deadline = Time.now + 2
+      while Time.now < deadline
+        started = Time.now
+        r = get(server.url(list_path), timeout: 5)
+        expect_json_503(r)
+        expect(Time.now - started).to be < 1.0
+      end
+      r = get(server.url('/readyz'))
+      expect(r.status).to eq 503
+      expect(r.json['postgres']).to eq 'down'
+
+      @pg.start
+      r = data.wait_for(timeout: 10) { (r = get(server.url(list_path))).status == 200 && r }
+      expect(r.json['data'].size).to eq 3
+      expect(data.wait_for { get(server.url('/readyz')).status == 200 }).to be true
+    end
+  end
+end

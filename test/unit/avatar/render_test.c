@@ -1,0 +1,193 @@
+/* render_test.c: plugin/avatar/render.c: source forms, media paths that cannot leave the root, and the worker's render of
+ * a data URL and a media file (sizes capped by the source and by max-side; errors as statuses). */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "unit.h"
+#include "avatar/internal.h"
+
+static char root[64], outside[64];
+
+static avatar_source_kind_t classify(const char *url, char *path, size_t cap)
+{
+    h2o_iovec_t p = {NULL, 0};
+    avatar_source_kind_t kind = avatar_classify_source(url, strlen(url), &p);
+    snprintf(path, cap, "%.*s", (int)p.len, p.base != NULL ? p.base : "");
+    return kind;
+}
+
+static void test_classify(void)
+{
+    char path[256];
+
+    CHECK(classify("data:image/png;base64,AAAA", path, sizeof(path)) == AVATAR_SOURCE_DATA_URL);
+    CHECK(classify("DATA:image/png;base64,AAAA", path, sizeof(path)) == AVATAR_SOURCE_DATA_URL);
+    CHECK(classify("http://cdn.example.com/a.png", path, sizeof(path)) == AVATAR_SOURCE_HTTP);
+    CHECK(classify("HTTPS://cdn.example.com/a.png", path, sizeof(path)) == AVATAR_SOURCE_HTTP);
+    CHECK(classify("/static/profile_pics/x.jpg", path, sizeof(path)) == AVATAR_SOURCE_MEDIA);
+    CHECK_STR_EQ(path, "profile_pics/x.jpg");
+    CHECK(classify("/static/profile_pics/x.jpg?v=2#top", path, sizeof(path)) == AVATAR_SOURCE_MEDIA);
+    CHECK_STR_EQ(path, "profile_pics/x.jpg");
+    CHECK(classify("/static/", path, sizeof(path)) == AVATAR_SOURCE_NONE);
+    CHECK(classify("", path, sizeof(path)) == AVATAR_SOURCE_NONE);
+    CHECK(classify("ftp://x/y.jpg", path, sizeof(path)) == AVATAR_SOURCE_NONE);
+    CHECK(classify("profile_pics/x.jpg", path, sizeof(path)) == AVATAR_SOURCE_NONE);
+    CHECK(classify("/media/x.jpg", path, sizeof(path)) == AVATAR_SOURCE_NONE);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+}
+
+static int media_open(int root_fd, const char *path)
+{
+    int fd = avatar_media_open(root_fd, path, strlen(path));
+    if (fd != -1)
+        close(fd);
+    return fd != -1;
+}
+
+static void test_media_open(void)
+{
+    char path[256];
+    int root_fd;
+
+    snprintf(path, sizeof(path), "%s/profile_pics", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/profile_pics/a.jpg", root);
+    write_file(path, "x", 1);
+    snprintf(path, sizeof(path), "%s/secret", outside);
+    write_file(path, "s", 1);
+    snprintf(path, sizeof(path), "%s/profile_pics/escape.jpg", root);
+    symlink("../../outside/secret", path); /* points outside the root */
+    snprintf(path, sizeof(path), "%s/profile_pics/inside.jpg", root);
+    symlink("a.jpg", path);
+    snprintf(path, sizeof(path), "%s/linkdir", root);
+    symlink("../outside", path);
+    snprintf(path, sizeof(path), "%s/fifo", root);
+    mkfifo(path, 0644);
+
+    root_fd = open(root, O_PATH | O_DIRECTORY);
+    CHECK(root_fd != -1);
+    CHECK(media_open(root_fd, "profile_pics/a.jpg"));
+    CHECK(!media_open(root_fd, "profile_pics/missing.jpg"));
+    CHECK(!media_open(root_fd, "profile_pics"));            /* a directory */
+    CHECK(!media_open(root_fd, "fifo"));                    /* not a regular file, and opening does not block */
+    CHECK(!media_open(root_fd, "profile_pics/escape.jpg")); /* symbolic links are refused, wherever they point */
+    CHECK(!media_open(root_fd, "profile_pics/inside.jpg"));
+    CHECK(!media_open(root_fd, "linkdir/secret"));
+    CHECK(!media_open(root_fd, "../outside/secret"));
+    CHECK(!media_open(root_fd, "profile_pics/../profile_pics/a.jpg"));
+    CHECK(!media_open(root_fd, "./profile_pics/a.jpg"));
+    CHECK(!media_open(root_fd, "/etc/passwd"));
+    CHECK(!media_open(root_fd, "profile_pics//a.jpg"));
+    CHECK(!media_open(root_fd, "profile_pics/a.jpg/"));
+    CHECK(!media_open(root_fd, ""));
+    CHECK(avatar_media_open(root_fd, "profile_pics/a.jpg\0x", 20) == -1); /* an embedded NUL */
+    CHECK(avatar_media_open(-1, "profile_pics/a.jpg", 18) == -1);         /* no media root configured */
+    close(root_fd);
+}
+
+/* A 4x2 PNG (RGB): red on the left half, blue on the right, made with ImageMagick. */
+static const char png_4x2[] =
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAQAAAACCAIAAADwyuo0AAAAGUlEQVQI12P8z8DAwMDAyPCfgYGBiQEJAAAqNwIDa82LvQAAAABJRU5ErkJggg==";
+
+static avatar_render_job_t *run_job(avatar_source_kind_t kind, const char *text, const avatar_config_t *conf, uint32_t side,
+                                    booka_image_output_format_t format)
+{
+    avatar_render_job_t *job = calloc(1, sizeof(*job));
+    job->kind = kind;
+    job->text = strdup(text);
+    job->text_len = strlen(text);
+    job->conf = conf;
+    job->side = side;
+    job->format = format;
+    job->quality = 80;
+    avatar_render(&job->super);
+    return job;
+}
+
+static void test_render(void)
+{
+    avatar_config_t conf = {.media_root_fd = open(root, O_PATH | O_DIRECTORY), .limits = booka_image_default_limits};
+    avatar_render_job_t *job;
+    booka_image_info_t info;
+    char path[256];
+
+    job = run_job(AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 256, BOOKA_IMAGE_OUTPUT_JPEG);
+    CHECK_INT_EQ(job->status, 200);
+    CHECK(job->result.len != 0 && strcmp(job->result.mime_type, "image/jpeg") == 0);
+    CHECK(booka_image_probe(job->result.bytes, job->result.len, &info) == BOOKA_IMAGE_OK);
+    CHECK(info.width == 2 && info.height == 2); /* capped by the short side */
+    avatar_render_job_free(job);
+
+    job = run_job(AVATAR_SOURCE_DATA_URL, "data:image/png;base64,%%%", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422);
+    avatar_render_job_free(job);
+    job = run_job(AVATAR_SOURCE_DATA_URL, "data:text/plain;base64,aGVsbG8=", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422);
+    avatar_render_job_free(job);
+
+    /* a media file: the PNG's bytes written below the root */
+    {
+        uint8_t *bytes;
+        size_t len;
+        CHECK(booka_image_decode_data_url(png_4x2, strlen(png_4x2), &bytes, &len, 1 << 20) == BOOKA_IMAGE_OK);
+        snprintf(path, sizeof(path), "%s/profile_pics/p.png", root);
+        write_file(path, bytes, len);
+        free(bytes);
+    }
+    job = run_job(AVATAR_SOURCE_MEDIA, "profile_pics/p.png", &conf, 1, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 200);
+    CHECK(strcmp(job->result.mime_type, "image/webp") == 0);
+    CHECK(booka_image_probe(job->result.bytes, job->result.len, &info) == BOOKA_IMAGE_OK && info.width == 1);
+    avatar_render_job_free(job);
+    job = run_job(AVATAR_SOURCE_MEDIA, "profile_pics/a.jpg", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422); /* one byte: not an image */
+    avatar_render_job_free(job);
+    job = run_job(AVATAR_SOURCE_MEDIA, "profile_pics/none.png", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 404);
+    avatar_render_job_free(job);
+    job = run_job(AVATAR_SOURCE_MEDIA, "profile_pics/escape.jpg", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 404);
+    avatar_render_job_free(job);
+
+    /* over the byte limit, from a file and from a data URL; over the pixel limit */
+    conf.limits.max_source_bytes = 50;
+    job = run_job(AVATAR_SOURCE_MEDIA, "profile_pics/p.png", &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422);
+    avatar_render_job_free(job);
+    job = run_job(AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422);
+    avatar_render_job_free(job);
+    conf.limits = booka_image_default_limits;
+    conf.limits.max_source_pixels = 7;
+    job = run_job(AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 16, BOOKA_IMAGE_OUTPUT_WEBP);
+    CHECK_INT_EQ(job->status, 422);
+    avatar_render_job_free(job);
+    close(conf.media_root_fd);
+}
+
+int main(void)
+{
+    char base[] = "/tmp/avatar-render-test.XXXXXX", cmd[128];
+
+    if (mkdtemp(base) == NULL)
+        return 2;
+    snprintf(root, sizeof(root), "%s/root", base);
+    snprintf(outside, sizeof(outside), "%s/outside", base);
+    mkdir(root, 0755);
+    mkdir(outside, 0755);
+    test_classify();
+    test_media_open();
+    test_render();
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", base);
+    return unit_report("avatar_render");
+}

@@ -4,6 +4,8 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "cache/invalidate.h"
 #include "http/http.h"
 
@@ -12,6 +14,16 @@
 #define MAX_BACKOFF_MS 5000
 
 _Atomic uint64_t booka_cache_generation;
+_Atomic uint64_t booka_cache_epoch;
+
+/* epoch_of: the database's epoch text folded to 64 bits (FNV-1a; it only needs to differ between databases). */
+static uint64_t epoch_of(const char *text)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *text != '\0'; ++text)
+        h = (h ^ (unsigned char)*text) * 0x100000001b3ULL;
+    return h;
+}
 
 static struct listener {
     h2o_context_t *ctx;
@@ -23,6 +35,7 @@ static struct listener {
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     uint64_t retry_at, backoff;
+    int read_sequence; /* the set-up read booka_cache_generation (else each reconnect bumps the generation once) */
     int reported_down;
 } listener;
 static atomic_int started, listening;
@@ -132,7 +145,8 @@ static void poll_connect(void)
         return;
     }
     if (PQsetnonblocking(listener.conn, 1) != 0 ||
-        !PQsendQuery(listener.conn, "LISTEN " CHANNEL "; SELECT last_value FROM booka_cache_generation")) {
+        !PQsendQuery(listener.conn, "LISTEN " CHANNEL "; SELECT CASE WHEN is_called THEN last_value ELSE 0 END, "
+                                    "(SELECT epoch FROM booka_cache_epoch) FROM booka_cache_generation")) {
         fail(PQerrorMessage(listener.conn));
         return;
     }
@@ -152,8 +166,10 @@ static void drain(void)
     }
     while (!PQisBusy(listener.conn) && (res = PQgetResult(listener.conn)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
+            atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(res, 0, 1)));
             booka_invalidation_apply_payload(PQgetvalue(res, 0, 0));
+            listener.read_sequence = 1;
         } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             /* without the sequence (schema not applied yet) notifications still work: each one bumps the generation */
             booka_log(NULL, "invalidate", "set-up query failed: %s", PQresultErrorMessage(res));
@@ -163,7 +179,11 @@ static void drain(void)
     if (listener.state == SETTING_UP && !PQisBusy(listener.conn)) {
         listener.state = LISTENING;
         listener.backoff = 0;
-        atomic_fetch_add(&booka_cache_generation, 1); /* anything written while we were not listening is now stale */
+        /* Writes made while nobody listened here moved the sequence, and reading it moved the generation past them. Without
+         * the sequence (an older schema), assume the worst once. Not a bump in both cases: the next write's nextval would
+         * then equal the generation and invalidate nothing. */
+        if (!listener.read_sequence)
+            atomic_fetch_add(&booka_cache_generation, 1);
         atomic_store(&listening, 1);
         if (listener.reported_down) {
             booka_log(NULL, "invalidate", "LISTEN connection up again");
@@ -206,6 +226,7 @@ static void start_connect(void)
         return;
     }
     listener.state = CONNECTING;
+    listener.read_sequence = 0;
     poll_connect();
 }
 
@@ -214,6 +235,8 @@ void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo)
     int expected = 0;
     if (conninfo == NULL || !atomic_compare_exchange_strong(&started, &expected, 1))
         return;
+    /* until the database's epoch is read, a random one: this process then shares no keys with anyone */
+    atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
     listener.ctx = ctx;
     listener.conninfo = h2o_strdup(NULL, conninfo, SIZE_MAX).base;
     listener.sock_fd = -1;

@@ -11,9 +11,13 @@
 /* booka_cache_generation: the current generation; part of every cache key. Read with atomic_load. */
 extern _Atomic uint64_t booka_cache_generation;
 
+/* booka_cache_epoch: identifies the database (schema migration 007); also part of every shared cache key, since the
+ * generation restarts in a recreated database. Random per process until the LISTEN connection has read it. */
+extern _Atomic uint64_t booka_cache_epoch;
+
 /* booka_invalidation_context_init: the first loop thread to call it hosts the process's LISTEN connection to `conninfo`
- * (later calls are no-ops). The connection is asynchronous on that loop, re-reads the generation each time it
- * (re)connects, and reconnects with backoff. */
+ * (later calls are no-ops). The connection is asynchronous on that loop, re-reads the generation from the sequence each
+ * time it (re)connects, so writes it missed while down still count, and reconnects with backoff. */
 void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo);
 
 /* booka_invalidation_is_listening: the LISTEN connection is up (for /readyz). */

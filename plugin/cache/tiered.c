@@ -29,10 +29,11 @@ struct booka_cache_lookup {
     booka_flight_waiter_t *waiter;    /* following another request's fill */
     h2o_timeout_entry_t poll_entry;   /* waiting for another instance's fill */
     uint64_t wait_until;
-    unsigned leader : 1;    /* we hold the in-process flight for the key */
-    unsigned filling : 1;   /* the fill function has not called back yet */
-    unsigned delivered : 1; /* cb ran, or was abandoned */
-    unsigned depth;         /* how many of our functions are on the stack for it: it is freed only at depth 0 */
+    unsigned leader : 1;     /* we hold the in-process flight for the key */
+    unsigned holds_lock : 1; /* we hold the cross-instance fill lock in Redis */
+    unsigned filling : 1;    /* the fill function has not called back yet */
+    unsigned delivered : 1;  /* cb ran, or was abandoned */
+    unsigned depth;          /* how many of our functions are on the stack for it: it is freed only at depth 0 */
 };
 
 /* Per thread: the timeout POLL_MS uses (libh2o 2.2 timeouts have a fixed duration). */
@@ -103,6 +104,14 @@ static booka_cache_lookup_t *new_lookup(h2o_context_t *ctx, booka_cache_store_t 
     return l;
 }
 
+/* lock_key: "<key>:lock" into buf; returns its length, 0 when it does not fit (then no lock is used). */
+static size_t lock_key(const booka_cache_lookup_t *l, char *buf, size_t size)
+{
+    if (l->key.len + 5 >= size)
+        return 0;
+    return (size_t)snprintf(buf, size, "%.*s:lock", (int)l->key.len, l->key.base);
+}
+
 /* redis_send: one command on the thread's Redis connection; 0 when sent (on_reply follows), -1 when Redis is not up. */
 static int redis_send(booka_cache_lookup_t *l, int argc, const char **argv, const size_t *argv_len, booka_redis_reply_cb on_reply)
 {
@@ -165,6 +174,20 @@ static booka_cache_value_t *value_from_reply(redisReply *reply)
     return booka_cache_deserialize(reply->str, reply->len);
 }
 
+/* on_poll_lock_reply: no value yet; while the other instance still holds the lock, poll again, else (its fill failed, or
+ * it died and the lock expired) fill now rather than wait out wait_ms. */
+static void on_poll_lock_reply(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = enter(data);
+
+    l->redis_cmd = NULL;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+        h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
+    else
+        start_fill(l);
+    leave(l);
+}
+
 static void on_poll_reply(void *data, redisReply *reply)
 {
     booka_cache_lookup_t *l = enter(data);
@@ -178,11 +201,12 @@ static void on_poll_reply(void *data, redisReply *reply)
         l->leader = 0;
         deliver(l, BOOKA_CACHE_HIT, v);
     } else {
+        char lock[1024];
+        const char *argv[] = {"EXISTS", lock};
+        size_t len[] = {6, lock_key(l, lock, sizeof(lock))};
         booka_cache_value_release(v);
-        if (booka_cache_now() >= l->wait_until)
-            start_fill(l); /* the other instance did not deliver in time (or died): fill ourselves */
-        else
-            h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
+        if (booka_cache_now() >= l->wait_until || redis_send(l, 2, argv, len, on_poll_lock_reply) != 0)
+            start_fill(l); /* the other instance did not deliver in time (or died), or Redis is gone: fill ourselves */
     }
     leave(l);
 }
@@ -213,6 +237,7 @@ static void on_lock_reply(void *data, redisReply *reply)
         l->poll_entry.cb = on_poll_tick;
         h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
     } else {
+        l->holds_lock = reply != NULL && reply->type == REDIS_REPLY_STATUS;
         start_fill(l); /* we hold the lock, or Redis failed: either way this instance fills */
     }
     leave(l);
@@ -221,13 +246,12 @@ static void on_lock_reply(void *data, redisReply *reply)
 /* lead: this request fills for the process; across instances, only the holder of the Redis lock does. */
 static void lead(booka_cache_lookup_t *l)
 {
-    char lock_key[1024], ttl[24];
-    const char *argv[] = {"SET", lock_key, "1", "NX", "PX", ttl};
-    size_t len[6] = {3, 0, 1, 2, 2, 0};
+    char lock[1024], ttl[24];
+    const char *argv[] = {"SET", lock, "1", "NX", "PX", ttl};
+    size_t len[6] = {3, lock_key(l, lock, sizeof(lock)), 1, 2, 2, 0};
 
     l->leader = 1;
-    if (l->key.len + 5 < sizeof(lock_key)) {
-        len[1] = (size_t)snprintf(lock_key, sizeof(lock_key), "%.*s:lock", (int)l->key.len, l->key.base);
+    if (len[1] != 0) {
         len[5] = (size_t)snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)l->policy.lock_ms);
         if (redis_send(l, 6, argv, len, on_lock_reply) == 0)
             return;
@@ -323,9 +347,9 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
     booka_cache_value_t *stale;
 
     l->filling = 0;
-    if (v != NULL && status == 200) {
+    if (v != NULL && status == 200 && v->stale_until > now) { /* a zero lifetime (cache-ttl and cache-stale 0) stores nothing */
         booka_buf_t bytes = {NULL};
-        char ttl[24], lock_key[1024];
+        char ttl[24];
         booka_cache_store_put(l->store, l->key.base, l->key.len, v);
         booka_cache_serialize(v, &bytes);
         if (!bytes.oom) {
@@ -335,13 +359,15 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
             redis_forget(l, 5, argv, len);
         }
         booka_buf_free(&bytes);
-        if (l->leader && l->key.len + 5 < sizeof(lock_key)) {
-            const char *argv[] = {"DEL", lock_key};
-            size_t len[] = {3, (size_t)snprintf(lock_key, sizeof(lock_key), "%.*s:lock", (int)l->key.len, l->key.base)};
-            redis_forget(l, 2, argv, len);
-        }
-    } else {
+    } else if (status != 200) {
         atomic_fetch_add(&booka_cache_stats.fill_errors, 1);
+    }
+    if (l->holds_lock) { /* success or failure: the other instances stop waiting for us */
+        char lock[1024];
+        const char *argv[] = {"DEL", lock};
+        size_t len[] = {3, lock_key(l, lock, sizeof(lock))};
+        redis_forget(l, 2, argv, len);
+        l->holds_lock = 0;
     }
     if (l->leader) {
         booka_flight_land(l->key.base, l->key.len, v);

@@ -146,6 +146,10 @@ static yoml_t *include_file(struct loader *l, yoml_t *scalar)
         goto Exit;
     }
     len = fread(text, 1, MAX_FILE_BYTES + 1, fp);
+    if (ferror(fp)) {
+        fail(l, &mark, "cannot read %s: %s", path, strerror(errno));
+        goto Exit;
+    }
     if (len > MAX_FILE_BYTES) {
         fail(l, &mark, "%s is larger than %d bytes", path, MAX_FILE_BYTES);
         goto Exit;

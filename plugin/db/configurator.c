@@ -313,3 +313,8 @@ void booka_db_register_configurator(h2o_globalconf_t *conf)
     h2o_configurator_define_command(c, "booka.postgres", flags, on_config_postgres);
     h2o_configurator_define_command(c, "booka.postgres-replica", flags, on_config_postgres_replica);
 }
+
+const char *booka_db_conninfo(void)
+{
+    return db_settings.primary.conninfo;
+}

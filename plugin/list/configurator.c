@@ -5,12 +5,18 @@
 #include "h2o/configurator.h"
 #include "list/handler.h"
 
-/* on_config_list: `ON` (default cache lifetimes), `OFF`, or a mapping of max-age, s-maxage and stale-while-revalidate
- * (seconds) for the Cache-Control of 200 responses. */
+/* on_config_list: `ON` (defaults), `OFF`, or a mapping: max-age, s-maxage and stale-while-revalidate (seconds) for the
+ * Cache-Control of 200 responses; cache-ttl, cache-stale and cache-jitter (seconds) for the origin's own cache (fresh as
+ * HIT, then served STALE while refreshing or while the database fails); cache-size (MiB, the process's list store);
+ * cache-wait (ms a request waits for another's fill) and cache-lock (ms, the cross-instance fill lock in Redis). */
 static int on_config_list(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    static const char *const keys[] = {"max-age", "s-maxage", "stale-while-revalidate"};
-    uint64_t values[] = {30, 60, 300};
+    static const char *const keys[] = {"max-age",    "s-maxage",    "stale-while-revalidate",
+                                       "cache-ttl",  "cache-stale", "cache-jitter",
+                                       "cache-size", "cache-wait",  "cache-lock"};
+    enum { MAX_AGE, S_MAXAGE, SWR, TTL, STALE, JITTER, SIZE, WAIT, LOCK, NUM_KEYS };
+    uint64_t values[NUM_KEYS] = {30, 60, 300, 30, 300, 3, 64, 2000, 3000};
+    booka_cache_policy_t policy;
     char header[128];
 
     if (node->type == YOML_TYPE_SCALAR) {
@@ -23,20 +29,31 @@ static int on_config_list(h2o_configurator_command_t *cmd, h2o_configurator_cont
         for (size_t i = 0; i != node->data.mapping.size; ++i) {
             yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
             size_t k;
-            for (k = 0; k != sizeof(keys) / sizeof(keys[0]); ++k)
+            for (k = 0; k != NUM_KEYS; ++k)
                 if (key->type == YOML_TYPE_SCALAR && strcmp(key->data.scalar, keys[k]) == 0)
                     break;
-            if (k == sizeof(keys) / sizeof(keys[0])) {
-                h2o_configurator_errprintf(cmd, key, "unknown key (expected max-age, s-maxage or stale-while-revalidate)");
+            if (k == NUM_KEYS) {
+                h2o_configurator_errprintf(cmd, key,
+                                           "unknown key (expected max-age, s-maxage, stale-while-revalidate, cache-ttl, "
+                                           "cache-stale, cache-jitter, cache-size, cache-wait or cache-lock)");
                 return -1;
             }
             if (value->type != YOML_TYPE_SCALAR || h2o_configurator_scanf(cmd, value, "%" SCNu64, &values[k]) != 0)
                 return -1;
         }
     }
+    if (values[JITTER] > values[TTL]) {
+        h2o_configurator_errprintf(cmd, node, "cache-jitter cannot exceed cache-ttl");
+        return -1;
+    }
     snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64 ", stale-while-revalidate=%" PRIu64,
-             values[0], values[1], values[2]);
-    list_handler_register(ctx->pathconf, h2o_strdup(NULL, header, SIZE_MAX));
+             values[MAX_AGE], values[S_MAXAGE], values[SWR]);
+    policy = (booka_cache_policy_t){.fresh_ms = values[TTL] * 1000,
+                                    .jitter_ms = values[JITTER] * 1000,
+                                    .stale_ms = values[STALE] * 1000,
+                                    .wait_ms = values[WAIT],
+                                    .lock_ms = values[LOCK]};
+    list_handler_register(ctx->pathconf, h2o_strdup(NULL, header, SIZE_MAX), &policy, (size_t)values[SIZE] << 20);
     return 0;
 }
 

@@ -1,6 +1,10 @@
 /* handler.c: GET/HEAD /api/v1/service-provider-profiles/ as four steps: parse the query into a list_request_t, take its
  * canonical key, fetch the body from Postgres (list_fetch), send it. A cache goes between the key and the fetch. */
+#include <inttypes.h>
 #include <stdlib.h>
+#include "cache/invalidate.h"
+#include "cache/redis.h"
+#include "http/etag.h"
 #include "http/http.h"
 #include "list/handler.h"
 
@@ -81,44 +85,93 @@ void list_fetch_abandon(list_fetch_t *f)
     free(f);
 }
 
+/* ---- the cache between the key and the fetch ---- */
+
+/* on_fill_fetched: the database's answer becomes the cache fill's result; a 200 gets its ETag from the body bytes. */
+static void on_fill_fetched(void *data, const list_response_t *res)
+{
+    booka_cache_fill_t *fill = data;
+    char etag[BOOKA_ETAG_MAX];
+    h2o_iovec_t tag = h2o_iovec_init(etag, 0);
+
+    if (res->status == 200)
+        tag.len = booka_etag_of_body(res->body.base, res->body.len, 1, etag);
+    booka_cache_fill_done(fill, res->status, res->body, tag, h2o_iovec_init(H2O_STRLIT("application/json")));
+}
+
+/* fill_from_database: the cache's fill function. The request copy is the lookup's own, since a fill may outlive the
+ * request that started it; the fetch is never abandoned, so its result is always cached. */
+static void fill_from_database(h2o_context_t *ctx, booka_cache_fill_t *fill, void *arg)
+{
+    list_fetch(ctx, arg, on_fill_fetched, fill);
+}
+
+/* cache_key: v1:list:<epoch>:<generation>:<canonical request>. The generation moves on every write (cache/invalidate.h),
+ * so a write is visible at the next request; the epoch tells databases apart; the canonical form makes equivalent URLs
+ * share one entry. */
+static int cache_key(const list_request_t *request, booka_buf_t *key)
+{
+    booka_buf_appendf(key, "v1:list:%016" PRIx64 ":%" PRIu64 ":", atomic_load(&booka_cache_epoch),
+                      atomic_load(&booka_cache_generation));
+    list_request_canonical(request, key);
+    return key->oom ? -1 : 0;
+}
+
 /* ---- HTTP ---- */
 
-/* list_http_request: lives in the request's pool; its disposal (the client went away) abandons the fetch. */
+/* list_http_request: lives in the request's pool; its disposal (the client went away, or the response is done) abandons
+ * the lookup and drops the cached value the response was sent from. */
 struct list_http_request {
     h2o_req_t *req;
     list_handler_t *handler;
-    list_fetch_t *fetch;
+    booka_cache_lookup_t *lookup;
+    booka_cache_value_t *value;
 };
 
-static void send_list_response(h2o_req_t *req, list_handler_t *handler, const list_response_t *res)
+/* send_cached: the answer, with the headers of API.md's caching section; a 200 whose ETag the client holds is a 304 with
+ * the same headers and no body. The body is sent from the cached value itself, held until the request is disposed. */
+static void send_cached(struct list_http_request *r, booka_cache_outcome_t outcome, booka_cache_value_t *v)
 {
-    h2o_iovec_t body = h2o_strdup(&req->pool, res->body.base, res->body.len);
+    h2o_req_t *req = r->req;
+    const char *x_cache = booka_cache_outcome_names[outcome];
 
-    if (res->status == 200) {
-        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, handler->cache_control.base,
-                              handler->cache_control.len, 1);
-    } else {
+    r->value = v;
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-cache"), 0, x_cache, strlen(x_cache), 1);
+    if (v->status != 200) {
         h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, H2O_STRLIT("no-store"), 1);
-        if (res->status == 503) {
-            char *v = h2o_mem_alloc_pool(&req->pool, 16);
-            h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, v, sprintf(v, "%u", res->retry_after), 1);
+        if (v->status == 503) {
+            char *retry = h2o_mem_alloc_pool(&req->pool, 16);
+            h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, retry,
+                           sprintf(retry, "%u", booka_db_retry_after(req->conn->ctx)), 1);
         }
+        booka_http_send(req, v->status,
+                        v->status == 503   ? "Service Unavailable"
+                        : v->status == 504 ? "Gateway Timeout"
+                                           : "Error",
+                        "application/json", v->body);
+        return;
     }
-    booka_http_send(req, res->status, res->reason, "application/json", body);
+    h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, r->handler->cache_control.base,
+                          r->handler->cache_control.len, 1);
+    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, v->etag.base, v->etag.len, 1);
+    if (booka_etag_request_matches(req, v->etag))
+        booka_http_send(req, 304, "Not Modified", NULL, h2o_iovec_init(NULL, 0));
+    else
+        booka_http_send(req, 200, "OK", "application/json", v->body);
 }
 
-static void on_fetched(void *data, const list_response_t *res)
+static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
 {
     struct list_http_request *r = data;
-    r->fetch = NULL;
-    send_list_response(r->req, r->handler, res);
+    r->lookup = NULL;
+    send_cached(r, outcome, value);
 }
 
 static void on_request_dispose(void *data)
 {
     struct list_http_request *r = data;
-    if (r->fetch != NULL)
-        list_fetch_abandon(r->fetch);
+    booka_cache_abandon(r->lookup);
+    booka_cache_value_release(r->value);
 }
 
 /* serves_path: the list is the path itself (with or without the trailing slash); paths below it are JSON 404s. */
@@ -133,12 +186,17 @@ static int serves_path(h2o_req_t *req)
     return rest == 0 || (rest == 1 && path.base[conf.len] == '/');
 }
 
+static void free_request_copy(void *request)
+{
+    free(request);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     list_handler_t *handler = (list_handler_t *)self;
     struct list_http_request *r;
-    list_request_t request;
-    booka_buf_t errors = {NULL};
+    list_request_t request, *copy;
+    booka_buf_t errors = {NULL}, key = {NULL};
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
 
@@ -166,23 +224,41 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         booka_buf_free(&errors);
         return 0;
     }
+    if (cache_key(&request, &key) != 0) {
+        booka_buf_free(&key);
+        booka_http_send_unavailable(req, 1, "out of memory");
+        return 0;
+    }
+    copy = h2o_mem_alloc(sizeof(*copy));
+    *copy = request;
     r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
-    *r = (struct list_http_request){req, handler, NULL};
-    r->fetch = list_fetch(req->conn->ctx, &request, on_fetched, r);
+    *r = (struct list_http_request){req, handler, NULL, NULL};
+    r->lookup = booka_cache_lookup(req->conn->ctx, handler->store, &handler->policy, h2o_iovec_init(key.base, key.len),
+                                   fill_from_database, copy, free_request_copy, on_cached, r);
+    booka_buf_free(&key);
     return 0;
 }
 
 static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 {
     booka_db_context_init(ctx);
+    booka_redis_context_init(ctx);
+    booka_invalidation_context_init(ctx, booka_db_conninfo());
 }
 
-list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control)
+list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control, const booka_cache_policy_t *policy,
+                                      size_t cache_bytes)
 {
+    static booka_cache_store_t *store; /* one per process: every list path shares it (the keys are canonical) */
     list_handler_t *handler = (list_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
+
+    if (store == NULL)
+        store = booka_cache_store_create(cache_bytes);
     handler->super.on_req = on_req;
     handler->super.on_context_init = on_context_init;
     handler->cache_control = cache_control;
+    handler->policy = *policy;
+    handler->store = store;
     booka_http_attach(pathconf);
     booka_db_require();
     return handler;

@@ -120,6 +120,8 @@ static void test_file_include_and_paths(void)
     unlink(inc);
     CHECK(booka_yaml_load_file(path, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "main.conf:1:6: cannot open") == err + strlen(dir) + 1);
+    CHECK(booka_yaml_load_string("t.conf", "a: !file /\n", 11, err, sizeof(err)) == NULL);
+    CHECK(strstr(err, "cannot read /: Is a directory") != NULL);
     unlink(path);
     CHECK(booka_yaml_load_file(path, err, sizeof(err)) == NULL);
     CHECK(strstr(err, "No such file") != NULL);

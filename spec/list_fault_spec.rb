@@ -33,48 +33,6 @@ module Booka
     end
   end
 
-  # PrivatePostgres: a throwaway cluster the spec may stop and start (never the shared test cluster).
-  class PrivatePostgres
-    BIN = Dir['/usr/lib/postgresql/*/bin'].max
-
-    attr_reader :port, :dir
-
-
-    def initialize
-      @port = Booka.free_port
-      @dir = Dir.mktmpdir('booka-pg')
-      File.chmod(0o755, @dir)
-      FileUtils.chown('postgres', nil, @dir) if Process.uid.zero?
-      run('initdb', '-D', "#{@dir}/data", '-A', 'trust', '-U', 'postgres', '--no-sync')
-    end
-
-    # run: a PostgreSQL binary as the postgres user (the server refuses root).
-    def run(cmd, *args)
-      argv = [File.join(BIN, cmd), *args]
-      argv = ['runuser', '-u', 'postgres', '--', *argv] if Process.uid.zero?
-      out, status = Open3.capture2e(*argv)
-      raise "#{cmd} failed: #{out}" unless status.success?
-      out
-    end
-
-    def start
-      run('pg_ctl', '-D', "#{@dir}/data", '-l', "#{@dir}/log", '-w', '-o',
-          "-p #{@port} -k #{@dir} -c listen_addresses=127.0.0.1 -c fsync=off", 'start')
-    end
-
-    def stop
-      run('pg_ctl', '-D', "#{@dir}/data", '-m', 'fast', '-w', 'stop')
-    end
-
-    def url(db = 'postgres')
-      "postgresql://postgres@127.0.0.1:#{@port}/#{db}"
-    end
-
-    def destroy
-      stop rescue nil # rubocop:disable Style/RescueModifier
-      FileUtils.rm_rf(@dir)
-    end
-  end
 
   # PgBouncer: a transaction-pooling pgBouncer in front of one database, with fewer server connections than clients.
   class PgBouncer

@@ -239,11 +239,59 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* ---- prewarming ---- */
+
+#define PREWARM_DELAY_MS 200 /* after start-up, so the pools and the LISTEN connection (the generation) are up first */
+
+struct prewarm {
+    list_handler_t *handler;
+    h2o_context_t *ctx;
+    h2o_timeout_t delay;
+    h2o_timeout_entry_t entry;
+};
+
+static void on_prewarmed(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+{
+    booka_log(NULL, "list", "prewarmed %s: %d %s", (const char *)data, value->status, booka_cache_outcome_names[outcome]);
+    booka_cache_value_release(value);
+}
+
+/* on_prewarm: one lookup per configured query, as a request would make, so the cache's single-flight and Redis apply. */
+static void on_prewarm(h2o_timeout_entry_t *entry)
+{
+    struct prewarm *p = H2O_STRUCT_FROM_MEMBER(struct prewarm, entry, entry);
+
+    for (size_t i = 0; i != p->handler->prewarm.size; ++i) {
+        h2o_iovec_t q = p->handler->prewarm.entries[i];
+        list_request_t *request = h2o_mem_alloc(sizeof(*request));
+        booka_buf_t key = {NULL}, errors = {NULL};
+        if (list_request_parse(request, q.base, q.len, &errors) != LIST_PARSE_OK || cache_key(request, &key) != 0) {
+            free(request);
+        } else {
+            booka_cache_lookup(p->ctx, p->handler->store, &p->handler->policy, h2o_iovec_init(key.base, key.len),
+                               fill_from_database, request, free_request_copy, on_prewarmed, q.base);
+        }
+        booka_buf_free(&key);
+        booka_buf_free(&errors);
+    }
+}
+
 static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 {
+    list_handler_t *handler = (list_handler_t *)self;
+    static atomic_int prewarm_claimed; /* one thread of the process prewarms */
+    int expected = 0;
+
     booka_db_context_init(ctx);
     booka_redis_context_init(ctx);
     booka_invalidation_context_init(ctx, booka_db_conninfo());
+    if (handler->prewarm.size != 0 && atomic_compare_exchange_strong(&prewarm_claimed, &expected, 1)) {
+        struct prewarm *p = h2o_mem_alloc(sizeof(*p));
+        *p = (struct prewarm){.handler = handler, .ctx = ctx};
+        h2o_timeout_init(ctx->loop, &p->delay, PREWARM_DELAY_MS);
+        p->entry.cb = on_prewarm;
+        h2o_timeout_link(ctx->loop, &p->delay, &p->entry);
+    }
 }
 
 list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control, const booka_cache_policy_t *policy,

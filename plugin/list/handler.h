@@ -9,7 +9,8 @@ typedef struct list_handler {
     h2o_handler_t super;
     h2o_iovec_t cache_control; /* of 200 responses */
     booka_cache_policy_t policy;
-    booka_cache_store_t *store; /* the process's list store, shared by every list path */
+    booka_cache_store_t *store;      /* the process's list store, shared by every list path */
+    H2O_VECTOR(h2o_iovec_t) prewarm; /* query strings filled once after start-up (booka.list's `prewarm`) */
 } list_handler_t;
 
 /* list_handler_register: installs the handler on `pathconf` with the shared response headers, and declares the

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,6 +79,11 @@ static void close_socket(void)
  * bumped once more on reconnect (re-reading the sequence). */
 static void fail(const char *why)
 {
+    char reason[256]; /* `why` may be PQerrorMessage of the connection freed below */
+
+    snprintf(reason, sizeof(reason), "%s", why);
+    reason[strcspn(reason, "\n")] = '\0';
+    why = reason;
     close_socket();
     if (listener.conn != NULL) {
         PQfinish(listener.conn);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include "avatar/internal.h"
+#include "http/query.h"
 #include "http/etag.h"
 
 /* Bumped whenever the pipeline may produce different bytes for the same inputs, so strong ETags stay truthful. */
@@ -32,50 +33,11 @@ int avatar_parse_id(h2o_iovec_t rest, int64_t *id)
     return 0;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* form_decode: x-www-form-urlencoded: '+' is a space, %XX a byte, a malformed escape stays as it is. Writes at most `cap`
- * bytes of the result to `out` and returns the full decoded length (so a caller sees when it was cut). */
-static size_t form_decode(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (size_t i = 0; i != len; ++i, ++n) {
-        int hi, lo;
-        char c = in[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%' && i + 2 < len && (hi = hex_value((unsigned char)in[i + 1])) != -1 &&
-                   (lo = hex_value((unsigned char)in[i + 2])) != -1) {
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (n < cap)
-            out[n] = c;
-    }
-    return n;
-}
-
-/* add_error: appends one FastAPI-style entry: {"type", "loc": ["query", name], "msg", "input"[, "ctx"]}. */
+/* add_error: one FastAPI-style entry for parameter `p` (see booka_validation_error). */
 static void add_error(booka_buf_t *errors, const char *type, enum param p, const char *msg, const char *input, size_t input_len,
                       const char *ctx_json)
 {
-    booka_buf_append_str(errors, errors->len == 0 ? "[" : ", ");
-    booka_buf_appendf(errors, "{\"type\": \"%s\", \"loc\": [\"query\", \"%s\"], \"msg\": ", type, param_names[p]);
-    booka_json_string(errors, msg, strlen(msg));
-    booka_buf_append_str(errors, ", \"input\": ");
-    booka_json_string(errors, input, input_len);
-    if (ctx_json != NULL)
-        booka_buf_appendf(errors, ", \"ctx\": %s", ctx_json);
-    booka_buf_append_str(errors, "}");
+    booka_validation_error(errors, type, param_names[p], msg, input, input_len, ctx_json);
 }
 
 /* add_range_error: the greater_than_equal / less_than_equal entry for a value outside [min, max]. */
@@ -196,10 +158,10 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
             ++end;
         for (eq = start; eq < end && query[eq] != '='; ++eq)
             ;
-        name_len = form_decode(query + start, eq - start, name, sizeof(name));
+        name_len = booka_form_decode(query + start, eq - start, name, sizeof(name));
         for (int p = 0; p != NUM_PARAMS && name_len < sizeof(name); ++p) {
             if (strlen(param_names[p]) == name_len && memcmp(name, param_names[p], name_len) == 0) {
-                size_t n = eq < end ? form_decode(query + eq + 1, end - eq - 1, values[p], PARAM_VALUE_MAX + 1) : 0;
+                size_t n = eq < end ? booka_form_decode(query + eq + 1, end - eq - 1, values[p], PARAM_VALUE_MAX + 1) : 0;
                 value_lens[p] = n > PARAM_VALUE_MAX + 1 ? PARAM_VALUE_MAX + 1 : n;
             }
         }

@@ -9,6 +9,7 @@
 #include "cache/redis.h"
 #include "health/health.h"
 #include "http/http.h"
+#include "http/query.h"
 
 #define MAX_TIMEOUT_STREAK 3 /* this many commands in a row miss their deadline: Redis is slow, drop and reconnect */
 #define RETRY_TICK_MS 50
@@ -347,11 +348,6 @@ void booka_redis_get_stats(h2o_context_t *ctx, booka_redis_stats_t *stats)
     *stats = this_conn != NULL ? this_conn->stats : (booka_redis_stats_t){0};
 }
 
-static int hex_value(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* percent_decode: %XX sequences in a URL's user or password; returns a malloc'd string, NULL on a bad escape. */
 static char *percent_decode(const char *s, size_t len)
 {
@@ -361,11 +357,11 @@ static char *percent_decode(const char *s, size_t len)
             *o++ = s[i];
             continue;
         }
-        if (i + 2 >= len || hex_value(s[i + 1]) == -1 || hex_value(s[i + 2]) == -1) {
+        if (i + 2 >= len || booka_hex_value(s[i + 1]) == -1 || booka_hex_value(s[i + 2]) == -1) {
             free(out);
             return NULL;
         }
-        *o++ = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+        *o++ = (char)(booka_hex_value(s[i + 1]) << 4 | booka_hex_value(s[i + 2]));
         i += 2;
     }
     *o = '\0';

@@ -2,6 +2,7 @@
  * back as the canonical string. */
 #include <stdio.h>
 #include <string.h>
+#include "http/query.h"
 #include "list/list.h"
 
 const char *const list_field_names[LIST_NUM_FIELDS] = {
@@ -50,37 +51,6 @@ static int is_ascii_space(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* form_decode: application/x-www-form-urlencoded: '+' is a space and %XX a byte; a malformed escape stays as it is (as
- * Python's unquote_plus leaves it). `out` must hold len bytes. Returns the decoded length. */
-static size_t form_decode(const char *in, size_t len, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i != len; ++i) {
-        int hi, lo;
-        if (in[i] == '+') {
-            out[n++] = ' ';
-        } else if (in[i] == '%' && i + 2 < len && (hi = hex_value((unsigned char)in[i + 1])) != -1 &&
-                   (lo = hex_value((unsigned char)in[i + 2])) != -1) {
-            out[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[n++] = in[i];
-        }
-    }
-    return n;
-}
-
 /* utf8_chars: the number of code points in s, or -1 when s is not well-formed UTF-8 (RFC 3629). */
 static long utf8_chars(const char *str, size_t len)
 {
@@ -111,18 +81,11 @@ static long utf8_chars(const char *str, size_t len)
     return chars;
 }
 
-/* add_error: appends one FastAPI-style entry: {"type", "loc": ["query", name], "msg", "input"[, "ctx"]}. */
+/* add_error: one FastAPI-style entry for parameter `p` (see booka_validation_error). */
 static void add_error(booka_buf_t *errors, const char *type, enum param p, const char *msg, const char *input, size_t input_len,
                       const char *ctx_json)
 {
-    booka_buf_append_str(errors, errors->len == 0 ? "[" : ", ");
-    booka_buf_appendf(errors, "{\"type\": \"%s\", \"loc\": [\"query\", \"%s\"], \"msg\": ", type, param_names[p]);
-    booka_json_string(errors, msg, strlen(msg));
-    booka_buf_append_str(errors, ", \"input\": ");
-    booka_json_string(errors, input, input_len);
-    if (ctx_json != NULL)
-        booka_buf_appendf(errors, ", \"ctx\": %s", ctx_json);
-    booka_buf_append_str(errors, "}");
+    booka_validation_error(errors, type, param_names[p], msg, input, input_len, ctx_json);
 }
 
 size_t list_normalize_slug(const char *in, size_t len, char *out)
@@ -474,7 +437,7 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
         for (eq = start; eq < end && query[eq] != '='; ++eq)
             ;
         if (eq - start <= PARAM_NAME_MAX_RAW) {
-            name_len = form_decode(query + start, eq - start, decoded);
+            name_len = booka_form_decode(query + start, eq - start, decoded, SIZE_MAX);
             for (int p = 0; p != NUM_PARAMS; ++p) {
                 if (name_len == strlen(param_names[p]) && memcmp(decoded, param_names[p], name_len) == 0) {
                     found[p].raw = eq < end ? query + eq + 1 : query + end;
@@ -490,7 +453,7 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
         long chars;
         if (found[p].raw == NULL)
             continue;
-        vlen = form_decode(found[p].raw, found[p].len, decoded);
+        vlen = booka_form_decode(found[p].raw, found[p].len, decoded, SIZE_MAX);
         if (vlen == 0)
             continue; /* present but empty: absent */
         if ((chars = utf8_chars(decoded, vlen)) < 0) {

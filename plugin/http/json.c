@@ -62,9 +62,7 @@ void booka_buf_free(booka_buf_t *b)
     *b = (booka_buf_t){NULL};
 }
 
-/* utf8_sequence_length: the length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+size_t booka_utf8_sequence_length(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
     size_t n;
@@ -111,7 +109,7 @@ void booka_json_string(booka_buf_t *b, const char *str, size_t len)
             ++s;
         } else if (c < 0x80) {
             *dst++ = c, ++s;
-        } else if ((n = utf8_sequence_length(s, end - s)) != 0) {
+        } else if ((n = booka_utf8_sequence_length(s, end - s)) != 0) {
             memcpy(dst, s, n), dst += n, s += n;
         } else {
             memcpy(dst, "\xef\xbf\xbd", 3), dst += 3, ++s;

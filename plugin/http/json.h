@@ -22,6 +22,10 @@ void booka_buf_free(booka_buf_t *b);
  * byte sequence that is not well-formed UTF-8 replaced by U+FFFD, so the output is always valid JSON. */
 void booka_json_string(booka_buf_t *b, const char *s, size_t len);
 
+/* booka_utf8_sequence_length: the length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0 when the bytes there (at most `avail`) are not one. */
+size_t booka_utf8_sequence_length(const unsigned char *s, size_t avail);
+
 /* booka_json_int: appends a decimal integer. */
 void booka_json_int(booka_buf_t *b, int64_t v);
 

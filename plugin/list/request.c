@@ -56,28 +56,11 @@ static long utf8_chars(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     long chars = 0;
+    size_t n;
 
-    while (s < end) {
-        unsigned char c = *s, lo = 0x80, hi = 0xbf;
-        size_t n;
-        if (c < 0x80)
-            n = 1;
-        else if (c >= 0xc2 && c <= 0xdf)
-            n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        else
+    for (; s < end; s += n, ++chars)
+        if ((n = booka_utf8_sequence_length(s, end - s)) == 0)
             return -1;
-        if ((size_t)(end - s) < n || (n > 1 && (s[1] < lo || s[1] > hi)))
-            return -1;
-        for (size_t i = 2; i < n; ++i)
-            if ((s[i] & 0xc0) != 0x80)
-                return -1;
-        s += n;
-        ++chars;
-    }
     return chars;
 }
 

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <time.h>
 #include "http/http.h"
 #include "http/json.h"
 
@@ -25,6 +26,27 @@ static int is_sane_request_id(h2o_iovec_t id)
     return 1;
 }
 
+/* random_bytes: per-thread xoshiro256** seeded once from getrandom, so a request id costs no system call. Not for
+ * secrets: ids only need to be unique and unguessable enough not to collide. Hand-written: eight lines, and OpenSSL's
+ * RAND_bytes takes a lock per call. */
+static void random_bytes(unsigned char *out, size_t len)
+{
+    static __thread uint64_t s[4];
+    static __thread int seeded;
+
+    if (!seeded) {
+        if (getrandom(s, sizeof(s), 0) != sizeof(s))
+            s[0] = (uint64_t)time(NULL) ^ (uintptr_t)&seeded, s[1] = 0x9e3779b97f4a7c15ULL, s[2] = 1, s[3] = 2;
+        seeded = 1;
+    }
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t r = s[1] * 5, t = s[1] << 17;
+        r = (r << 7 | r >> 57) * 9;
+        s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = s[3] << 45 | s[3] >> 19;
+        memcpy(out + i, &r, len - i < 8 ? len - i : 8);
+    }
+}
+
 h2o_iovec_t booka_http_request_id(h2o_req_t *req)
 {
     static const char hex[] = "0123456789abcdef";
@@ -34,11 +56,7 @@ h2o_iovec_t booka_http_request_id(h2o_req_t *req)
 
     if (i != -1 && is_sane_request_id(req->headers.entries[i].value))
         return req->headers.entries[i].value;
-    if (getrandom(raw, sizeof(raw), 0) != sizeof(raw)) {
-        uint64_t t = h2o_now(req->conn->ctx->loop) ^ (uintptr_t)req;
-        memcpy(raw, &t, sizeof(t));
-        memcpy(raw + 8, &req, sizeof(req) < 8 ? sizeof(req) : 8);
-    }
+    random_bytes(raw, sizeof(raw));
     id = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, sizeof(raw) * 2), sizeof(raw) * 2);
     for (size_t k = 0; k != sizeof(raw); ++k) {
         id.base[k * 2] = hex[raw[k] >> 4];

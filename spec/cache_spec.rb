@@ -28,8 +28,22 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
                 booka.list: #{list}
               /metrics:
                 booka.metrics: ON
+              /readyz:
+                booka.readiness: ON
       YAML
-    end.start
+    end.start.tap { |srv| wait_until_invalidation_is_up(srv) }
+  end
+
+  # A new instance uses keys of its own until its LISTEN connection has read the database's cache epoch, and each
+  # thread's pool connects on its own; /readyz says when both are up, and a load balancer would wait for it too.
+  def wait_until_invalidation_is_up(srv)
+    ready = nil
+    100.times do
+      ready = get(srv.url('/readyz'))
+      break if ready.json.values_at('postgres', 'invalidation') == %w[up up]
+      sleep 0.05
+    end
+    expect(ready.json).to include('postgres' => 'up', 'invalidation' => 'up')
   end
 
   def list(srv, query, **opts)
@@ -192,8 +206,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
     a = server(threads: 2)
     b = server(threads: 2)
     q = "category=dj&sort=most_booked&limit=#{rand(50..99)}&fields=id,business_name,book_count"
-    expect(list(a, 'sort=newest&limit=1').status).to eq 200 # both up and connected
-    expect(list(b, 'sort=newest&limit=1').status).to eq 200
+    [a, b].each { |srv| expect(get(srv.url('/readyz')).json).to include('redis' => 'up') }
     Booka::Database.psql('SELECT pg_stat_statements_reset()', url: @db)
     results = Queue.new
     threads = [a, b].flat_map do |srv|

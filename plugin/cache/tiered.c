@@ -31,6 +31,7 @@ struct booka_cache_lookup {
     uint64_t wait_until;
     unsigned leader : 1;     /* we hold the in-process flight for the key */
     unsigned holds_lock : 1; /* we hold the cross-instance fill lock in Redis */
+    unsigned lock_seen : 1;  /* the last poll found another instance's lock */
     unsigned filling : 1;    /* the fill function has not called back yet */
     unsigned delivered : 1;  /* cb ran, or was abandoned */
     unsigned depth;          /* how many of our functions are on the stack for it: it is freed only at depth 0 */
@@ -174,21 +175,10 @@ static booka_cache_value_t *value_from_reply(redisReply *reply)
     return booka_cache_deserialize(reply->str, reply->len);
 }
 
-/* on_poll_lock_reply: no value yet; while the other instance still holds the lock, poll again, else (its fill failed, or
- * it died and the lock expired) fill now rather than wait out wait_ms. */
-static void on_poll_lock_reply(void *data, redisReply *reply)
-{
-    booka_cache_lookup_t *l = enter(data);
-
-    l->redis_cmd = NULL;
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-        h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
-    else
-        start_fill(l);
-    leave(l);
-}
-
-static void on_poll_reply(void *data, redisReply *reply)
+/* Polling for another instance's fill: EXISTS on the lock first, then GET on the value. The filler writes the value
+ * before it deletes the lock, so a GET issued after the lock was seen gone finds the value if there is one: the two
+ * steps in the other order would let a fill land between them and be missed. */
+static void on_poll_value_reply(void *data, redisReply *reply)
 {
     booka_cache_lookup_t *l = enter(data);
     booka_cache_value_t *v = value_from_reply(reply);
@@ -201,24 +191,60 @@ static void on_poll_reply(void *data, redisReply *reply)
         l->leader = 0;
         deliver(l, BOOKA_CACHE_HIT, v);
     } else {
-        char lock[1024];
-        const char *argv[] = {"EXISTS", lock};
-        size_t len[] = {6, lock_key(l, lock, sizeof(lock))};
         booka_cache_value_release(v);
-        if (booka_cache_now() >= l->wait_until || redis_send(l, 2, argv, len, on_poll_lock_reply) != 0)
-            start_fill(l); /* the other instance did not deliver in time (or died), or Redis is gone: fill ourselves */
+        if (!l->lock_seen || booka_cache_now() >= l->wait_until)
+            start_fill(l); /* the other instance's fill failed or died (no lock, no value), or took too long */
+        else
+            h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
     }
+    leave(l);
+}
+
+static void on_poll_lock_reply(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = enter(data);
+    const char *argv[] = {"GET", l->key.base};
+    size_t len[] = {3, l->key.len};
+
+    l->redis_cmd = NULL;
+    l->lock_seen = reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    if (redis_send(l, 2, argv, len, on_poll_value_reply) != 0)
+        start_fill(l);
     leave(l);
 }
 
 static void on_poll_tick(h2o_timeout_entry_t *entry)
 {
     booka_cache_lookup_t *l = enter(H2O_STRUCT_FROM_MEMBER(booka_cache_lookup_t, poll_entry, entry));
-    const char *argv[] = {"GET", l->key.base};
-    size_t len[] = {3, l->key.len};
+    char lock[1024];
+    const char *argv[] = {"EXISTS", lock};
+    size_t len[] = {6, lock_key(l, lock, sizeof(lock))};
 
-    if (redis_send(l, 2, argv, len, on_poll_reply) != 0)
+    if (redis_send(l, 2, argv, len, on_poll_lock_reply) != 0)
         start_fill(l);
+    leave(l);
+}
+
+static void release_lock(booka_cache_lookup_t *l);
+
+/* on_locked_value_reply: holding the lock, the value may already be there (see on_lock_reply); else we fill. */
+static void on_locked_value_reply(void *data, redisReply *reply)
+{
+    booka_cache_lookup_t *l = enter(data);
+    booka_cache_value_t *v = value_from_reply(reply);
+
+    l->redis_cmd = NULL;
+    if (v != NULL && booka_cache_now() < v->fresh_until) {
+        release_lock(l);
+        booka_cache_store_put(l->store, l->key.base, l->key.len, v);
+        atomic_fetch_add(&booka_cache_stats.coalesced, 1);
+        booka_flight_land(l->key.base, l->key.len, v);
+        l->leader = 0;
+        deliver(l, BOOKA_CACHE_HIT, v);
+    } else {
+        booka_cache_value_release(v);
+        start_fill(l);
+    }
     leave(l);
 }
 
@@ -236,9 +262,14 @@ static void on_lock_reply(void *data, redisReply *reply)
         l->wait_until = booka_cache_now() + l->policy.wait_ms;
         l->poll_entry.cb = on_poll_tick;
         h2o_timeout_link(l->ctx->loop, poll_timeout, &l->poll_entry);
+    } else if ((l->holds_lock = reply != NULL && reply->type == REDIS_REPLY_STATUS)) {
+        /* double-check: a fill that finished between our first GET and the lock wrote its value before freeing the lock */
+        const char *argv[] = {"GET", l->key.base};
+        size_t len[] = {3, l->key.len};
+        if (redis_send(l, 2, argv, len, on_locked_value_reply) != 0)
+            start_fill(l);
     } else {
-        l->holds_lock = reply != NULL && reply->type == REDIS_REPLY_STATUS;
-        start_fill(l); /* we hold the lock, or Redis failed: either way this instance fills */
+        start_fill(l); /* Redis failed: this instance fills */
     }
     leave(l);
 }
@@ -347,6 +378,20 @@ void booka_cache_abandon(booka_cache_lookup_t *l)
     maybe_free(l);
 }
 
+/* release_lock: deletes our cross-instance fill lock, if we hold it (after the value was written: pollers rely on it). */
+static void release_lock(booka_cache_lookup_t *l)
+{
+    char lock[1024];
+    const char *argv[] = {"DEL", lock};
+    size_t len[] = {3, 0};
+
+    if (!l->holds_lock)
+        return;
+    len[1] = lock_key(l, lock, sizeof(lock));
+    redis_forget(l, 2, argv, len);
+    l->holds_lock = 0;
+}
+
 void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type)
 {
     booka_cache_lookup_t *l = enter(fill->lookup);
@@ -372,13 +417,7 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
     } else if (status != 200) {
         atomic_fetch_add(&booka_cache_stats.fill_errors, 1);
     }
-    if (l->holds_lock) { /* success or failure: the other instances stop waiting for us */
-        char lock[1024];
-        const char *argv[] = {"DEL", lock};
-        size_t len[] = {3, lock_key(l, lock, sizeof(lock))};
-        redis_forget(l, 2, argv, len);
-        l->holds_lock = 0;
-    }
+    release_lock(l); /* success or failure: the other instances stop waiting for us */
     if (l->leader) {
         booka_flight_land(l->key.base, l->key.len, v);
         l->leader = 0;

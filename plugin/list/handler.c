@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "cache/invalidate.h"
 #include "cache/redis.h"
+#include "health/health.h"
 #include "http/etag.h"
 #include "http/http.h"
 #include "list/handler.h"
@@ -294,6 +295,11 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
     }
 }
 
+static int invalidation_is_up(h2o_context_t *ctx, void *unused)
+{
+    return booka_invalidation_is_listening();
+}
+
 list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cache_control, const booka_cache_policy_t *policy,
                                       size_t cache_bytes)
 {
@@ -309,5 +315,7 @@ list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cach
     handler->store = store;
     booka_http_attach(pathconf);
     booka_db_require();
+    /* until it is up, this instance's cache keys are its own (a random epoch) and writes do not reach its cache */
+    booka_health_add_dependency("invalidation", 0, invalidation_is_up, NULL);
     return handler;
 }

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(yaml_loader etag data_url image)
+[ ${#targets[@]} -gt 0 ] || targets=(yaml_loader etag data_url image list_query)
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBOOKA_FUZZ=ON >build-fuzz.cmake.log 2>&1 || {
     cat build-fuzz.cmake.log
     exit 1

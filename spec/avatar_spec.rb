@@ -193,13 +193,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
     File.write(@ca_bundle, File.read(Booka.tls_cert[:cert]) + File.read("#{@work}/other.pem"))
     @file_server = Booka::Server.new do |s|
       <<~YAML
-        listen: #{s.port}
-        listen:
-          port: #{s.tls_port}
-          host: 127.0.0.1
-          ssl:
-            certificate-file: #{s.tls[:cert]}
-            key-file: #{s.tls[:key]}
+        #{s.listeners.chomp}
         listen:
           port: #{other_port}
           host: 127.0.0.1
@@ -278,13 +272,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
 
     @server = Booka::Server.new do |s|
       <<~YAML
-        listen: #{s.port}
-        listen:
-          port: #{s.tls_port}
-          host: 127.0.0.1
-          ssl:
-            certificate-file: #{s.tls[:cert]}
-            key-file: #{s.tls[:key]}
+        #{s.listeners.chomp}
         num-threads: 2
         booka.postgres:
           url: #{@db}

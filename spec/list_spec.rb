@@ -209,13 +209,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
     db = @db
     @server = Booka::Server.new do |s|
       <<~YAML
-        listen: #{s.port}
-        listen:
-          port: #{s.tls_port}
-          host: 127.0.0.1
-          ssl:
-            certificate-file: #{s.tls[:cert]}
-            key-file: #{s.tls[:key]}
+        #{s.listeners.chomp}
         num-threads: 2
         booka.postgres:
           url: #{db}

@@ -26,13 +26,7 @@ describe 'mruby handlers and the rewrites' do
     Booka::Server.new do |s|
       echo = write_file(s.dir, 'echo.rb', echo_app)
       <<~YAML
-        listen: #{s.port}
-        listen:
-          port: #{s.tls_port}
-          host: 127.0.0.1
-          ssl:
-            certificate-file: #{s.tls[:cert]}
-            key-file: #{s.tls[:key]}
+        #{s.listeners.chomp}
         num-threads: 2
         max-delegations: 5
         booka.cors-origins: [#{origin}]

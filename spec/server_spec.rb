@@ -17,13 +17,7 @@ describe 'booka-origin host' do
     Booka::Server.new do |s|
       www = docroot(s)
       <<~YAML
-        listen: #{s.port}
-        listen:
-          port: #{s.tls_port}
-          host: 127.0.0.1
-          ssl:
-            certificate-file: #{s.tls[:cert]}
-            key-file: #{s.tls[:key]}
+        #{s.listeners.chomp}
         num-threads: 2
         max-connections: 256
         pid-file: #{s.dir}/booka.pid

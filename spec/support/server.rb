@@ -127,6 +127,19 @@ module Booka
       File.exist?(@log_path) ? File.read(@log_path, encoding: 'BINARY') : ''
     end
 
+    # listeners: the `listen` pair of specs that talk every protocol: cleartext (HTTP/1.1, h2c) and TLS (h2, HTTP/1.1).
+    def listeners
+      <<~YAML
+        listen: #{@port}
+        listen:
+          port: #{@tls_port}
+          host: 127.0.0.1
+          ssl:
+            certificate-file: #{tls[:cert]}
+            key-file: #{tls[:key]}
+      YAML
+    end
+
     def url(path = '/', tls: false)
       tls ? "https://127.0.0.1:#{@tls_port}#{path}" : "http://127.0.0.1:#{@port}#{path}"
     end

@@ -131,7 +131,7 @@ static void test_orientations_on_jpeg(void)
     size_t base_len = 0;
     uint8_t *base;
     if (!fixture_sh("convert -size 60x40 xc:gray50 -fill red -draw 'rectangle 10,0 19,9' -fill lime -draw 'rectangle 40,0 49,9' "
-                    "-quality 95 -sampling-factor 1x1 base.jpg") ||
+                    "-type TrueColor -quality 95 -sampling-factor 1x1 base.jpg") ||
         (base = fixture_read("base.jpg", &base_len)) == NULL) {
         CHECK(!"fixture");
         return;

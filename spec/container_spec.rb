@@ -62,7 +62,27 @@ describe 'container/' do
     end
   end
 
+  it 'serves the demo page from the image layout (web/ at /srv/booka/web)' do
+    server = Booka::Server.new(env: { 'DATABASE_URL' => "postgresql://booka@127.0.0.1:#{Booka.free_port}/booka" }) do |s|
+      FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), s.dir)
+      FileUtils.mkdir_p(File.join(s.dir, 'media'))
+      File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))
+          .sub(/^listen:\n  port: 8080$/, "listen:\n  port: #{s.port}")
+          .sub('/srv/booka/media', File.join(s.dir, 'media')).sub('/srv/booka/web', File.join(Booka::ROOT, 'web'))
+    end
+    server.start
+    page = get(server.url('/'))
+    expect(page.status).to eq(200)
+    expect(page['content-type']).to start_with('text/html')
+    expect(page.body).to include('id="sections"', 'src="/app.js"')
+    script = get(server.url('/app.js'))
+    expect(script.status).to eq(200)
+    expect(script.body).to include('IntersectionObserver')
+  end
+
   it 'copies what the container config refers to' do
-    expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby')
+    expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby',
+                                  'COPY web /srv/booka/web')
+    expect(File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))).to match(%r{^\s+file\.dir: /srv/booka/web$})
   end
 end

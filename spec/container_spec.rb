@@ -80,6 +80,40 @@ describe 'container/' do
     expect(script.body).to include('IntersectionObserver')
   end
 
+  describe 'fly.toml' do
+    # Python's tomllib reads it (Ruby has no TOML parser of its own)
+    let(:fly) do
+      out, status = Open3.capture2e('python3', '-c', 'import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))',
+                                    File.join(Booka::ROOT, 'container', 'fly.toml'))
+      raise out unless status.success?
+      JSON.parse(out)
+    end
+    let(:container_conf) { File.read(File.join(Booka::ROOT, 'container', 'h2o.conf')) }
+
+    it 'keeps two machines, deploys rolling, limits concurrency by requests, on the port the config listens on' do
+      expect(fly.dig('http_service', 'min_machines_running')).to eq(2)
+      expect(fly.dig('deploy', 'strategy')).to eq('rolling')
+      concurrency = fly.dig('http_service', 'concurrency')
+      expect(concurrency['type']).to eq('requests')
+      expect(concurrency['soft_limit']).to be < concurrency['hard_limit']
+      expect(container_conf).to match(/^listen:\n  port: #{fly.dig('http_service', 'internal_port')}$/)
+      expect(File).to exist(File.join(Booka::ROOT, 'container', fly.dig('build', 'dockerfile')))
+    end
+
+    it 'gives SIGTERM more time than the server drains' do
+      expect(fly['kill_signal']).to eq('SIGTERM')
+      drain = container_conf[/^graceful-shutdown-timeout: (\d+)$/, 1].to_i
+      expect(drain).to be > 0
+      expect(fly['kill_timeout']).to be > drain
+    end
+
+    it 'routes on /healthz and reports /readyz without routing on it (a Postgres outage must not empty the rotation)' do
+      expect(fly.dig('http_service', 'checks').map { |c| c['path'] }).to eq(['/healthz'])
+      expect(fly.dig('checks', 'readyz')).to include('type' => 'http', 'path' => '/readyz',
+                                                     'port' => fly.dig('http_service', 'internal_port'))
+    end
+  end
+
   it 'copies what the container config refers to' do
     expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby',
                                   'COPY web /srv/booka/web')

@@ -83,8 +83,8 @@ describe 'container/' do
   describe 'fly.toml' do
     # Python's tomllib reads it (Ruby has no TOML parser of its own)
     let(:fly) do
-      out, status = Open3.capture2e('python3', '-c', 'import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))',
-                                    File.join(Booka::ROOT, 'container', 'fly.toml'))
+      to_json = 'import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))'
+      out, status = Open3.capture2e('python3', '-c', to_json, File.join(Booka::ROOT, 'container', 'fly.toml'))
       raise out unless status.success?
       JSON.parse(out)
     end

@@ -29,9 +29,10 @@ module Booka
       # Ruby makes its pipes O_NONBLOCK; Chromium's pipe reader takes the EAGAIN of a non-blocking fd 3 for a closed pipe
       commands_in.nonblock = false
       answers_out.nonblock = false
-      @pid = Process.spawn(ENV.fetch('BOOKA_CHROMIUM', 'chromium'), *FLAGS, *flags, '--remote-debugging-pipe', "--user-data-dir=#{@dir}/profile",
-                           '--no-first-run', '--no-default-browser-check', 'about:blank',
-                           3 => commands_in, 4 => answers_out, in: File::NULL, out: @log_path, err: @log_path)
+      @pid = Process.spawn(ENV.fetch('BOOKA_CHROMIUM', 'chromium'), *FLAGS, *flags, '--remote-debugging-pipe',
+                           "--user-data-dir=#{@dir}/profile", '--no-first-run', '--no-default-browser-check', 'about:blank',
+                           3 => commands_in, 4 => answers_out, in: File::NULL, out: @log_path, err: @log_path,
+                           pgroup: true)
       commands_in.close
       answers_out.close
       @next_id = 0
@@ -88,7 +89,8 @@ module Booka
       path
     end
 
-    # close: Browser.close, then the process is waited for (killed when it does not exit) and its profile removed.
+    # close: Browser.close, then the process is waited for (its process group killed when it does not exit: renderers
+    # and the zygote too) and its profile removed.
     def close
       return if @pid.nil?
       begin
@@ -99,7 +101,7 @@ module Booka
       begin
         Timeout.timeout(10) { Process.waitpid(@pid) }
       rescue Timeout::Error
-        Process.kill('KILL', @pid)
+        Process.kill('KILL', -@pid)
         Process.waitpid(@pid)
       rescue Errno::ECHILD
         nil

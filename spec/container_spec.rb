@@ -62,7 +62,61 @@ describe 'container/' do
     end
   end
 
+  it 'serves the demo page from the image layout (web/ at /srv/booka/web)' do
+    server = Booka::Server.new(env: { 'DATABASE_URL' => "postgresql://booka@127.0.0.1:#{Booka.free_port}/booka" }) do |s|
+      FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), s.dir)
+      FileUtils.mkdir_p(File.join(s.dir, 'media'))
+      File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))
+          .sub(/^listen:\n  port: 8080$/, "listen:\n  port: #{s.port}")
+          .sub('/srv/booka/media', File.join(s.dir, 'media')).sub('/srv/booka/web', File.join(Booka::ROOT, 'web'))
+    end
+    server.start
+    page = get(server.url('/'))
+    expect(page.status).to eq(200)
+    expect(page['content-type']).to start_with('text/html')
+    expect(page.body).to include('id="sections"', 'src="/app.js"')
+    script = get(server.url('/app.js'))
+    expect(script.status).to eq(200)
+    expect(script.body).to include('IntersectionObserver')
+  end
+
+  describe 'fly.toml' do
+    # Python's tomllib reads it (Ruby has no TOML parser of its own)
+    let(:fly) do
+      to_json = 'import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], "rb"))))'
+      out, status = Open3.capture2e('python3', '-c', to_json, File.join(Booka::ROOT, 'container', 'fly.toml'))
+      raise out unless status.success?
+      JSON.parse(out)
+    end
+    let(:container_conf) { File.read(File.join(Booka::ROOT, 'container', 'h2o.conf')) }
+
+    it 'keeps two machines, deploys rolling, limits concurrency by requests, on the port the config listens on' do
+      expect(fly.dig('http_service', 'min_machines_running')).to eq(2)
+      expect(fly.dig('deploy', 'strategy')).to eq('rolling')
+      concurrency = fly.dig('http_service', 'concurrency')
+      expect(concurrency['type']).to eq('requests')
+      expect(concurrency['soft_limit']).to be < concurrency['hard_limit']
+      expect(container_conf).to match(/^listen:\n  port: #{fly.dig('http_service', 'internal_port')}$/)
+      expect(File).to exist(File.join(Booka::ROOT, 'container', fly.dig('build', 'dockerfile')))
+    end
+
+    it 'gives SIGTERM more time than the server drains' do
+      expect(fly['kill_signal']).to eq('SIGTERM')
+      drain = container_conf[/^graceful-shutdown-timeout: (\d+)$/, 1].to_i
+      expect(drain).to be > 0
+      expect(fly['kill_timeout']).to be > drain
+    end
+
+    it 'routes on /healthz and reports /readyz without routing on it (a Postgres outage must not empty the rotation)' do
+      expect(fly.dig('http_service', 'checks').map { |c| c['path'] }).to eq(['/healthz'])
+      expect(fly.dig('checks', 'readyz')).to include('type' => 'http', 'path' => '/readyz',
+                                                     'port' => fly.dig('http_service', 'internal_port'))
+    end
+  end
+
   it 'copies what the container config refers to' do
-    expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby')
+    expect(dockerfile).to include('COPY container/h2o.conf /etc/booka/h2o.conf', 'COPY mruby /etc/booka/mruby',
+                                  'COPY web /srv/booka/web')
+    expect(File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))).to match(%r{^\s+file\.dir: /srv/booka/web$})
   end
 end

@@ -278,6 +278,43 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       expect(get(server.url('/readyz')).status).to eq 200
       expect(server.log).not_to include 'query failed'
     end
+
+    # cache invalidation LISTENs; a transaction pool cannot hold that (the server connection that ran LISTEN goes back
+    # to the pool, and the notifications with it, while the client side looks healthy)
+    def cached_config(server, url, extra = '')
+      "listen: #{server.port}\nbooka.redis: OFF\nbooka.postgres:\n  url: #{url}\n  pgbouncer: ON\n#{extra}" + <<~YAML
+        hosts:
+          default:
+            paths:
+              /api/v1/service-provider-profiles:
+                booka.list: {cache-ttl: 300, cache-jitter: 0}
+              /readyz:
+                booka.readiness: ON
+      YAML
+    end
+
+    it 'opens no LISTEN through transaction pooling without listen-url, and says so in /readyz and the log' do
+      server = Booka::Server.new { |s| cached_config(s, @bouncer.url(URI(@db).user, @dbname)) }.start
+      sleep 1 # a LISTEN connection, were there one, is up by now
+      ready = get(server.url('/readyz'))
+      expect(ready.status).to eq 200
+      expect(ready.json).to include('postgres' => 'up', 'invalidation' => 'down')
+      expect(server.log).to include('pgbouncer: ON and no listen-url')
+    end
+
+    it 'invalidates through listen-url on Postgres itself while the queries go through pgBouncer' do
+      server = Booka::Server.new { |s| cached_config(s, @bouncer.url(URI(@db).user, @dbname), "  listen-url: #{@db}\n") }.start
+      expect(data.wait_for { get(server.url('/readyz')).json['invalidation'] == 'up' }).to be true
+      path = '/api/v1/service-provider-profiles/?sort=newest&limit=1&fields=id,business_name'
+      first = get(server.url(path)).json['data'][0]
+      expect(get(server.url(path))['x-cache']).to eq 'HIT'
+      Booka::Database.psql("UPDATE service_provider_profiles SET business_name = 'Renamed' WHERE user_id = #{first['id']}", url: @db)
+      expect(data.wait_for { get(server.url(path)).json['data'][0]['business_name'] == 'Renamed' }).to be true
+      expect(server.log).not_to include('no listen-url')
+    ensure
+      Booka::Database.psql("UPDATE service_provider_profiles SET business_name = '#{first['business_name']}' " \
+                           "WHERE user_id = #{first['id']}", url: @db) if first
+    end
   end
 
   context 'when Postgres is stopped and started again' do

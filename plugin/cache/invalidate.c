@@ -239,10 +239,12 @@ static void start_connect(void)
 void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo)
 {
     int expected = 0;
-    if (conninfo == NULL || !atomic_compare_exchange_strong(&started, &expected, 1))
+    if (!atomic_compare_exchange_strong(&started, &expected, 1))
         return;
     /* until the database's epoch is read, a random one: this process then shares no keys with anyone */
     atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
+    if (conninfo == NULL)
+        return; /* nowhere to LISTEN: the keys stay this process's own, and entries change when they expire */
     listener.ctx = ctx;
     listener.conninfo = h2o_strdup(NULL, conninfo, SIZE_MAX).base;
     listener.sock_fd = -1;

@@ -17,7 +17,8 @@ extern _Atomic uint64_t booka_cache_epoch;
 
 /* booka_invalidation_context_init: the first loop thread to call it hosts the process's LISTEN connection to `conninfo`
  * (later calls are no-ops). The connection is asynchronous on that loop, re-reads the generation from the sequence each
- * time it (re)connects, so writes it missed while down still count, and reconnects with backoff. */
+ * time it (re)connects, so writes it missed while down still count, and reconnects with backoff. With conninfo NULL
+ * there is no connection: the process keeps a random epoch (shares no keys) and is never listening. */
 void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo);
 
 /* booka_invalidation_is_listening: the LISTEN connection is up (for /readyz). */

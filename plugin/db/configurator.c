@@ -202,6 +202,28 @@ static int set_url(h2o_configurator_command_t *cmd, yoml_t *node, db_target_t *t
     return 0;
 }
 
+/* set_listen_url: `listen-url`, the LISTEN connection's own connection string, checked now so a typo fails the
+ * configuration. */
+static int set_listen_url(h2o_configurator_command_t *cmd, yoml_t *node)
+{
+    char *err = NULL;
+    PQconninfoOption *opts;
+
+    if (node->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, node, "expected a connection string");
+        return -1;
+    }
+    if ((opts = PQconninfoParse(node->data.scalar, &err)) == NULL) {
+        h2o_configurator_errprintf(cmd, node, "not a connection string: %s", err != NULL ? err : "out of memory");
+        PQfreemem(err);
+        return -1;
+    }
+    PQconninfoFree(opts);
+    free(db_settings.listen_conninfo);
+    db_settings.listen_conninfo = h2o_strdup(NULL, node->data.scalar, SIZE_MAX).base;
+    return 0;
+}
+
 /* on_config_postgres: a connection string, or a mapping of url and the pool's settings. */
 static int on_config_postgres(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
@@ -235,10 +257,12 @@ static int on_config_postgres(h2o_configurator_command_t *cmd, h2o_configurator_
             ssize_t on = h2o_configurator_get_one_of(cmd, value, "OFF,ON");
             ret = on == -1 ? -1 : 0;
             db_settings.pgbouncer = on == 1;
+        } else if (strcmp(k, "listen-url") == 0) {
+            ret = set_listen_url(cmd, value);
         } else {
             h2o_configurator_errprintf(cmd, key,
                                        "unknown key (expected url, pool-size, queue-limit, query-timeout, connect-timeout, "
-                                       "statement-timeout, cancel-grace, max-reconnect-delay or pgbouncer)");
+                                       "statement-timeout, cancel-grace, max-reconnect-delay, pgbouncer or listen-url)");
             ret = -1;
         }
         if (ret != 0)
@@ -299,6 +323,11 @@ static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *
         h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
         return -1;
     }
+    if (db_settings.pgbouncer && db_settings.listen_conninfo == NULL)
+        h2o_configurator_errprintf(NULL, node,
+                                   "warning: booka.postgres has pgbouncer: ON and no listen-url: cache invalidation cannot "
+                                   "LISTEN through transaction pooling, so cached lists change only when they expire; set "
+                                   "listen-url to Postgres itself (or a session-mode pool)");
     booka_health_add_dependency("postgres", 1, postgres_is_up, NULL);
     booka_health_add_context_init(booka_db_context_init);
     return 0;
@@ -314,7 +343,9 @@ void booka_db_register_configurator(h2o_globalconf_t *conf)
     h2o_configurator_define_command(c, "booka.postgres-replica", flags, on_config_postgres_replica);
 }
 
-const char *booka_db_conninfo(void)
+const char *booka_db_listen_conninfo(void)
 {
-    return db_settings.primary.conninfo;
+    if (db_settings.listen_conninfo != NULL)
+        return db_settings.listen_conninfo;
+    return db_settings.pgbouncer ? NULL : db_settings.primary.conninfo;
 }

@@ -33,6 +33,7 @@ typedef struct db_settings {
     uint64_t cancel_grace;        /* ms a cancelled statement has to wind down before its connection is replaced */
     uint64_t max_reconnect_delay; /* ms, ceiling of the exponential reconnect backoff */
     int pgbouncer;                /* transaction pooling: no named prepared statements, no startup options */
+    char *listen_conninfo;        /* `listen-url`: the cache invalidation's LISTEN connection, NULL for the primary's */
     int required;                 /* a handler uses the database */
 } db_settings_t;
 

@@ -9,13 +9,8 @@ require 'zlib'
 
 module Booka
   module AvatarFixtures
+    extend Booka::Images
     module_function
-
-    def run(*cmd)
-      out, status = Open3.capture2e(*cmd)
-      raise "#{cmd.join(' ')} failed: #{out}" unless status.success?
-      out
-    end
 
     # with_orientation: the JPEG with an EXIF APP1 segment whose only tag is Orientation = n.
     def with_orientation(jpeg, n)
@@ -71,22 +66,6 @@ module Booka
       url = ENV.fetch('REDIS_URL')
       keys = run('redis-cli', '-u', url, '--scan', '--pattern', 'avatar:*').split
       keys.each_slice(500) { |batch| run('redis-cli', '-u', url, 'del', *batch) }
-    end
-
-    # identify: [format, width, height] of an image file.
-    def identify(path)
-      out = run('identify', '-format', '%m %w %h\n', path).lines.first.split
-      [out[0], out[1].to_i, out[2].to_i]
-    end
-
-    # pixel: [r, g, b] 0..255 at (x, y).
-    def pixel(path, x, y)
-      run('convert', path, '-format', "%[fx:int(255*p{#{x},#{y}}.r)] %[fx:int(255*p{#{x},#{y}}.g)] %[fx:int(255*p{#{x},#{y}}.b)]",
-          'info:').split.map(&:to_i)
-    end
-
-    def opacity(path, x, y)
-      run('convert', path, '-format', "%[fx:p{#{x},#{y}}.a]", 'info:').to_f
     end
 
     # lanczos_reference: ImageMagick's centre square crop of `src` (EXIF orientation applied) resized to side x side with

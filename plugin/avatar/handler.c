@@ -9,6 +9,7 @@
 #include "db/db.h"
 #include "http/etag.h"
 #include "http/http.h"
+#include "http/query.h"
 
 /* The lookup: the version token the list emits (the schema derives it from the URL) and, when short, the URL itself;
  * a data: URL of megabytes is read only when a variant has to be built (fill.c). */
@@ -214,6 +215,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char id_text[24];
     booka_db_statement_t statement = {statement_lookup, 1, {id_text}};
     booka_db_status_t status;
+    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
+    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
 
     if (booka_http_answer_preflight(req))
         return 0;
@@ -226,8 +229,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         booka_http_send_error_message(req, 404, "Not Found", "Not Found");
         return 0;
     }
-    if (avatar_params_parse(&params, req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
-                            req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0, &errors) != 0) {
+    if (query_len > BOOKA_QUERY_MAX) {
+        booka_http_send_query_too_long(req);
+        return 0;
+    }
+    if (avatar_params_parse(&params, query, query_len, &errors) != 0) {
         booka_buf_append(&errors, "", 1);
         booka_http_send_error(req, 422, "Unprocessable Entity",
                               errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);

@@ -5,6 +5,7 @@
 #include <time.h>
 #include "http/http.h"
 #include "http/json.h"
+#include "http/query.h"
 
 booka_http_settings_t booka_http_settings = {.cors_max_age = 600};
 
@@ -154,6 +155,33 @@ int booka_http_is_head(h2o_req_t *req)
     return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
 }
 
+/* is_field_name_list: whether `v` is `#field-name` (RFC 9110 5.6.1: tokens separated by commas, optional white space
+ * around them), at most 1024 bytes: the only Access-Control-Request-Headers value a preflight echoes back. */
+static int is_field_name_list(h2o_iovec_t v)
+{
+    enum { BEFORE_TOKEN, IN_TOKEN, AFTER_TOKEN } state = BEFORE_TOKEN;
+
+    if (v.len > 1024)
+        return 0;
+    for (size_t i = 0; i != v.len; ++i) {
+        unsigned char c = (unsigned char)v.base[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL)) {
+            if (state == AFTER_TOKEN)
+                return 0; /* two tokens without a comma between them */
+            state = IN_TOKEN;
+        } else if (c == ' ' || c == '\t') {
+            if (state == IN_TOKEN)
+                state = AFTER_TOKEN;
+        } else if (c == ',') {
+            state = BEFORE_TOKEN;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int booka_http_answer_preflight(h2o_req_t *req)
 {
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
@@ -163,8 +191,7 @@ int booka_http_answer_preflight(h2o_req_t *req)
         ssize_t asked = h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-methods"), 0, NULL,
                               H2O_STRLIT("GET, HEAD, OPTIONS"));
-        if (asked != -1 && req->headers.entries[asked].value.len <= 1024 &&
-            memchr(req->headers.entries[asked].value.base, '\n', req->headers.entries[asked].value.len) == NULL)
+        if (asked != -1 && is_field_name_list(req->headers.entries[asked].value))
             h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("access-control-allow-headers"), 0, NULL,
                                   req->headers.entries[asked].value.base, req->headers.entries[asked].value.len);
         else
@@ -216,6 +243,13 @@ void booka_http_send_error_message(h2o_req_t *req, int status, const char *reaso
     json = b.oom ? "\"error\"" : h2o_strdup(&req->pool, b.base, b.len).base;
     booka_buf_free(&b);
     booka_http_send_error(req, status, reason, json);
+}
+
+void booka_http_send_query_too_long(h2o_req_t *req)
+{
+    char message[64];
+    snprintf(message, sizeof(message), "the query string is longer than %d bytes", BOOKA_QUERY_MAX);
+    booka_http_send_error_message(req, 414, "URI Too Long", message);
 }
 
 void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message)

@@ -51,6 +51,9 @@ void booka_http_send_error(h2o_req_t *req, int status, const char *reason, const
 /* booka_http_send_error_message: `{"detail": "<message>"}`, the message escaped. */
 void booka_http_send_error_message(h2o_req_t *req, int status, const char *reason, const char *message);
 
+/* booka_http_send_query_too_long: 414 JSON, for a query string over BOOKA_QUERY_MAX bytes. */
+void booka_http_send_query_too_long(h2o_req_t *req);
+
 /* booka_http_send_unavailable: 503 JSON with Retry-After: seconds. */
 void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message);
 

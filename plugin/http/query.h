@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include "http/json.h"
 
+#define BOOKA_QUERY_MAX 8192 /* bytes of query string an endpoint reads; a longer one is 414 */
+
 /* booka_hex_value: the value of one hex digit, or -1. */
 int booka_hex_value(int c);
 

@@ -216,7 +216,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     case LIST_PARSE_OK:
         break;
     case LIST_PARSE_TOO_LONG:
-        booka_http_send_error_message(req, 414, "URI Too Long", "the query string is longer than 8192 bytes");
+        booka_http_send_query_too_long(req);
         return 0;
     case LIST_PARSE_INVALID:
         booka_buf_append(&errors, "", 1);

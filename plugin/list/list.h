@@ -8,9 +8,10 @@
 #include "h2o.h"
 #include "db/db.h"
 #include "http/json.h"
+#include "http/query.h"
 
-#define LIST_QUERY_MAX 8192     /* bytes of query string; longer is 414 */
-#define LIST_TEXT_MAX_CHARS 200 /* category and location, in characters */
+#define LIST_QUERY_MAX BOOKA_QUERY_MAX /* bytes of query string; longer is 414 */
+#define LIST_TEXT_MAX_CHARS 200        /* category and location, in characters */
 #define LIST_TEXT_MAX_BYTES (LIST_TEXT_MAX_CHARS * 4)
 #define LIST_DECIMAL_MAX_DIGITS 30
 #define LIST_FIELDS_MAX_ITEMS 100

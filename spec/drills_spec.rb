@@ -101,6 +101,13 @@ describe 'fault drills under a steady load' do
      [:avatar, ->(n) { avatar_path(@avatar_ids[n % @avatar_ids.size]) }]]
   end
 
+  # finish: lets the load run on RECOVERY + 1.5 s after the fault ended (the window the recovery is judged on), then
+  # stops it.
+  def finish(run, ended)
+    sleep 0.1 while run.elapsed < ended + RECOVERY + 1.5
+    run.stop.wait
+  end
+
   def load(srv, duration:, threads: 3, interval: 0.03, urls: mix)
     Booka::Load.new(srv.url, urls: urls, threads: threads, interval: interval, duration: duration,
                              requests: (duration * threads / interval).ceil + 10).start
@@ -187,11 +194,11 @@ describe 'fault drills under a steady load' do
     %w[fast immediate].each do |mode|
       it "Postgres restarted (#{mode} shutdown) under load: cached pages 200, the rest 200 or 503 with Retry-After" do
         srv = server
-        run = load(srv, duration: 9)
+        run = load(srv, duration: 30)
         sleep 1.5
         @pg.restart(mode: mode)
         ended = run.elapsed
-        run.wait
+        finish(run, ended)
         expect_drill(srv, run, "Postgres restart -m #{mode}", { hit: CACHED, miss: MISS_OR_503, avatar: AVATAR_OR_503 },
                      fault_end: ended)
       end
@@ -199,7 +206,7 @@ describe 'fault drills under a steady load' do
 
     it 'Postgres stopped for 10 s (connections refused) under load: cached pages 200, the rest 503 at once, 200 after' do
       srv = server
-      run = load(srv, duration: 18)
+      run = load(srv, duration: 40)
       sleep 1.5
       @pg.stop
       down = run.elapsed
@@ -207,7 +214,7 @@ describe 'fault drills under a steady load' do
       readiness = get(srv.url('/readyz'))
       @pg.start
       ended = run.elapsed
-      run.wait
+      finish(run, ended)
       expect_drill(srv, run, 'Postgres stopped 10 s', { hit: CACHED, miss: MISS_OR_503, avatar: AVATAR_OR_503 },
                    fault_end: ended)
       expect(readiness.status).to eq 503
@@ -218,7 +225,7 @@ describe 'fault drills under a steady load' do
 
     it 'Postgres frozen for 10 s (SIGSTOP: connections accepted, nothing answers) under load: no request past the bound' do
       srv = server
-      run = load(srv, duration: 19)
+      run = load(srv, duration: 40)
       sleep 1.5
       pids = @pg.pids
       pids.each { |pid| Process.kill('STOP', pid) }
@@ -228,7 +235,7 @@ describe 'fault drills under a steady load' do
         pids.each { |pid| Process.kill('CONT', pid) rescue nil } # rubocop:disable Style/RescueModifier
       end
       ended = run.elapsed
-      run.wait
+      finish(run, ended)
       expect_drill(srv, run, 'Postgres frozen 10 s (SIGSTOP of the postmaster and every backend)',
                    { hit: CACHED, miss: MISS_OR_5XX, avatar: AVATAR_OR_5XX },
                    fault_end: ended)
@@ -252,7 +259,7 @@ describe 'fault drills under a steady load' do
 
       it 'queries hang past their deadline for 3 s under load: 504 at the deadline, cached pages 200, then 200' do
         srv = server
-        run = load(srv, duration: 8)
+        run = load(srv, duration: 30)
         sleep 1.5
         locker = lock_table
         begin
@@ -261,7 +268,7 @@ describe 'fault drills under a steady load' do
           unlock(locker)
         end
         ended = run.elapsed
-        run.wait
+        finish(run, ended)
         expect_drill(srv, run, 'queries hang 3 s (table locked), query-timeout 1 s',
                      { hit: CACHED, miss: MISS_OR_5XX, avatar: AVATAR_OR_5XX },
                      fault_end: ended)
@@ -274,7 +281,7 @@ describe 'fault drills under a steady load' do
       it 'a full pool with its queue overflowing under load: 503 with Retry-After at once, cached pages 200' do
         srv = server(pool: 1, queue: 2, threads: 1)
         urls = [[:hit, ->(n) { "#{LIST}?#{HIT_QUERIES[n % 2]}" }], [:miss, ->(_) { miss_path }], [:miss, ->(_) { miss_path }]]
-        run = load(srv, duration: 7, threads: 6, urls: urls)
+        run = load(srv, duration: 30, threads: 6, urls: urls)
         sleep 1.5
         locker = lock_table
         begin
@@ -283,7 +290,7 @@ describe 'fault drills under a steady load' do
           unlock(locker)
         end
         ended = run.elapsed
-        run.wait
+        finish(run, ended)
         expect_drill(srv, run, 'pool of 1 held by a locked query, queue-limit 2, 6 clients',
                      { hit: CACHED, miss: MISS_OR_5XX }, fault_end: ended)
         refused = run.samples.select { |s| s.status == 503 }
@@ -294,6 +301,20 @@ describe 'fault drills under a steady load' do
   end
 
   describe 'Redis' do
+    # A regression test: the third missed deadline dropped the connection while other commands were pending; their
+    # callbacks (a lookup that missed goes on to take the fill lock) sent new commands into the context being freed,
+    # and the server crashed (SEGV in redisAsyncCommandArgv). 24 concurrent cold lookups keep many commands pending.
+    it 'Redis stalled (DEBUG SLEEP) under 24 concurrent cold lookups: only 200, the server keeps running' do
+      srv = server
+      sleep_job = @redis.cli('DEBUG', 'SLEEP', '1', wait: false)
+      sleep 0.2
+      run = Booka::Load.new(srv.url, urls: [[:miss, ->(_) { miss_path }]], threads: 24, interval: 0, requests: 48,
+                                     duration: 10).run
+      sleep_job.join
+      expect_drill(srv, run, 'Redis DEBUG SLEEP 1 s under 24 concurrent cold lookups', { miss: /\A200 MISS\z/ })
+      expect(srv.log).to include 'commands keep missing their deadline'
+    end
+
     it 'killed, restarted, paused (CLIENT PAUSE) and blocked (DEBUG SLEEP) under load: only 200' do
       srv = server
       run = load(srv, duration: 12)

@@ -131,7 +131,9 @@ module Booka
         text = run.report(title)
         run.histogram.each do |kind, counts|
           pattern = allowed.fetch(kind)
-          expect(counts.keys.grep_v(pattern)).to eq([]), "#{title}: #{kind} outside #{pattern.inspect}\n#{text}"
+          odd = run.samples.select { |x| x.kind == kind && x.outcome !~ pattern }.first(3).map { |x| [x.path, x.body] }
+          expect(counts.keys.grep_v(pattern)).to eq([]),
+                 "#{title}: #{kind} outside #{pattern.inspect}\n#{text}\n#{odd}\n#{srv.log[-2000..] || srv.log}"
         end
         run.samples.select { |s| [503, 504].include?(s.status) }.each do |s|
           expect(s.content_type).to eq 'application/json'

@@ -119,6 +119,16 @@ module Booka
         run.stop.wait
       end
 
+      # under_fault: 1.5 s of the steady load, then the fault (the block), then #finish; returns when the fault ended,
+      # on the load's clock.
+      def under_fault(run)
+        sleep 1.5
+        yield
+        ended = run.elapsed
+        finish(run, ended)
+        ended
+      end
+
       def load(srv, duration:, threads: 3, interval: 0.03, urls: mix)
         Booka::Load.new(srv.url, urls: urls, threads: threads, interval: interval, duration: duration,
                                  requests: (duration * threads / interval).ceil + 10).start
@@ -212,10 +222,7 @@ module Booka
           it "Postgres restarted (#{mode} shutdown) under load: cached pages 200, the rest 200 or 503 with Retry-After" do
             srv = server
             run = load(srv, duration: 30)
-            sleep 1.5
-            @pg.restart(mode: mode)
-            ended = run.elapsed
-            finish(run, ended)
+            ended = under_fault(run) { @pg.restart(mode: mode) }
             expect_drill(srv, run, "Postgres restart -m #{mode}", { hit: CACHED, miss: MISS_OR_503, avatar: AVATAR_OR_503 },
                          fault_end: ended)
           end
@@ -224,15 +231,15 @@ module Booka
         it 'Postgres stopped for 10 s (connections refused) under load: cached pages 200, the rest 503 at once, 200 after' do
           srv = server
           run = load(srv, duration: 40)
-          sleep 1.5
-          @pg.stop
-          down = run.elapsed
-          sleep 10
-          readiness = get(srv.url('/readyz'))
-          restarting = run.elapsed
-          @pg.start
-          ended = run.elapsed
-          finish(run, ended)
+          down = restarting = readiness = nil
+          ended = under_fault(run) do
+            @pg.stop
+            down = run.elapsed
+            sleep 10
+            readiness = get(srv.url('/readyz'))
+            restarting = run.elapsed
+            @pg.start
+          end
           expect_drill(srv, run, 'Postgres stopped 10 s', { hit: CACHED, miss: MISS_OR_503, avatar: AVATAR_OR_503 },
                        fault_end: ended)
           expect(readiness.status).to eq 503
@@ -244,49 +251,29 @@ module Booka
         it 'Postgres frozen for 10 s (SIGSTOP: connections accepted, nothing answers) under load: no request past the bound' do
           srv = server
           run = load(srv, duration: 40)
-          sleep 1.5
-          pids = @pg.pids
-          pids.each { |pid| Process.kill('STOP', pid) }
-          begin
-            sleep 10
-          ensure
-            pids.each { |pid| Process.kill('CONT', pid) rescue nil } # rubocop:disable Style/RescueModifier
+          ended = under_fault(run) do
+            pids = @pg.pids
+            pids.each { |pid| Process.kill('STOP', pid) }
+            begin
+              sleep 10
+            ensure
+              pids.each { |pid| Process.kill('CONT', pid) rescue nil } # rubocop:disable Style/RescueModifier
+            end
           end
-          ended = run.elapsed
-          finish(run, ended)
           expect_drill(srv, run, 'Postgres frozen 10 s (SIGSTOP of the postmaster and every backend)',
                        { hit: CACHED, miss: MISS_OR_5XX, avatar: AVATAR_OR_5XX },
                        fault_end: ended)
         end
 
         context 'while a session holds an ACCESS EXCLUSIVE lock on the providers' do
-          def lock_table
-            locker = IO.popen(['psql', @db, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
-            locker.puts 'BEGIN; LOCK TABLE service_provider_profiles IN ACCESS EXCLUSIVE MODE; SELECT 1;'
-            locker.flush
-            locker.gets # "1": the lock is held
-            locker
-          end
-
-          def unlock(locker)
-            locker.puts 'COMMIT;'
-            locker.close_write
-            locker.read
-            locker.close
+          def lock_for_3_seconds
+            Booka::Database.with_exclusive_lock('service_provider_profiles', url: @db) { sleep 3 }
           end
 
           it 'queries hang past their deadline for 3 s under load: 504 at the deadline, cached pages 200, then 200' do
             srv = server
             run = load(srv, duration: 30)
-            sleep 1.5
-            locker = lock_table
-            begin
-              sleep 3
-            ensure
-              unlock(locker)
-            end
-            ended = run.elapsed
-            finish(run, ended)
+            ended = under_fault(run) { lock_for_3_seconds }
             expect_drill(srv, run, 'queries hang 3 s (table locked), query-timeout 1 s',
                          { hit: CACHED, miss: MISS_OR_5XX, avatar: AVATAR_OR_5XX },
                          fault_end: ended)
@@ -300,15 +287,7 @@ module Booka
             srv = server(pool: 1, queue: 2, threads: 1)
             urls = [[:hit, ->(n) { hit_path(n) }], [:miss, ->(_) { miss_path }], [:miss, ->(_) { miss_path }]]
             run = load(srv, duration: 30, threads: 6, urls: urls)
-            sleep 1.5
-            locker = lock_table
-            begin
-              sleep 3
-            ensure
-              unlock(locker)
-            end
-            ended = run.elapsed
-            finish(run, ended)
+            ended = under_fault(run) { lock_for_3_seconds }
             expect_drill(srv, run, 'pool of 1 held by a locked query, queue-limit 2, 6 clients',
                          { hit: CACHED, miss: MISS_OR_5XX }, fault_end: ended)
             refused = run.samples.select { |s| s.status == 503 }

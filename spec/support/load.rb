@@ -81,7 +81,8 @@ module Booka
 
     # report: the histogram and latencies, one line per kind, for the CI log.
     def report(title, samples = @samples)
-      lines = ["drill: #{title} (#{samples.size} requests in #{format('%.1f', elapsed)} s)"]
+      span = samples.map { |s| s.at + s.latency }.max.to_f - samples.map(&:at).min.to_f
+      lines = ["drill: #{title} (#{samples.size} requests in #{format('%.1f', span)} s)"]
       histogram(samples).each do |kind, counts|
         lat = samples.select { |s| s.kind == kind }.map(&:latency).sort
         lines << format('  %-8s %s  p50 %.0f ms, max %.0f ms', kind, counts.map { |k, v| "#{k}: #{v}" }.join(', '),

@@ -78,11 +78,14 @@ static void on_retry_tick(h2o_timeout_entry_t *entry)
     start_connect(conn);
 }
 
-/* drop_connection: closes the connection at once; hiredis calls every pending callback with NULL first. */
+/* drop_connection: closes the connection at once; hiredis calls every pending callback with NULL first. Those callbacks
+ * may send new commands (a lookup that misses goes on to take the fill lock): the connection is no longer READY by then,
+ * so booka_redis_command refuses them instead of handing hiredis the context it is freeing. */
 static void drop_connection(struct redis_conn *conn, const char *why)
 {
     redisAsyncContext *ac = conn->ac;
     conn->ac = NULL;
+    conn->state = IDLE;
     if (h2o_timeout_is_linked(&conn->connect_deadline))
         h2o_timeout_unlink(&conn->connect_deadline);
     if (ac != NULL)

@@ -10,6 +10,7 @@
  * connection loses exactly one query, which is retried when that is safe. Queries wait in a bounded FIFO per pool. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ enum command_kind { CMD_PREPARE, CMD_EXECUTE };
 struct prepared {
     uint64_t hash;
     char *sql;
+    uint64_t name; /* the statement is booka_<name> */
 };
 
 struct pool;
@@ -61,6 +63,7 @@ struct conn {
     size_t num_commands, command_index;
     struct prepared *prepared;
     size_t num_prepared;
+    uint64_t next_name; /* names are never reused on a session: a forgotten statement may still exist on the server */
 };
 
 struct db_thread;
@@ -322,6 +325,7 @@ static void conn_close(struct conn *conn)
     if (conn->state == CONN_IDLE || conn->state == CONN_BUSY || conn->state == CONN_CANCELLING)
         --pool->live;
     conn_forget_prepared(conn);
+    conn->next_name = 0; /* the next session starts without statements */
     conn->cancel_pending = 0;
     ++conn->serial;
     conn->state = CONN_DOWN;
@@ -600,8 +604,8 @@ static void conn_flush(struct conn *conn)
         h2o_socket_notify_write(conn->sock, on_conn_write);
 }
 
-/* conn_prepared_index: the index of the named statement holding `sql` on this connection, adding it (*is_new set) when
- * there is room; -1 when the cache is full. */
+/* conn_prepared_index: the index of the named statement holding `sql` on this connection, adding it under a new name
+ * (*is_new set) when there is room; -1 when the cache is full. */
 static ssize_t conn_prepared_index(struct conn *conn, const char *sql, uint64_t hash, int *is_new)
 {
     *is_new = 0;
@@ -612,17 +616,29 @@ static ssize_t conn_prepared_index(struct conn *conn, const char *sql, uint64_t 
         return -1;
     if (conn->prepared == NULL)
         conn->prepared = h2o_mem_alloc(PREPARED_MAX * sizeof(*conn->prepared));
-    conn->prepared[conn->num_prepared] = (struct prepared){hash, h2o_strdup(NULL, sql, SIZE_MAX).base};
+    conn->prepared[conn->num_prepared] = (struct prepared){hash, h2o_strdup(NULL, sql, SIZE_MAX).base, conn->next_name++};
     *is_new = 1;
     return conn->num_prepared++;
 }
 
-/* conn_unprepare: forgets a statement whose Prepare failed (the name is not reused: only the last entry can be dropped,
- * any other stays as an entry that will fail again and be reported as the query error it is). */
+/* conn_unprepare: forgets a statement whose Prepare failed or never ran (an earlier command of its pipeline failed, e.g.
+ * a Prepare cancelled while it waited for a lock), so its next use prepares it again, under a new name. */
 static void conn_unprepare(struct conn *conn, const char *sql)
 {
-    if (conn->num_prepared != 0 && strcmp(conn->prepared[conn->num_prepared - 1].sql, sql) == 0)
-        free(conn->prepared[--conn->num_prepared].sql);
+    for (size_t i = 0; i != conn->num_prepared; ++i) {
+        if (strcmp(conn->prepared[i].sql, sql) == 0) {
+            free(conn->prepared[i].sql);
+            conn->prepared[i] = conn->prepared[--conn->num_prepared];
+            return;
+        }
+    }
+}
+
+/* conn_unprepare_current: conn_unprepare for the command whose result just arrived, when it is a Prepare. */
+static void conn_unprepare_current(struct conn *conn)
+{
+    if (conn->command_index < conn->num_commands && conn->commands[conn->command_index].kind == CMD_PREPARE)
+        conn_unprepare(conn, conn->query->statements[conn->commands[conn->command_index].statement].sql);
 }
 
 /* conn_send: sends `q` as one pipeline: for each statement Prepare (when new here) and Execute, then Sync. Without
@@ -648,7 +664,7 @@ static void conn_send(struct conn *conn, booka_db_query_t *q)
         int n = (int)q->statements[i].num_params, is_new;
         ssize_t index = db_settings.pgbouncer ? -1 : conn_prepared_index(conn, sql, q->statements[i].hash, &is_new);
         if (index >= 0) {
-            snprintf(name, sizeof(name), "booka_%zd", index);
+            snprintf(name, sizeof(name), "booka_%" PRIu64, conn->prepared[index].name);
             if (is_new) {
                 if (!PQsendPrepare(conn->pg, name, sql, n, NULL))
                     goto Lost;
@@ -793,8 +809,7 @@ static void conn_record_error(struct conn *conn, const PGresult *res)
     booka_db_query_t *q = conn->query;
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-    if (conn->command_index < conn->num_commands && conn->commands[conn->command_index].kind == CMD_PREPARE)
-        conn_unprepare(conn, q->statements[conn->commands[conn->command_index].statement].sql);
+    conn_unprepare_current(conn);
     if (q->sqlstate[0] != '\0')
         return;
     snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", state != NULL ? state : "XX000");
@@ -835,6 +850,7 @@ static void conn_read_results(struct conn *conn)
             }
             break;
         case PGRES_PIPELINE_ABORTED:
+            conn_unprepare_current(conn); /* a Prepare skipped after an earlier error never ran */
             break;
         default:
             conn_record_error(conn, res);

@@ -18,6 +18,22 @@ module Booka
       out
     end
 
+    # with_exclusive_lock: holds an ACCESS EXCLUSIVE lock on `table` (from a psql session of its own) while the block runs.
+    def with_exclusive_lock(table, url:)
+      locker = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
+      locker.puts "BEGIN; LOCK TABLE #{table} IN ACCESS EXCLUSIVE MODE; SELECT 1;"
+      locker.flush
+      locker.gets # "1": the lock is held
+      yield
+    ensure
+      if locker
+        locker.puts 'COMMIT;'
+        locker.close_write
+        locker.read
+        locker.close
+      end
+    end
+
     # recreate: drops and creates database `name`, applies every migration, and returns its URL.
     def recreate(name)
       psql("DROP DATABASE IF EXISTS #{name} WITH (FORCE);")

@@ -25,12 +25,33 @@ module Booka
     end
 
     def start
-      run('pg_ctl', '-D', "#{@dir}/data", '-l', "#{@dir}/log", '-w', '-o',
-          "-p #{@port} -k #{@dir} -c listen_addresses=127.0.0.1 -c fsync=off", 'start')
+      run('pg_ctl', '-D', "#{@dir}/data", '-l', "#{@dir}/log", '-w', '-o', options, 'start')
     end
 
-    def stop
-      run('pg_ctl', '-D', "#{@dir}/data", '-m', 'fast', '-w', 'stop')
+    # stop: pg_ctl's shutdown `mode`: fast (sessions terminated cleanly) or immediate (every process quits at once,
+    # crash recovery at the next start).
+    def stop(mode: 'fast')
+      run('pg_ctl', '-D', "#{@dir}/data", '-m', mode, '-w', 'stop')
+    end
+
+    def restart(mode: 'fast')
+      run('pg_ctl', '-D', "#{@dir}/data", '-l', "#{@dir}/log", '-m', mode, '-w', '-o', options, 'restart')
+    end
+
+    # pids: the postmaster and every process it started (backends, checkpointer, walwriter, ...).
+    def pids
+      postmaster = File.read("#{@dir}/data/postmaster.pid").to_i
+      children = Dir['/proc/[0-9]*/stat'].filter_map do |stat|
+        fields = File.read(stat)[/\) (.*)/, 1]&.split
+        File.basename(File.dirname(stat)).to_i if fields && fields[1].to_i == postmaster
+      rescue Errno::ENOENT, Errno::ESRCH
+        nil
+      end
+      [postmaster, *children]
+    end
+
+    def options
+      "-p #{@port} -k #{@dir} -c listen_addresses=127.0.0.1 -c fsync=off"
     end
 
     def url(db = 'postgres')

@@ -110,11 +110,21 @@ module Booka
     # stop: SIGTERM (or `signal`), waits for the exit, and fails when the sanitizers reported anything.
     def stop(signal: 'TERM', timeout: 30)
       return @exit_status if @pid.nil? || @stopped
+      begin
+        Process.kill(signal, @pid)
+      rescue Errno::ESRCH
+        nil
+      end
+      wait(timeout: timeout)
+    end
+
+    # wait: waits (without a signal) for the process to exit, at most `timeout` s (then kills it and raises), and fails
+    # when the sanitizers reported anything. Returns the exit status.
+    def wait(timeout: 30)
       @stopped = true
       self.class.started.delete(self)
       self.class.started_in_example.delete(self)
       begin
-        Process.kill(signal, @pid)
         Timeout.timeout(timeout) { _, st = Process.waitpid2(@pid); @exit_status = st.exitstatus || -(st.termsig || 0) }
       rescue Errno::ESRCH, Errno::ECHILD
         @exit_status ||= 0

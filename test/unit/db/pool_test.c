@@ -277,6 +277,39 @@ static void test_live(const char *conninfo)
     CHECK_STR_EQ(o.value, pid);
 }
 
+/* test_prepare_failed_in_pipeline: a Prepare that failed, and one that never ran because an earlier command of its
+ * pipeline failed, are both forgotten; their next use prepares them again under names no live statement has. (Before,
+ * the skipped one stayed known: its next Execute failed with 26000, the statements were forgotten and renumbered, and
+ * the new booka_0 collided with the old one still on the server: 42P05 on every use until the connection closed.) */
+static void test_prepare_failed_in_pipeline(const char *conninfo)
+{
+    struct outcome o;
+    h2o_context_t *ctx;
+    booka_db_statement_t both[2] = {{"SELECT * FROM no_such_table_here", 0, {NULL}}, {"SELECT 'skipped'::text", 0, {NULL}}};
+
+    db_settings.pool_size = 1;
+    use_target(conninfo);
+    ctx = new_context();
+    booka_db_context_init(ctx);
+    CHECK_INT_EQ(submit(ctx, "SELECT 'first'::text", NULL, &o), BOOKA_DB_OK); /* prepared on the server */
+    run_until(ctx, &o.done, 3000);
+    CHECK_STR_EQ(o.value, "first");
+
+    o = (struct outcome){0};
+    CHECK_INT_EQ(booka_db_submit(ctx, booka_db_query_new(both, 2, BOOKA_DB_READ_ONLY, on_result, &o)), BOOKA_DB_OK);
+    run_until(ctx, &o.done, 3000);
+    CHECK_INT_EQ(o.status, BOOKA_DB_QUERY_ERROR);
+
+    CHECK_INT_EQ(submit(ctx, "SELECT 'skipped'::text", NULL, &o), BOOKA_DB_OK);
+    run_until(ctx, &o.done, 3000);
+    CHECK_INT_EQ(o.status, BOOKA_DB_OK);
+    CHECK_STR_EQ(o.value, "skipped");
+    CHECK_INT_EQ(submit(ctx, "SELECT 'first'::text", NULL, &o), BOOKA_DB_OK);
+    run_until(ctx, &o.done, 3000);
+    CHECK_INT_EQ(o.status, BOOKA_DB_OK);
+    CHECK_STR_EQ(o.value, "first");
+}
+
 int main(void)
 {
     const char *live = getenv("BOOKA_TEST_DATABASE_URL");
@@ -287,9 +320,10 @@ int main(void)
     test_refused();
     test_silent_server();
     test_abandon();
-    if (live != NULL && live[0] != '\0')
+    if (live != NULL && live[0] != '\0') {
         test_live(live);
-    else
+        test_prepare_failed_in_pipeline(live);
+    } else
         printf("db_pool: BOOKA_TEST_DATABASE_URL not set, live Postgres tests skipped\n");
     db_target_dispose(&db_settings.primary);
     return unit_report("db_pool");

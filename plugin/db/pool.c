@@ -9,6 +9,7 @@
  * One query at a time runs on a connection: a cancel request then always hits the query it is meant for, and a lost
  * connection loses exactly one query, which is retried when that is safe. Queries wait in a bounded FIFO per pool. */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -34,6 +35,7 @@ enum command_kind { CMD_PREPARE, CMD_EXECUTE };
 struct prepared {
     uint64_t hash;
     char *sql;
+    uint64_t name; /* the statement is "booka_<name>" */
 };
 
 struct pool;
@@ -63,6 +65,7 @@ struct conn {
     size_t num_commands, command_index;
     struct prepared *prepared;
     size_t num_prepared;
+    uint64_t next_name; /* names are never reused on a connection: one forgotten here may still exist in the server */
 };
 
 struct db_thread;
@@ -642,8 +645,8 @@ static void conn_flush(struct conn *conn)
         h2o_socket_notify_write(conn->sock, on_conn_write);
 }
 
-/* conn_prepared_index: the index of the named statement holding `sql` on this connection, adding it (*is_new set) when
- * there is room; -1 when the cache is full. */
+/* conn_prepared_index: the index of the named statement holding `sql` on this connection, adding it under a new name
+ * (*is_new set) when there is room; -1 when the cache is full. */
 static ssize_t conn_prepared_index(struct conn *conn, const char *sql, uint64_t hash, int *is_new)
 {
     *is_new = 0;
@@ -654,17 +657,22 @@ static ssize_t conn_prepared_index(struct conn *conn, const char *sql, uint64_t 
         return -1;
     if (conn->prepared == NULL)
         conn->prepared = h2o_mem_alloc(PREPARED_MAX * sizeof(*conn->prepared));
-    conn->prepared[conn->num_prepared] = (struct prepared){hash, h2o_strdup(NULL, sql, SIZE_MAX).base};
+    conn->prepared[conn->num_prepared] = (struct prepared){hash, h2o_strdup(NULL, sql, SIZE_MAX).base, conn->next_name++};
     *is_new = 1;
     return conn->num_prepared++;
 }
 
-/* conn_unprepare: forgets a statement whose Prepare failed (the name is not reused: only the last entry can be dropped,
- * any other stays as an entry that will fail again and be reported as the query error it is). */
+/* conn_unprepare: forgets a statement whose Prepare failed or was skipped (an earlier command of its pipeline failed),
+ * so the next query prepares it again, under a new name. */
 static void conn_unprepare(struct conn *conn, const char *sql)
 {
-    if (conn->num_prepared != 0 && strcmp(conn->prepared[conn->num_prepared - 1].sql, sql) == 0)
-        free(conn->prepared[--conn->num_prepared].sql);
+    for (size_t i = 0; i != conn->num_prepared; ++i) {
+        if (strcmp(conn->prepared[i].sql, sql) == 0) {
+            free(conn->prepared[i].sql);
+            conn->prepared[i] = conn->prepared[--conn->num_prepared];
+            return;
+        }
+    }
 }
 
 /* conn_send: sends `q` as one pipeline: for each statement Prepare (when new here) and Execute, then Sync. Without
@@ -692,7 +700,7 @@ static void conn_send(struct conn *conn, booka_db_query_t *q)
         int n = (int)q->statements[i].num_params, is_new;
         ssize_t index = db_settings.pgbouncer ? -1 : conn_prepared_index(conn, sql, q->statements[i].hash, &is_new);
         if (index >= 0) {
-            snprintf(name, sizeof(name), "booka_%zd", index);
+            snprintf(name, sizeof(name), "booka_%" PRIu64, conn->prepared[index].name);
             if (is_new) {
                 if (!PQsendPrepare(conn->pg, name, sql, n, NULL))
                     goto Lost;
@@ -832,14 +840,20 @@ static void conn_query_done(struct conn *conn)
         pool_dispatch(retry_pool);
 }
 
+/* conn_forget_failed_prepare: the current command did not run; when it is a Prepare, its statement does not exist. */
+static void conn_forget_failed_prepare(struct conn *conn)
+{
+    if (conn->command_index < conn->num_commands && conn->commands[conn->command_index].kind == CMD_PREPARE)
+        conn_unprepare(conn, conn->query->statements[conn->commands[conn->command_index].statement].sql);
+}
+
 /* conn_record_error: the first error of the pipeline is the query's; a failed Prepare is forgotten. */
 static void conn_record_error(struct conn *conn, const PGresult *res)
 {
     booka_db_query_t *q = conn->query;
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-    if (conn->command_index < conn->num_commands && conn->commands[conn->command_index].kind == CMD_PREPARE)
-        conn_unprepare(conn, q->statements[conn->commands[conn->command_index].statement].sql);
+    conn_forget_failed_prepare(conn);
     if (q->sqlstate[0] != '\0')
         return;
     snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", state != NULL ? state : "XX000");
@@ -880,6 +894,7 @@ static void conn_read_results(struct conn *conn)
             }
             break;
         case PGRES_PIPELINE_ABORTED:
+            conn_forget_failed_prepare(conn);
             break;
         default:
             conn_record_error(conn, res);

@@ -173,28 +173,13 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
     end
 
     context 'while a session holds an ACCESS EXCLUSIVE lock on the providers' do
-      def lock_table(url)
-        locker = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
-        locker.puts 'BEGIN; LOCK TABLE service_provider_profiles IN ACCESS EXCLUSIVE MODE; SELECT 1;'
-        locker.flush
-        locker.gets # "1": the lock is held
-        locker
-      end
-
-      def unlock(locker)
-        locker.puts 'COMMIT;'
-        locker.close_write
-        locker.read
-        locker.close
-      end
-
       it 'answers 504 JSON at the deadline, cancels the statement, and keeps the connection' do
         db = @db
         server = Booka::Server.new { |s| config(s, db, threads: 1, pool: 1, extra: 'query-timeout: 400') }.start
         expect(get(server.url(list_path)).status).to eq 200
         pids = data.backend_pids(db, @dbname)
         expect(pids.size).to eq 1
-        locker = lock_table(db)
+        locker = Booka::Database.lock_table(db)
         begin
           started = Time.now
           r = get(server.url('/api/v1/service-provider-profiles/?sort=most_booked'))
@@ -209,7 +194,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
           end
           expect(waiting).to be true
         ensure
-          unlock(locker)
+          Booka::Database.unlock(locker)
         end
         expect(get(server.url(list_path)).status).to eq 200
         expect(data.backend_pids(db, @dbname)).to eq pids
@@ -221,7 +206,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
           config(s, db, threads: 1, pool: 1, extra: "query-timeout: 5000\nqueue-limit: 0")
         end.start
         expect(get(server.url(list_path)).status).to eq 200
-        locker = lock_table(db)
+        locker = Booka::Database.lock_table(db)
         begin
           first = Thread.new { get(server.url('/api/v1/service-provider-profiles/?sort=top_rated')) }
           data.wait_for do
@@ -233,7 +218,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
           expect_json_503(r)
           expect(Time.now - started).to be < 1.0
         ensure
-          unlock(locker)
+          Booka::Database.unlock(locker)
         end
         expect(first.value.status).to eq 200
       end

@@ -5,25 +5,16 @@
 require_relative 'spec_helper'
 require 'base64'
 require 'yaml'
-require 'zlib'
 
 module Booka
   # LogsData: a few providers, two with avatars (a small PNG as a data: URL, and an upstream nobody listens on).
   module LogsData
     module_function
 
-    # png: a w x h RGB PNG of one colour, built by hand (no image tool needed).
-    def png(width, height, rgb)
-      chunk = ->(type, data) { [data.bytesize].pack('N') + type + data + [Zlib.crc32(type + data)].pack('N') }
-      rows = ([0] + rgb * width).pack('C*') * height
-      "\x89PNG\r\n\x1a\n".b + chunk.call('IHDR', [width, height, 8, 2, 0, 0, 0].pack('NNCCCCC')) +
-        chunk.call('IDAT', Zlib::Deflate.deflate(rows)) + chunk.call('IEND', '')
-    end
-
     def load(url, unreachable_picture)
       # a colour of its own per run: variants are keyed by the picture, and Redis keeps them across runs
       colour = Array.new(3) { rand(256) }
-      pictures = { 1 => "data:image/png;base64,#{Base64.strict_encode64(png(64, 48, colour))}", 2 => unreachable_picture }
+      pictures = { 1 => "data:image/png;base64,#{Base64.strict_encode64(Booka.png(64, 48, colour))}", 2 => unreachable_picture }
       sql = +"BEGIN;\n"
       (1..5).each do |i|
         sql << "INSERT INTO users (id, email, user_type) VALUES (#{i}, 'p#{i}@example.com', 'service_provider');\n"
@@ -32,15 +23,6 @@ module Booka
                "VALUES (#{i}, 'Provider #{i}', #{picture});\n"
       end
       Booka::Database.psql(sql + "COMMIT;\n", url: url)
-    end
-
-    def wait_for(timeout: 15)
-      deadline = Time.now + timeout
-      until (value = yield)
-        raise 'condition not met in time' if Time.now > deadline
-        sleep 0.05
-      end
-      value
     end
 
     # the access-log format the repository ships (h2o.conf), so the spec proves that format
@@ -79,13 +61,13 @@ describe 'the access log and the error log' do
                 booka.readiness: ON
       YAML
     end.start(scope: :all)
-    data.wait_for { get(@server.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
+    Booka.wait_for { get(@server.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
   end
 
   # access_line: the access-log line of the request with `id` (the shipped format puts it second), as key=value fields
   def access_line(id)
     path = File.join(@server.dir, 'access.log')
-    line = Booka::LogsData.wait_for { File.exist?(path) && File.readlines(path).find { |l| l.split(' ')[1] == id } }
+    line = Booka.wait_for { File.exist?(path) && File.readlines(path).find { |l| l.split(' ')[1] == id } }
     line.scan(/(\S+)=(\S+)/).to_h.merge('line' => line)
   end
 
@@ -95,21 +77,6 @@ describe 'the access log and the error log' do
   end
 
   SECONDS = /\A\d+\.\d{6}\z/.freeze
-
-  def lock_table(url)
-    locker = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
-    locker.puts 'BEGIN; LOCK TABLE service_provider_profiles IN ACCESS EXCLUSIVE MODE; SELECT 1;'
-    locker.flush
-    locker.gets # "1": the lock is held
-    locker
-  end
-
-  def unlock(locker)
-    locker.puts 'COMMIT;'
-    locker.close_write
-    locker.read
-    locker.close
-  end
 
   def backends_waiting_on_lock
     Booka::Database.psql("SELECT pid FROM pg_stat_activity WHERE datname = '#{@dbname}' AND application_name = 'booka-origin' " \
@@ -163,12 +130,12 @@ describe 'the access log and the error log' do
   end
 
   it 'logs a query past its deadline as one line with the request id, and the DB time in the access log' do
-    locker = lock_table(@db)
+    locker = Booka::Database.lock_table(@db)
     begin
       r = get(@server.url("#{list}?fields=id&limit=3&sort=most_booked"))
       expect(r.status).to eq 504
     ensure
-      unlock(locker)
+      Booka::Database.unlock(locker)
     end
     id = r['x-request-id']
     expect(id).to match(/\A[0-9a-f]{32}\z/)
@@ -177,15 +144,15 @@ describe 'the access log and the error log' do
   end
 
   it "logs a backend killed mid-query with libpq's multi-line message flattened, naming the request" do
-    locker = lock_table(@db)
+    locker = Booka::Database.lock_table(@db)
     begin
       request = Thread.new { get(@server.url("#{list}?fields=id&limit=4&sort=top_rated"), headers: { 'X-Request-Id' => 'logs-killed' }) }
-      pids = data.wait_for { (p = backends_waiting_on_lock).empty? ? nil : p }
+      pids = Booka.wait_for { (p = backends_waiting_on_lock).empty? ? nil : p }
       Booka::Database.psql("SELECT pg_terminate_backend(#{pids.first})", url: @db)
       r = request.value # retried on a new connection (read-only, no result yet), which waits on the lock until the deadline
       expect(r.status).to eq 504
     ensure
-      unlock(locker)
+      Booka::Database.unlock(locker)
     end
     lines = error_lines('logs-killed')
     lost = lines.find { |l| l.include?('connection lost while running a query') }

@@ -129,7 +129,7 @@ void avatar_pool_collect_metrics(booka_buf_t *out)
     booka_metrics_write_sample(out, "booka_avatar_queue_depth", "", (double)waiting);
     booka_metrics_write_header(out, "booka_avatar_workers_busy", "gauge", "Avatar worker threads rendering a job now.");
     booka_metrics_write_sample(out, "booka_avatar_workers_busy", "", (double)running);
-    booka_metrics_write_header(out, "booka_avatar_workers", "gauge", "Avatar worker threads (booka.avatar threads).");
+    booka_metrics_write_header(out, "booka_avatar_workers", "gauge", "Avatar worker threads (booka.avatar worker-threads).");
     booka_metrics_write_sample(out, "booka_avatar_workers", "", (double)threads);
     booka_metrics_write_header(out, "booka_avatar_queue_wait_seconds", "histogram",
                                "Time avatar render jobs waited for a worker thread.");

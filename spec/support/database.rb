@@ -18,6 +18,22 @@ module Booka
       out
     end
 
+    # lock_table: a psql session holding ACCESS EXCLUSIVE on `table` until unlock(session): queries on it wait meanwhile.
+    def lock_table(url, table = 'service_provider_profiles')
+      session = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
+      session.puts "BEGIN; LOCK TABLE #{table} IN ACCESS EXCLUSIVE MODE; SELECT 1;"
+      session.flush
+      session.gets # "1": the lock is held
+      session
+    end
+
+    def unlock(session)
+      session.puts 'COMMIT;'
+      session.close_write
+      session.read
+      session.close
+    end
+
     # recreate: drops and creates database `name`, applies every migration, and returns its URL.
     def recreate(name)
       psql("DROP DATABASE IF EXISTS #{name} WITH (FORCE);")

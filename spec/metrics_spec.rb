@@ -88,8 +88,8 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
     Booka::Database.psql(sql + "COMMIT;\n", url: @db)
   end
 
-  def scrape(server)
-    Booka::Prometheus.samples(get(server.url('/metrics')).body)
+  def scrape(srv)
+    Booka::Prometheus.samples(get(srv.url('/metrics')).body)
   end
 
   # connections: booka_db_pool_connections of the primary pools by state
@@ -101,26 +101,31 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
     [name, { 'pool' => 'primary' }]
   end
 
-  it 'names every family by convention, with a HELP line, and keeps the pool gauges at pool-size x threads' do
+  # server: the list, the avatar proxy and /metrics on `threads` threads; `postgres` and `redis` are flow mappings' insides
+  def server(threads:, postgres:, redis:, list: 'ON')
     db = @db
-    server = Booka::Server.new do |s|
+    Booka::Server.new do |s|
       <<~YAML
         listen: #{s.port}
-        num-threads: 2
-        booka.postgres: {url: "#{db}", pool-size: 3}
-        booka.redis: {url: "#{ENV.fetch('REDIS_URL')}", command-timeout: 200}
+        num-threads: #{threads}
+        booka.postgres: {url: "#{db}", #{postgres}}
+        booka.redis: #{redis}
         hosts:
           default:
             paths:
-              #{list}:
-                booka.list: ON
+              /api/v1/service-provider-profiles/:
+                booka.list: #{list}
               /api/v1/img/avatar:
                 booka.avatar: {worker-threads: 2}
               /metrics:
                 booka.metrics: ON
       YAML
     end.start
-    families = Booka::Prometheus.families(get(server.url('/metrics')).body)
+  end
+
+  it 'names every family by convention, with a HELP line, and keeps the pool gauges at pool-size x threads' do
+    srv = server(threads: 2, postgres: 'pool-size: 3', redis: "{url: \"#{ENV.fetch('REDIS_URL')}\", command-timeout: 200}")
+    families = Booka::Prometheus.families(get(srv.url('/metrics')).body)
     booka = families.select { |name, _| name.start_with?('booka_') }
     expect(booka.keys).to include('booka_db_pool_connections', 'booka_db_pool_waiting', 'booka_db_query_duration_seconds',
                                   'booka_db_queue_wait_seconds', 'booka_redis_command_duration_seconds',
@@ -135,19 +140,19 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
     end
 
     # every connection of both threads' pools is in exactly one state, and all become idle once connected
-    samples = Booka.wait_for { (s = scrape(server)) && connections(s)['idle'] == 6 && s }
+    samples = Booka.wait_for { (s = scrape(srv)) && connections(s)['idle'] == 6 && s }
     expect(connections(samples)).to eq('in_use' => 0, 'idle' => 6, 'connecting' => 0, 'down' => 0)
     expect(samples[primary('booka_db_pool_waiting')]).to eq 0
-    expect(Booka.wait_for { scrape(server)[['booka_redis_connections_up', {}]] == 2 }).to be true
+    expect(Booka.wait_for { scrape(srv)[['booka_redis_connections_up', {}]] == 2 }).to be true
     expect(samples.values_at(['booka_avatar_workers', {}], ['booka_avatar_queue_depth', {}], ['booka_avatar_workers_busy', {}]))
       .to eq [2, 0, 0]
 
     # K list MISSes: each ran at least one query, and sent Redis commands; K HITs ran none
     k = 4
-    before = scrape(server)
+    before = scrape(srv)
     queries = (1..k).map { |i| "#{list}?fields=id,business_name&limit=#{i}&sort=newest&min_price=#{rand(1..1_000_000)}" }
-    queries.each { |q| expect(get(server.url(q))['x-cache']).to eq 'MISS' }
-    after = scrape(server)
+    queries.each { |q| expect(get(srv.url(q))['x-cache']).to eq 'MISS' }
+    after = scrape(srv)
     delta = ->(key, from = before, to = after) { to.fetch(key) - from.fetch(key) }
     expect(delta.call(primary('booka_db_query_duration_seconds_count'))).to be >= k
     expect(delta.call(primary('booka_db_queue_wait_seconds_count'))).to be >= k
@@ -156,51 +161,36 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
     expect(delta.call(['booka_redis_command_duration_seconds_count', {}])).to be >= k
     expect(delta.call(['booka_redis_commands_total', {}])).to be >= k
     expect(delta.call(['booka_cache_misses_total', {}])).to eq k
-    queries.each { |q| expect(get(server.url(q))['x-cache']).to eq 'HIT' }
-    hits = scrape(server)
+    queries.each { |q| expect(get(srv.url(q))['x-cache']).to eq 'HIT' }
+    hits = scrape(srv)
     expect(delta.call(primary('booka_db_queries_total'), after, hits)).to eq 0
     expect(delta.call(primary('booka_db_query_duration_seconds_count'), after, hits)).to eq 0
     expect(delta.call(['booka_cache_hits_total', {}], after, hits)).to eq k
     expect(connections(hits)['idle']).to eq 6
 
     # an avatar MISS renders once on a worker; its HIT does not
-    expect(get(server.url('/api/v1/img/avatar/1?w=24'))['x-cache']).to eq 'MISS'
-    miss = scrape(server)
+    expect(get(srv.url('/api/v1/img/avatar/1?w=24'))['x-cache']).to eq 'MISS'
+    miss = scrape(srv)
     expect(delta.call(['booka_avatar_render_duration_seconds_count', {}], hits, miss)).to eq 1
     expect(delta.call(['booka_avatar_queue_wait_seconds_count', {}], hits, miss)).to eq 1
     expect(delta.call(['booka_avatar_render_duration_seconds_sum', {}], hits, miss)).to be > 0
-    expect(get(server.url('/api/v1/img/avatar/1?w=24'))['x-cache']).to eq 'HIT'
-    hit = scrape(server)
+    expect(get(srv.url('/api/v1/img/avatar/1?w=24'))['x-cache']).to eq 'HIT'
+    hit = scrape(srv)
     expect(delta.call(['booka_avatar_render_duration_seconds_count', {}], miss, hit)).to eq 0
     expect(delta.call(primary('booka_db_queries_total'), miss, hit)).to eq 1 # the avatar's version lookup
   end
 
   it 'shows a query in use, queries waiting, and coalesced followers while Postgres is held up' do
-    db = @db
-    server = Booka::Server.new do |s|
-      <<~YAML
-        listen: #{s.port}
-        num-threads: 1
-        booka.postgres: {url: "#{db}", pool-size: 1, query-timeout: 20000}
-        booka.redis: OFF
-        hosts:
-          default:
-            paths:
-              #{list}:
-                booka.list: {cache-wait: 20000}
-              /metrics:
-                booka.metrics: ON
-      YAML
-    end.start
-    Booka.wait_for { connections(scrape(server))['idle'] == 1 }
-    before = scrape(server)
+    srv = server(threads: 1, postgres: 'pool-size: 1, query-timeout: 20000', redis: 'OFF', list: '{cache-wait: 20000}')
+    Booka.wait_for { connections(scrape(srv))['idle'] == 1 }
+    before = scrape(srv)
     same = "#{list}?fields=id&limit=2&sort=top_rated"
-    locker = Booka::Database.lock_table(db)
+    locker = Booka::Database.lock_table(@db)
     begin
-      leader_and_followers = Array.new(4) { Thread.new { get(server.url(same), timeout: 30) } }
-      others = [3, 4].map { |n| Thread.new { get(server.url("#{list}?fields=id&limit=#{n}&sort=price_low"), timeout: 30) } }
+      leader_and_followers = Array.new(4) { Thread.new { get(srv.url(same), timeout: 30) } }
+      others = [3, 4].map { |n| Thread.new { get(srv.url("#{list}?fields=id&limit=#{n}&sort=price_low"), timeout: 30) } }
       held = Booka.wait_for do
-        s = scrape(server)
+        s = scrape(srv)
         s if s[primary('booka_db_pool_waiting')] == 2 && s[['booka_cache_flight_waiters', {}]] == 3
       end
       expect(connections(held)).to eq('in_use' => 1, 'idle' => 0, 'connecting' => 0, 'down' => 0)
@@ -210,7 +200,7 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
       Booka::Database.unlock(locker)
     end
     expect((leader_and_followers + others).map { |t| t.value.status }).to all(eq 200)
-    after = scrape(server)
+    after = scrape(srv)
     delta = ->(key) { after.fetch(key) - before.fetch(key) }
     expect(delta.call(['booka_cache_coalesced_total', {}])).to eq 3 # four identical misses, one query
     expect(delta.call(primary('booka_db_queries_total'))).to eq 3

@@ -4,6 +4,7 @@
 # that cannot be reached.
 require_relative 'spec_helper'
 require 'base64'
+require 'digest'
 require 'yaml'
 
 module Booka
@@ -184,6 +185,23 @@ describe 'the access log and the error log' do
     id = r['x-request-id']
     expect(error_lines(id)).to eq ["[booka] [avatar] request-id=#{id} provider 2: answering 502: the picture's server cannot be reached\n"]
     expect(access_line(id)['fetch']).to match(SECONDS)
+  end
+
+  it 'logs a Redis error reply with the request id, and serves the request without Redis' do
+    url = Booka::Database.psql('SELECT profile_picture_url FROM service_provider_profiles WHERE user_id = 1', url: @db).strip
+    key = "avatar:1:1:#{Digest::MD5.hexdigest(url)[0, 16]}:36:jpeg:85" # the variant's key (plugin/avatar/request.c)
+    redis = ->(*args) { Open3.capture2e('redis-cli', '-u', ENV.fetch('REDIS_URL'), *args).first }
+    redis.call('DEL', key)
+    redis.call('RPUSH', key, 'not a cache value') # GET of a list: WRONGTYPE
+    begin
+      r = get(@server.url('/api/v1/img/avatar/1?w=36'), headers: { 'X-Request-Id' => 'logs-redis-error' })
+      expect([r.status, r['x-cache']]).to eq [200, 'MISS']
+    ensure
+      redis.call('DEL', key)
+    end
+    # the lookup's GET, and the GET that double-checks after taking the fill lock
+    expect(error_lines('logs-redis-error'))
+      .to eq ["[booka] [redis] request-id=logs-redis-error command failed: WRONGTYPE Operation against a key holding the wrong kind of value\n"] * 2
   end
 
   it 'logs Postgres unreachable once per outage, and each 503 with its request id, every line one line' do

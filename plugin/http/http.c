@@ -225,29 +225,34 @@ void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const cha
     booka_http_send_error_message(req, 503, "Service Unavailable", message);
 }
 
+static int is_white(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 size_t booka_log_flatten(char *s, size_t len)
 {
-    size_t out = 0;
+    size_t out = 0, i = 0;
 
-    for (size_t i = 0; i != len;) {
-        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
-            size_t end = i;
-            int breaks = 0;
-            while (end != len && (s[end] == ' ' || s[end] == '\t' || s[end] == '\r' || s[end] == '\n'))
-                breaks |= s[end] == '\r' || s[end] == '\n', ++end;
-            if (end == len)
-                break; /* trailing white space (libpq's messages end with a newline) */
-            if (breaks) {
-                s[out++] = ' ';
-            } else {
-                memmove(s + out, s + i, end - i);
-                out += end - i;
-            }
-            i = end;
+    while (i != len) {
+        size_t end = i;
+        int breaks = 0;
+        if (!is_white(s[i])) {
+            s[out++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+            ++i;
             continue;
         }
-        s[out++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        ++i;
+        for (; end != len && is_white(s[end]); ++end)
+            breaks |= s[end] == '\r' || s[end] == '\n';
+        if (end == len)
+            break; /* trailing white space (libpq's messages end with a newline) */
+        if (breaks) {
+            s[out++] = ' ';
+        } else {
+            memmove(s + out, s + i, end - i);
+            out += end - i;
+        }
+        i = end;
     }
     return out;
 }

@@ -22,6 +22,10 @@ module Booka
       Booka::Database.psql("SELECT pid FROM pg_stat_activity WHERE datname = '#{dbname}' AND application_name = 'booka-origin' " \
                            'ORDER BY pid', url: url).split.map(&:to_i)
     end
+
+    def wait_for(timeout: 10, &condition)
+      Booka.wait_for(timeout: timeout, &condition)
+    end
   end
 
 
@@ -57,7 +61,7 @@ module Booka
       argv = ['runuser', '-u', 'postgres', '--', *argv] if Process.uid.zero? # it refuses to run as root
       out, status = Open3.capture2e(*argv)
       raise "pgbouncer failed: #{out}" unless status.success?
-      Booka.wait_for { TCPSocket.new('127.0.0.1', @port).close || true rescue false } # rubocop:disable Style/RescueModifier
+      Booka::ListFaultData.wait_for { TCPSocket.new('127.0.0.1', @port).close || true rescue false } # rubocop:disable Style/RescueModifier
     end
 
     def url(user, dbname)
@@ -71,7 +75,7 @@ module Booka
     def stop
       pid = File.read("#{@dir}/pgbouncer.pid").to_i
       Process.kill('TERM', pid)
-      Booka.wait_for { !File.exist?("#{@dir}/pgbouncer.pid") }
+      Booka::ListFaultData.wait_for { !File.exist?("#{@dir}/pgbouncer.pid") }
     rescue Errno::ENOENT, Errno::ESRCH
       nil
     ensure
@@ -119,13 +123,13 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       db = @db
       server = Booka::Server.new { |s| config(s, db, threads: 2, pool: 2) }.start
       expect(get(server.url(list_path)).status).to eq 200
-      before = Booka.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
+      before = data.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
       3.times do
         Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '#{@dbname}' " \
                              "AND application_name = 'booka-origin'", url: db)
         8.times { expect(get(server.url(list_path)).status).to eq 200 }
       end
-      after = Booka.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
+      after = data.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
       expect(after & before).to eq []
       expect(server.log).to include 'connection lost'
     end
@@ -179,7 +183,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
           expect(r.json['detail']).to be_a(String)
           expect(Time.now - started).to be_between(0.35, 2.0)
           # the backend is not left waiting on the lock: the statement was cancelled
-          waiting = Booka.wait_for do
+          waiting = data.wait_for do
             Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '#{@dbname}' AND " \
                                  "application_name = 'booka-origin' AND wait_event_type = 'Lock'", url: db).strip == '0'
           end
@@ -200,7 +204,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
         locker = Booka::Database.lock_table(db)
         begin
           first = Thread.new { get(server.url('/api/v1/service-provider-profiles/?sort=top_rated')) }
-          Booka.wait_for do
+          data.wait_for do
             Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '#{@dbname}' AND " \
                                  "application_name = 'booka-origin' AND wait_event_type = 'Lock'", url: db).strip == '1'
           end
@@ -240,7 +244,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
         config(s, primary, threads: 1, pool: 2, extra: 'max-reconnect-delay: 300') +
           "booka.postgres-replica: #{replica}\n"
       end.start
-      expect(Booka.wait_for { names(server) == ['Replica'] }).to be true
+      expect(data.wait_for { names(server) == ['Replica'] }).to be true
 
       Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS false")
       Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '#{@replica_name}' " \
@@ -250,7 +254,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       expect(r.status).to eq 200 # readiness is the primary's
 
       Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS true")
-      expect(Booka.wait_for { names(server) == ['Replica'] }).to be true
+      expect(data.wait_for { names(server) == ['Replica'] }).to be true
     end
   end
 
@@ -309,9 +313,9 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       expect(r.json['postgres']).to eq 'down'
 
       @pg.start
-      r = Booka.wait_for(timeout: 10) { (r = get(server.url(list_path))).status == 200 && r }
+      r = data.wait_for(timeout: 10) { (r = get(server.url(list_path))).status == 200 && r }
       expect(r.json['data'].size).to eq 3
-      expect(Booka.wait_for { get(server.url('/readyz')).status == 200 }).to be true
+      expect(data.wait_for { get(server.url('/readyz')).status == 200 }).to be true
     end
   end
 end

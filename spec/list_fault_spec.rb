@@ -23,13 +23,8 @@ module Booka
                            'ORDER BY pid', url: url).split.map(&:to_i)
     end
 
-    def wait_for(timeout: 10)
-      deadline = Time.now + timeout
-      until (value = yield)
-        raise 'condition not met in time' if Time.now > deadline
-        sleep 0.05
-      end
-      value
+    def wait_for(timeout: 10, &condition)
+      Booka.wait_for(timeout: timeout, &condition)
     end
   end
 
@@ -137,6 +132,26 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       after = data.wait_for { (p = data.backend_pids(db, @dbname)).size == 4 && p }
       expect(after & before).to eq []
       expect(server.log).to include 'connection lost'
+    end
+
+    # A Prepare that fails (here: a column renamed away) aborts the rest of its pipeline, so the statements after it are
+    # not prepared either; the connection must not believe they are, nor reuse a name the server still holds.
+    it 'keeps answering 200 on the same connection after a statement failed to prepare' do
+      db = @db
+      server = Booka::Server.new { |s| config(s, db, threads: 1, pool: 1) }.start
+      shapes = ['fields=id,business_name&limit=2&min_price=50', 'fields=id,business_name&limit=3&sort=newest', 'fields=id&limit=4']
+      expect(get(server.url("#{list_path}&sort=top_rated")).status).to eq 200 # statements already prepared on it
+      Booka::Database.psql('ALTER TABLE service_provider_profiles RENAME COLUMN business_name TO business_name_away', url: db)
+      begin
+        expect(get(server.url("/api/v1/service-provider-profiles/?#{shapes[0]}")).status).to eq 500
+      ensure
+        Booka::Database.psql('ALTER TABLE service_provider_profiles RENAME COLUMN business_name_away TO business_name', url: db)
+      end
+      2.times do
+        shapes.each { |q| expect(get(server.url("/api/v1/service-provider-profiles/?#{q}")).status).to eq 200 }
+        expect(get(server.url("#{list_path}&sort=top_rated")).status).to eq 200
+      end
+      expect(server.log).not_to include('42P05') # "prepared statement ... already exists"
     end
 
     it 'answers 200 after idle_session_timeout closed the idle connections' do

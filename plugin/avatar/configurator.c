@@ -229,6 +229,8 @@ static void collect_metrics(booka_buf_t *out)
         booka_metrics_write_header(out, counters[i].metric_name, "counter", counters[i].help);
         booka_metrics_write_sample(out, counters[i].metric_name, "", (double)atomic_load(counters[i].value));
     }
+    avatar_pool_collect_metrics(out);
+    avatar_fetch_collect_metrics(out);
 }
 
 void booka_avatar_register_configurator(h2o_globalconf_t *conf)

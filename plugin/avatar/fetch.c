@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "avatar/internal.h"
+#include "metrics/metrics.h"
 
 typedef struct avatar_fetch {
     avatar_context_t *actx;
@@ -11,9 +12,13 @@ typedef struct avatar_fetch {
     h2o_iovec_t request;          /* owned request bytes; the client writes them after connecting */
     uint8_t *body;
     size_t len, cap, max_bytes;
+    booka_trace_t *trace;
+    uint64_t started_at; /* booka_clock_us */
     avatar_fetch_cb cb;
     void *data;
 } avatar_fetch_t;
+
+static booka_histogram_t fetch_duration;
 
 /* finish: reports once and frees the fetch (the client must already be gone or be cancelled here). */
 static void finish(avatar_fetch_t *f, int status, const char *message)
@@ -24,6 +29,7 @@ static void finish(avatar_fetch_t *f, int status, const char *message)
     }
     if (h2o_timeout_is_linked(&f->deadline))
         h2o_timeout_unlink(&f->deadline);
+    f->trace->fetch_us += booka_histogram_observe_since(&fetch_duration, f->started_at);
     f->cb(f->data, status, message, status == 200 ? f->body : NULL, status == 200 ? f->len : 0);
     if (status != 200)
         free(f->body);
@@ -170,7 +176,7 @@ static h2o_iovec_t build_request(const h2o_url_t *url)
     return h2o_iovec_init(buf, (size_t)n);
 }
 
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fetch_cb cb, void *data)
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, booka_trace_t *trace, avatar_fetch_cb cb, void *data)
 {
     avatar_fetch_t *f = calloc(1, sizeof(*f));
     h2o_url_t parsed;
@@ -179,7 +185,12 @@ void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fe
         cb(data, 502, "out of memory", NULL, 0);
         return;
     }
-    *f = (avatar_fetch_t){.actx = actx, .max_bytes = actx->handler->conf.fetch_max_bytes, .cb = cb, .data = data};
+    *f = (avatar_fetch_t){.actx = actx,
+                          .max_bytes = actx->handler->conf.fetch_max_bytes,
+                          .trace = trace,
+                          .started_at = booka_clock_us(),
+                          .cb = cb,
+                          .data = data};
     f->deadline.cb = on_deadline;
     h2o_timeout_link(actx->ctx->loop, &actx->fetch_total_timeout, &f->deadline);
     if (h2o_url_parse(url, len, &parsed) != 0 || parsed.host.len == 0 || !is_header_safe(parsed.path) ||
@@ -195,4 +206,11 @@ void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fe
     /* the host name is copied by the client (SNI) or used before this call returns (connect, resolver request) */
     h2o_http1client_connect(&f->client, f, &actx->client_ctx, parsed.host, h2o_url_get_port(&parsed),
                             parsed.scheme == &H2O_URL_SCHEME_HTTPS, on_connect);
+}
+
+void avatar_fetch_collect_metrics(booka_buf_t *out)
+{
+    booka_metrics_write_header(out, "booka_avatar_fetch_duration_seconds", "histogram",
+                               "Time fetching an avatar source from its http(s) server, to the last byte or the failure.");
+    booka_metrics_write_histogram(out, "booka_avatar_fetch_duration_seconds", "", &fetch_duration);
 }

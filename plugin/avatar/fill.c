@@ -61,7 +61,8 @@ static void on_deferred_failure(h2o_timeout_entry_t *entry)
 static void fail(avatar_fill_t *fill, int status, const char *message)
 {
     if (status != 404 && status != 503)
-        booka_log(NULL, "avatar", "provider %lld: %d %s", (long long)fill->variant.provider_id, status, message);
+        booka_log_id(booka_cache_fill_trace(fill->handle)->request_id, "avatar", "provider %lld: answering %d: %s",
+                     (long long)fill->variant.provider_id, status, message);
     fill->error_status = status;
     booka_buf_append_str(&fill->error_body, "{\"detail\": ");
     booka_json_string(&fill->error_body, message, strlen(message));
@@ -75,7 +76,10 @@ static void on_rendered(avatar_job_t *_job)
 {
     avatar_render_job_t *job = (avatar_render_job_t *)_job;
     avatar_fill_t *fill = job->owner;
+    booka_trace_t *trace = booka_cache_fill_trace(fill->handle);
 
+    trace->avatar_queue_us += job->super.queue_us;
+    trace->avatar_render_us += job->super.run_us;
     if (job->status == 200)
         booka_cache_fill_done(fill->handle, 200, h2o_iovec_init(job->result.bytes, job->result.len),
                               h2o_iovec_init(fill->variant.etag, fill->variant.etag_len),
@@ -133,7 +137,7 @@ static void start_source(avatar_fill_t *fill)
         render(fill, AVATAR_SOURCE_MEDIA, h2o_strdup(NULL, path.base, path.len).base, path.len, NULL, 0);
         break;
     case AVATAR_SOURCE_HTTP:
-        avatar_fetch(fill->actx, fill->url, fill->url_len, on_fetched, fill);
+        avatar_fetch(fill->actx, fill->url, fill->url_len, booka_cache_fill_trace(fill->handle), on_fetched, fill);
         break;
     default:
         fail(fill, 404, "the provider's picture is not available");
@@ -184,6 +188,7 @@ static void read_url(avatar_fill_t *fill)
         fail(fill, 500, "out of memory");
         return;
     }
+    booka_db_query_trace(query, booka_cache_fill_trace(fill->handle));
     if ((status = booka_db_submit(fill->actx->ctx, query)) != BOOKA_DB_OK)
         on_url_read(fill, status, NULL, 0);
 }

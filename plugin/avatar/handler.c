@@ -28,6 +28,7 @@ struct avatar_request {
     booka_db_query_t *lookup;
     booka_cache_lookup_t *cached;
     booka_cache_value_t *value; /* what the response body points into, held until the request is gone */
+    booka_trace_t trace;        /* the lookup query's time, then the cache lookup's */
 };
 
 static const char *reason_of(int status)
@@ -85,13 +86,15 @@ static void send_not_modified(h2o_req_t *req)
 }
 
 /* on_cached: the cache lookup's answer: a variant (200) or an error; `value`'s reference passes to the request. */
-static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value, const booka_trace_t *trace)
 {
     struct avatar_request *r = data;
     h2o_req_t *req = r->req;
 
     r->cached = NULL;
     r->value = value;
+    booka_trace_add_times(&r->trace, trace);
+    booka_trace_export(req, &r->trace);
     if (value->status == 200) {
         set_representation_headers(r, outcome);
         h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, value->content_type.base, value->content_type.len, 1);
@@ -129,9 +132,9 @@ static void serve_variant(struct avatar_request *r)
         send_not_modified(r->req);
         return;
     }
-    r->cached =
-        booka_cache_lookup(r->actx->ctx, handler->store, &handler->cache_policy, h2o_iovec_init(r->variant.key, r->variant.key_len),
-                           avatar_fill_run, avatar_fill_new(r->actx, &r->variant, r->url), avatar_fill_free, on_cached, r);
+    r->cached = booka_cache_lookup(
+        r->actx->ctx, handler->store, &handler->cache_policy, h2o_iovec_init(r->variant.key, r->variant.key_len), avatar_fill_run,
+        avatar_fill_new(r->actx, &r->variant, r->url), avatar_fill_free, on_cached, r, booka_http_request_id(r->req));
 }
 
 static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
@@ -143,6 +146,9 @@ static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *
     uint32_t side;
 
     r->lookup = NULL;
+    booka_trace_export(req, &r->trace);
+    if (status != BOOKA_DB_OK)
+        booka_log(req, "avatar", "provider %" PRId64 ": lookup: %s", r->provider_id, booka_db_status_message(status));
     switch (status) {
     case BOOKA_DB_OK:
         break;
@@ -246,12 +252,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                                  .actx = h2o_context_get_handler_context(req->conn->ctx, &handler->super),
                                  .params = params,
                                  .provider_id = provider_id};
+    booka_trace_init(&r->trace, booka_http_request_id(req));
     snprintf(id_text, sizeof(id_text), "%" PRId64, provider_id);
     if ((r->lookup = booka_db_query_new(&statement, 1, BOOKA_DB_READ_ONLY, on_looked_up, r)) == NULL) {
         booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
         return 0;
     }
+    booka_db_query_trace(r->lookup, &r->trace);
     if ((status = booka_db_submit(req->conn->ctx, r->lookup)) != BOOKA_DB_OK) {
+        booka_log(req, "avatar", "provider %" PRId64 ": lookup: %s", provider_id, booka_db_status_message(status));
         r->lookup = NULL; /* refused and freed: no callback */
         booka_http_send_unavailable(req, status == BOOKA_DB_QUEUE_FULL ? 1 : booka_db_retry_after(req->conn->ctx),
                                     status == BOOKA_DB_QUEUE_FULL ? "the server is busy, try again"

@@ -94,6 +94,8 @@ struct avatar_job {
     void (*run)(avatar_job_t *job);       /* on a worker thread: touches nothing but the job */
     void (*done)(avatar_job_t *job);      /* afterwards, on the submitting loop's thread */
     avatar_job_t *next;                   /* queue link */
+    uint64_t submitted_at;                /* booka_clock_us, set by avatar_pool_submit */
+    uint64_t queue_us, run_us;            /* set by the pool before `done`: time waiting for a worker, and running */
 };
 
 typedef struct avatar_pool avatar_pool_t;
@@ -110,6 +112,10 @@ int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job);
 
 /* avatar_pool_on_done: the receiver callback that runs each returned job's `done`. */
 void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* avatar_pool_collect_metrics: every pool's queue depth, busy workers and worker count (gauges) and the jobs' queue
+ * wait and run time (histograms), in Prometheus text format. */
+void avatar_pool_collect_metrics(booka_buf_t *out);
 
 /* ---- rendering on a worker (render.c) ---- */
 
@@ -188,8 +194,12 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len);
 
 /* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts and byte limit; `cb` runs once, possibly
- * before this call returns (a malformed URL, a refused connection). */
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, avatar_fetch_cb cb, void *data);
+ * before this call returns (a malformed URL, a refused connection). The fetch's time goes to trace->fetch_us just
+ * before `cb` runs. */
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, booka_trace_t *trace, avatar_fetch_cb cb, void *data);
+
+/* avatar_fetch_collect_metrics: the fetch duration histogram, in Prometheus text format. */
+void avatar_fetch_collect_metrics(booka_buf_t *out);
 
 /* ---- the variant fill (fill.c) ---- */
 

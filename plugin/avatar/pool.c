@@ -3,16 +3,23 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include "avatar/internal.h"
+#include "metrics/metrics.h"
 
 struct avatar_pool {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     avatar_job_t *head, *tail; /* waiting jobs, oldest first */
     size_t unfinished;         /* waiting + running */
-    size_t capacity;           /* num_threads + queue_limit */
+    size_t running;
+    size_t capacity; /* num_threads + queue_limit */
     size_t num_threads;
     int started;
+    avatar_pool_t *next_pool; /* in `pools` */
 };
+
+/* Every pool (one per booka.avatar path), for /metrics; created while the configuration is applied, never freed. */
+static avatar_pool_t *pools;
+static booka_histogram_t queue_wait, run_time;
 
 avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit)
 {
@@ -23,6 +30,8 @@ avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit)
     pthread_cond_init(&pool->cond, NULL);
     pool->num_threads = num_threads;
     pool->capacity = num_threads + queue_limit;
+    pool->next_pool = pools;
+    pools = pool;
     return pool;
 }
 
@@ -33,18 +42,25 @@ static void *worker_main(void *arg)
 
     for (;;) {
         avatar_job_t *job;
+        uint64_t started;
         pthread_mutex_lock(&pool->mutex);
         while (pool->head == NULL)
             pthread_cond_wait(&pool->cond, &pool->mutex);
         job = pool->head;
         if ((pool->head = job->next) == NULL)
             pool->tail = NULL;
+        ++pool->running;
         pthread_mutex_unlock(&pool->mutex);
 
+        started = booka_clock_us();
+        job->queue_us = started > job->submitted_at ? started - job->submitted_at : 0;
+        booka_histogram_observe(&queue_wait, job->queue_us);
         job->run(job);
+        job->run_us = booka_histogram_observe_since(&run_time, started);
 
         pthread_mutex_lock(&pool->mutex);
         --pool->unfinished;
+        --pool->running;
         pthread_mutex_unlock(&pool->mutex);
         h2o_multithread_send_message(job->receiver, &job->super);
     }
@@ -75,6 +91,7 @@ int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job)
     pthread_mutex_lock(&pool->mutex);
     if (pool->unfinished < pool->capacity) {
         job->next = NULL;
+        job->submitted_at = booka_clock_us();
         if (pool->tail != NULL)
             pool->tail->next = job;
         else
@@ -95,4 +112,30 @@ void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
         h2o_linklist_unlink(&job->super.link);
         job->done(job);
     }
+}
+
+void avatar_pool_collect_metrics(booka_buf_t *out)
+{
+    size_t waiting = 0, running = 0, threads = 0;
+
+    for (avatar_pool_t *pool = pools; pool != NULL; pool = pool->next_pool) {
+        pthread_mutex_lock(&pool->mutex);
+        waiting += pool->unfinished - pool->running;
+        running += pool->running;
+        threads += pool->num_threads;
+        pthread_mutex_unlock(&pool->mutex);
+    }
+    booka_metrics_write_header(out, "booka_avatar_queue_depth", "gauge", "Avatar render jobs waiting for a worker thread.");
+    booka_metrics_write_sample(out, "booka_avatar_queue_depth", "", (double)waiting);
+    booka_metrics_write_header(out, "booka_avatar_workers_busy", "gauge", "Avatar worker threads rendering a job now.");
+    booka_metrics_write_sample(out, "booka_avatar_workers_busy", "", (double)running);
+    booka_metrics_write_header(out, "booka_avatar_workers", "gauge", "Avatar worker threads (booka.avatar worker-threads).");
+    booka_metrics_write_sample(out, "booka_avatar_workers", "", (double)threads);
+    booka_metrics_write_header(out, "booka_avatar_queue_wait_seconds", "histogram",
+                               "Time avatar render jobs waited for a worker thread.");
+    booka_metrics_write_histogram(out, "booka_avatar_queue_wait_seconds", "", &queue_wait);
+    booka_metrics_write_header(out, "booka_avatar_render_duration_seconds", "histogram",
+                               "Time a worker spent on one avatar render job: read or take the source, decode, crop, resize, "
+                               "encode.");
+    booka_metrics_write_histogram(out, "booka_avatar_render_duration_seconds", "", &run_time);
 }

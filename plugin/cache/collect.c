@@ -21,9 +21,17 @@ void booka_cache_collect_metrics(booka_buf_t *out)
         {"booka_cache_fill_errors_total", "Fills that ended in an error response.", offsetof(booka_cache_stats_t, fill_errors)},
         {"booka_cache_refreshes_total", "Background refreshes of stale entries.", offsetof(booka_cache_stats_t, refreshes)},
     };
+    size_t flights, waiting;
+
     for (size_t i = 0; i != sizeof(counters) / sizeof(counters[0]); ++i) {
         _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)&booka_cache_stats + counters[i].offset);
         booka_metrics_write_header(out, counters[i].name, "counter", counters[i].help);
         booka_metrics_write_sample(out, counters[i].name, "", (double)atomic_load(v));
     }
+    booka_flight_counts(&flights, &waiting);
+    booka_metrics_write_header(out, "booka_cache_flights", "gauge", "Fills in flight in this process (single-flight leaders).");
+    booka_metrics_write_sample(out, "booka_cache_flights", "", (double)flights);
+    booka_metrics_write_header(out, "booka_cache_flight_waiters", "gauge",
+                               "Requests waiting now for another request's fill of the same key (single-flight followers).");
+    booka_metrics_write_sample(out, "booka_cache_flight_waiters", "", (double)waiting);
 }

@@ -35,6 +35,7 @@ struct thread_state {
 
 static pthread_mutex_t flights_mutex = PTHREAD_MUTEX_INITIALIZER;
 static h2o_linklist_t flights = {&flights, &flights};
+static size_t num_flights, num_waiting; /* under flights_mutex, for /metrics */
 static __thread struct thread_state *this_thread;
 
 static void finish(struct booka_flight_waiter *w, booka_cache_value_t *value)
@@ -104,6 +105,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     pthread_mutex_lock(&flights_mutex);
     if (w->state == WAITING) {
         h2o_linklist_unlink(&w->link);
+        --num_waiting;
         gave_up = 1;
     }
     pthread_mutex_unlock(&flights_mutex);
@@ -138,12 +140,14 @@ booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size
         memcpy(f->key, key, key_len);
         h2o_linklist_init_anchor(&f->waiters);
         h2o_linklist_insert(&flights, &f->link);
+        ++num_flights;
         pthread_mutex_unlock(&flights_mutex);
         free(w);
         *waiter = NULL;
         return BOOKA_FLIGHT_LEAD;
     }
     h2o_linklist_insert(&f->waiters, &w->link);
+    ++num_waiting;
     pthread_mutex_unlock(&flights_mutex);
     h2o_timeout_link(ctx->loop, timeout_for(this_thread, wait_ms), &w->deadline);
     *waiter = w;
@@ -158,9 +162,11 @@ size_t booka_flight_land(const char *key, size_t key_len, booka_cache_value_t *v
     pthread_mutex_lock(&flights_mutex);
     if ((f = find_flight(key, key_len)) != NULL) {
         h2o_linklist_unlink(&f->link);
+        --num_flights;
         while (!h2o_linklist_is_empty(&f->waiters)) {
             struct booka_flight_waiter *w = H2O_STRUCT_FROM_MEMBER(struct booka_flight_waiter, link, f->waiters.next);
             h2o_linklist_unlink(&w->link);
+            --num_waiting;
             w->state = LANDED;
             if ((w->value = value) != NULL)
                 booka_cache_value_retain(value);
@@ -180,6 +186,7 @@ void booka_flight_cancel(booka_flight_waiter_t *w)
     pthread_mutex_lock(&flights_mutex);
     if (w->state == WAITING) {
         h2o_linklist_unlink(&w->link);
+        --num_waiting;
         gone = 1;
     } else {
         w->cancelled = 1; /* the landing message still arrives; on_landings frees it */
@@ -189,4 +196,12 @@ void booka_flight_cancel(booka_flight_waiter_t *w)
         h2o_timeout_unlink(&w->deadline);
     if (gone)
         free(w);
+}
+
+void booka_flight_counts(size_t *flights_now, size_t *waiting_now)
+{
+    pthread_mutex_lock(&flights_mutex);
+    *flights_now = num_flights;
+    *waiting_now = num_waiting;
+    pthread_mutex_unlock(&flights_mutex);
 }

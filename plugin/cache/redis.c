@@ -10,6 +10,7 @@
 #include "health/health.h"
 #include "http/http.h"
 #include "http/query.h"
+#include "metrics/metrics.h"
 
 #define MAX_TIMEOUT_STREAK 3 /* this many commands in a row miss their deadline: Redis is slow, drop and reconnect */
 #define RETRY_TICK_MS 50
@@ -25,8 +26,18 @@ struct booka_redis_command {
     struct redis_conn *conn;
     booka_redis_reply_cb cb;
     void *data;
-    int abandoned; /* timed out or cancelled; hiredis still holds it until it calls back */
+    booka_trace_t *trace; /* gets the command's time before cb runs; NULL when untraced */
+    uint64_t sent_at;     /* booka_clock_us */
+    int abandoned;        /* timed out or cancelled; hiredis still holds it until it calls back */
+    int timed_out;        /* its time is already in the histogram */
 };
+
+/* Process-wide numbers for /metrics (the connections are per thread). */
+static struct {
+    _Atomic uint64_t commands, timeouts, errors, reconnects;
+    _Atomic int64_t connections_up;
+    booka_histogram_t duration;
+} stats;
 
 struct redis_conn {
     h2o_context_t *ctx;
@@ -39,7 +50,6 @@ struct redis_conn {
     unsigned timeout_streak;
     int write_pending; /* a write notification is armed: libh2o asserts on arming it twice, hiredis asks repeatedly */
     int reported_down; /* logged once per outage */
-    booka_redis_stats_t stats;
 };
 
 static __thread struct redis_conn *this_conn;
@@ -51,6 +61,8 @@ static void schedule_retry(struct redis_conn *conn, const char *why)
 {
     uint64_t jittered;
 
+    if (conn->state == READY)
+        --stats.connections_up;
     conn->state = IDLE;
     if (!conn->reported_down) {
         booka_log(NULL, "redis", "down (%s); serving without Redis, reconnecting with backoff", why);
@@ -74,7 +86,7 @@ static void on_retry_tick(h2o_timeout_entry_t *entry)
         h2o_timeout_link(conn->ctx->loop, &conn->retry_tick, &conn->retry_entry);
         return;
     }
-    ++conn->stats.reconnects;
+    ++stats.reconnects;
     start_connect(conn);
 }
 
@@ -157,6 +169,7 @@ static void on_connected(const redisAsyncContext *ac, int status)
         return;
     }
     conn->state = READY;
+    ++stats.connections_up;
     conn->backoff = 0;
     conn->timeout_streak = 0;
     if (conn->reported_down) {
@@ -287,6 +300,14 @@ static int dependency_is_up(h2o_context_t *ctx, void *unused)
     return booka_redis_is_up(ctx);
 }
 
+/* command_timed: the command's time goes into the histogram (once) and, while its issuer still waits, the trace. */
+static void command_timed(booka_redis_command_t *cmd)
+{
+    uint64_t us = cmd->timed_out ? 0 : booka_histogram_observe_since(&stats.duration, cmd->sent_at);
+    if (!cmd->abandoned && cmd->trace != NULL)
+        cmd->trace->redis_us += us;
+}
+
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     booka_redis_command_t *cmd = privdata;
@@ -294,14 +315,17 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (h2o_timeout_is_linked(&cmd->deadline))
         h2o_timeout_unlink(&cmd->deadline);
+    command_timed(cmd);
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        /* fire-and-forget commands (SET of a fill, DEL of a lock) are abandoned at once: their errors count too */
+        ++stats.errors;
+        booka_log_id(!cmd->abandoned && cmd->trace != NULL ? cmd->trace->request_id : NULL, "redis", "command failed: %.*s",
+                     (int)reply->len, reply->str);
+        reply = NULL;
+    }
     if (!cmd->abandoned) {
-        if (reply != NULL)
+        if (r != NULL)
             cmd->conn->timeout_streak = 0;
-        if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-            ++cmd->conn->stats.errors;
-            booka_log(NULL, "redis", "command failed: %.*s", (int)reply->len, reply->str);
-            reply = NULL;
-        }
         cmd->cb(cmd->data, reply);
     }
     free(cmd);
@@ -312,15 +336,17 @@ static void on_command_deadline(h2o_timeout_entry_t *entry)
     booka_redis_command_t *cmd = H2O_STRUCT_FROM_MEMBER(booka_redis_command_t, deadline, entry);
     struct redis_conn *conn = cmd->conn;
 
+    command_timed(cmd);
+    cmd->timed_out = 1;
     cmd->abandoned = 1;
-    ++conn->stats.timeouts;
+    ++stats.timeouts;
     cmd->cb(cmd->data, NULL);
     if (++conn->timeout_streak >= MAX_TIMEOUT_STREAK && conn->state == READY)
         drop_connection(conn, "commands keep missing their deadline");
 }
 
 booka_redis_command_t *booka_redis_command(h2o_context_t *ctx, int argc, const char **argv, const size_t *argv_len,
-                                           booka_redis_reply_cb cb, void *data)
+                                           booka_redis_reply_cb cb, void *data, booka_trace_t *trace)
 {
     struct redis_conn *conn = this_conn;
     booka_redis_command_t *cmd;
@@ -328,13 +354,13 @@ booka_redis_command_t *booka_redis_command(h2o_context_t *ctx, int argc, const c
     if (conn == NULL || conn->state != READY)
         return NULL;
     cmd = h2o_mem_alloc(sizeof(*cmd));
-    *cmd = (booka_redis_command_t){.conn = conn, .cb = cb, .data = data};
+    *cmd = (booka_redis_command_t){.conn = conn, .cb = cb, .data = data, .trace = trace, .sent_at = booka_clock_us()};
     cmd->deadline.cb = on_command_deadline;
     if (redisAsyncCommandArgv(conn->ac, on_reply, cmd, argc, argv, argv_len) != REDIS_OK) {
         free(cmd);
         return NULL;
     }
-    ++conn->stats.commands;
+    ++stats.commands;
     h2o_timeout_link(ctx->loop, &conn->command_timeout, &cmd->deadline);
     return cmd;
 }
@@ -346,9 +372,30 @@ void booka_redis_cancel(booka_redis_command_t *cmd)
         h2o_timeout_unlink(&cmd->deadline);
 }
 
-void booka_redis_get_stats(h2o_context_t *ctx, booka_redis_stats_t *stats)
+void booka_redis_collect_metrics(booka_buf_t *out)
 {
-    *stats = this_conn != NULL ? this_conn->stats : (booka_redis_stats_t){0};
+    static const struct {
+        const char *name, *help;
+        _Atomic uint64_t *value;
+    } counters[] = {
+        {"booka_redis_commands_total", "Commands sent to Redis.", &stats.commands},
+        {"booka_redis_timeouts_total", "Commands that missed their deadline (command-timeout); the caller went on without them.",
+         &stats.timeouts},
+        {"booka_redis_errors_total", "Commands Redis answered with an error.", &stats.errors},
+        {"booka_redis_reconnects_total", "Connection attempts after Redis was lost or unreachable.", &stats.reconnects},
+    };
+
+    booka_metrics_write_header(out, "booka_redis_connections_up", "gauge",
+                               "Event-loop threads whose Redis connection is established (one connection per thread).");
+    booka_metrics_write_sample(out, "booka_redis_connections_up", "", (double)atomic_load(&stats.connections_up));
+    for (size_t i = 0; i != sizeof(counters) / sizeof(counters[0]); ++i) {
+        booka_metrics_write_header(out, counters[i].name, "counter", counters[i].help);
+        booka_metrics_write_sample(out, counters[i].name, "", (double)atomic_load(counters[i].value));
+    }
+    booka_metrics_write_header(out, "booka_redis_command_duration_seconds", "histogram",
+                               "Time from sending a Redis command to its reply (a command past its deadline counts at the "
+                               "deadline).");
+    booka_metrics_write_histogram(out, "booka_redis_command_duration_seconds", "", &stats.duration);
 }
 
 /* percent_decode: %XX sequences in a URL's user or password; returns a malloc'd string, NULL on a bad escape. */

@@ -5,6 +5,8 @@
 
 #include <hiredis/hiredis.h>
 #include "h2o.h"
+#include "http/json.h"
+#include "http/trace.h"
 
 typedef struct booka_redis_command booka_redis_command_t;
 
@@ -23,17 +25,18 @@ int booka_redis_is_configured(void);
 int booka_redis_is_up(h2o_context_t *ctx);
 
 /* booka_redis_command: sends argv on ctx's connection. Returns NULL, and never calls back, when Redis is not configured
- * or not up: callers then go on without it. */
+ * or not up: callers then go on without it. With a `trace`, the command's time (send to reply or deadline) is added to
+ * trace->redis_us just before `cb` runs, and an error reply is logged with trace->request_id; the trace needs to live
+ * only until then, or until booka_redis_cancel. */
 booka_redis_command_t *booka_redis_command(h2o_context_t *ctx, int argc, const char **argv, const size_t *argv_len,
-                                           booka_redis_reply_cb cb, void *data);
+                                           booka_redis_reply_cb cb, void *data, booka_trace_t *trace);
 
 /* booka_redis_cancel: the issuer no longer wants the reply; no callback follows. */
 void booka_redis_cancel(booka_redis_command_t *command);
 
-typedef struct booka_redis_stats {
-    uint64_t commands, timeouts, errors, reconnects;
-} booka_redis_stats_t;
-void booka_redis_get_stats(h2o_context_t *ctx, booka_redis_stats_t *stats);
+/* booka_redis_collect_metrics: connections up, command counters and the command latency histogram, process-wide, in
+ * Prometheus text format (a booka_metrics_collector). */
+void booka_redis_collect_metrics(booka_buf_t *out);
 
 /* booka_redis_register_configurator: `booka.redis: URL` or `{url: URL, command-timeout: ms, connect-timeout: ms}`;
  * without it, REDIS_URL from the environment; without either, no Redis (the in-process tier alone). */

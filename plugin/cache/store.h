@@ -71,6 +71,9 @@ typedef void (*booka_flight_cb)(void *data, booka_cache_value_t *value);
 
 typedef struct booka_flight_waiter booka_flight_waiter_t;
 
+/* booka_flight_counts: fills in flight now (process-wide), and requests waiting for one of them. */
+void booka_flight_counts(size_t *flights, size_t *waiting);
+
 /* booka_flight_context_init: registers ctx's loop to receive landings; every handler using flights calls it from its
  * on_context_init (idempotent). */
 void booka_flight_context_init(h2o_context_t *ctx);

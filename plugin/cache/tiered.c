@@ -24,6 +24,7 @@ struct booka_cache_lookup {
     void (*fill_arg_free)(void *);
     booka_cache_done_cb cb; /* NULL for a background refresh */
     void *data;
+    booka_trace_t trace; /* the request's id, and the time its Redis commands and its fill took */
     struct booka_cache_fill fill_handle;
     booka_redis_command_t *redis_cmd; /* the Redis command in flight, if any */
     booka_flight_waiter_t *waiter;    /* following another request's fill */
@@ -84,12 +85,12 @@ static void deliver(booka_cache_lookup_t *l, booka_cache_outcome_t outcome, book
         return;
     }
     atomic_fetch_add(counter, 1);
-    l->cb(l->data, outcome, value);
+    l->cb(l->data, outcome, value, &l->trace);
 }
 
 static booka_cache_lookup_t *new_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
                                         h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
-                                        booka_cache_done_cb cb, void *data)
+                                        booka_cache_done_cb cb, void *data, h2o_iovec_t request_id)
 {
     booka_cache_lookup_t *l = h2o_mem_alloc(sizeof(*l));
     *l = (booka_cache_lookup_t){.ctx = ctx,
@@ -102,6 +103,7 @@ static booka_cache_lookup_t *new_lookup(h2o_context_t *ctx, booka_cache_store_t 
                                 .cb = cb,
                                 .data = data};
     l->fill_handle.lookup = l;
+    booka_trace_init(&l->trace, request_id);
     return l;
 }
 
@@ -116,13 +118,13 @@ static size_t lock_key(const booka_cache_lookup_t *l, char *buf, size_t size)
 /* redis_send: one command on the thread's Redis connection; 0 when sent (on_reply follows), -1 when Redis is not up. */
 static int redis_send(booka_cache_lookup_t *l, int argc, const char **argv, const size_t *argv_len, booka_redis_reply_cb on_reply)
 {
-    l->redis_cmd = booka_redis_command(l->ctx, argc, argv, argv_len, on_reply, l);
+    l->redis_cmd = booka_redis_command(l->ctx, argc, argv, argv_len, on_reply, l, &l->trace);
     return l->redis_cmd != NULL ? 0 : -1;
 }
 
 static void redis_forget(booka_cache_lookup_t *l, int argc, const char **argv, const size_t *argv_len)
 {
-    booka_redis_command_t *cmd = booka_redis_command(l->ctx, argc, argv, argv_len, NULL, NULL);
+    booka_redis_command_t *cmd = booka_redis_command(l->ctx, argc, argv, argv_len, NULL, NULL, NULL);
     if (cmd != NULL)
         booka_redis_cancel(cmd); /* fire and forget: nobody waits for the reply */
 }
@@ -136,7 +138,7 @@ static void refresh_in_background(booka_cache_lookup_t *served)
     if (served->fill == NULL)
         return;
     r = new_lookup(served->ctx, served->store, &served->policy, served->key, served->fill, served->fill_arg, served->fill_arg_free,
-                   NULL, NULL);
+                   NULL, NULL, h2o_iovec_init(NULL, 0));
     served->fill_arg = NULL, served->fill_arg_free = NULL; /* the refresh owns it now */
     r->delivered = 1;                                      /* nobody waits for this one */
     if (booka_flight_begin(r->ctx, r->key.base, r->key.len, 0, NULL, NULL, &waiter) != BOOKA_FLIGHT_LEAD) {
@@ -331,8 +333,9 @@ static void on_redis_get(void *data, redisReply *reply)
 
 booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
                                          h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
-                                         booka_cache_done_cb cb, void *data)
+                                         booka_cache_done_cb cb, void *data, h2o_iovec_t request_id)
 {
+    static const booka_trace_t no_work;
     booka_cache_value_t *v = booka_cache_store_get(store, key.base, key.len);
     booka_cache_lookup_t *l;
 
@@ -341,10 +344,10 @@ booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t
         if (fill_arg_free != NULL)
             fill_arg_free(fill_arg);
         atomic_fetch_add(&booka_cache_stats.hits, 1);
-        cb(data, BOOKA_CACHE_HIT, v);
+        cb(data, BOOKA_CACHE_HIT, v, &no_work);
         return NULL;
     }
-    l = new_lookup(ctx, store, policy, key, fill, fill_arg, fill_arg_free, cb, data);
+    l = new_lookup(ctx, store, policy, key, fill, fill_arg, fill_arg_free, cb, data, request_id);
     const char *argv[] = {"GET", l->key.base};
     size_t len[] = {3, l->key.len};
 
@@ -390,6 +393,11 @@ static void release_lock(booka_cache_lookup_t *l)
     len[1] = lock_key(l, lock, sizeof(lock));
     redis_forget(l, 2, argv, len);
     l->holds_lock = 0;
+}
+
+booka_trace_t *booka_cache_fill_trace(booka_cache_fill_t *fill)
+{
+    return &fill->lookup->trace;
 }
 
 void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type)

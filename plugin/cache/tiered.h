@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include "cache/store.h"
 #include "http/json.h"
+#include "http/trace.h"
 
 typedef enum booka_cache_outcome {
     BOOKA_CACHE_HIT,   /* from a cache tier, or from another request's fill that this one waited for */
@@ -33,19 +34,26 @@ typedef void (*booka_cache_fill_fn)(h2o_context_t *ctx, booka_cache_fill_t *fill
  * database, say) is handed to the waiting requests but never stored, and a stale copy is preferred to it. */
 void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type);
 
+/* booka_cache_fill_trace: the trace of the lookup the fill works for (its request id for log lines, and where the fill's
+ * time goes: pass it to booka_db_query_trace, add render times to it). Valid until booka_cache_fill_done. */
+booka_trace_t *booka_cache_fill_trace(booka_cache_fill_t *fill);
+
 /* booka_cache_done_cb: the outcome and a value holding the body to send (the callee releases it), on ctx's thread.
- * value->status tells success (200) from a failed fill's error response. */
-typedef void (*booka_cache_done_cb)(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value);
+ * value->status tells success (200) from a failed fill's error response. `trace` holds the time this lookup spent
+ * upstream: its Redis commands and, when it filled, the fill's (valid during the call). */
+typedef void (*booka_cache_done_cb)(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value,
+                                    const booka_trace_t *trace);
 
 typedef struct booka_cache_lookup booka_cache_lookup_t;
 
 /* booka_cache_lookup: looks `key` up (the caller builds it with a version and generation prefix) and calls `cb` once.
+ * `request_id` (copied; empty when no request waits) names the lookup's and its fill's log lines.
  * `fill_arg` is owned by the lookup from here on (freed with fill_arg_free), since a fill may outlive its request.
  * An in-process hit is answered at once, inside the call, so it costs no extra turn of the loop: then NULL is returned.
  * Otherwise the handle can be passed to booka_cache_abandon until `cb` has run. */
 booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t *store, const booka_cache_policy_t *policy,
                                          h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
-                                         booka_cache_done_cb cb, void *data);
+                                         booka_cache_done_cb cb, void *data, h2o_iovec_t request_id);
 
 /* booka_cache_abandon: the request went away; `cb` will not run. A fill under way still completes and is stored. */
 void booka_cache_abandon(booka_cache_lookup_t *lookup);

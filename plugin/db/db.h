@@ -5,6 +5,8 @@
 
 #include <libpq-fe.h>
 #include "h2o.h"
+#include "http/json.h"
+#include "http/trace.h"
 
 #define BOOKA_DB_MAX_STATEMENTS 4
 #define BOOKA_DB_MAX_PARAMS 16
@@ -39,6 +41,11 @@ typedef void (*booka_db_query_cb)(void *data, booka_db_status_t status, PGresult
 booka_db_query_t *booka_db_query_new(const booka_db_statement_t *statements, size_t num_statements, int flags, booka_db_query_cb cb,
                                      void *data);
 
+/* booka_db_query_trace: ties `query` to a request: the pool's log lines about it name trace->request_id (copied now),
+ * and the time from submit to answer is added to trace->db_us just before the callback runs (never later, so the trace
+ * needs to live only until then, or until booka_db_query_abandon). Call before booka_db_submit. */
+void booka_db_query_trace(booka_db_query_t *query, booka_trace_t *trace);
+
 /* booka_db_submit: queues `query` on the pool of ctx's thread (the replica's for read-only queries when one is set up and
  * reachable). Returns BOOKA_DB_OK when accepted (the callback follows later), else BOOKA_DB_QUEUE_FULL or
  * BOOKA_DB_UNAVAILABLE after freeing `query` (no callback). */
@@ -47,6 +54,9 @@ booka_db_status_t booka_db_submit(h2o_context_t *ctx, booka_db_query_t *query);
 /* booka_db_query_abandon: the submitter no longer wants the answer (its request went away). No callback follows; a query
  * still running finishes (or times out) on its connection and is freed then. */
 void booka_db_query_abandon(booka_db_query_t *query);
+
+/* booka_db_status_message: what `status` means, for log lines ("the database did not answer within query-timeout"). */
+const char *booka_db_status_message(booka_db_status_t status);
 
 /* booka_db_retry_after: seconds a client should wait before trying again while Postgres is unavailable (at least 1). */
 unsigned booka_db_retry_after(h2o_context_t *ctx);
@@ -59,12 +69,17 @@ void booka_db_context_init(h2o_context_t *ctx);
 int booka_db_is_up(h2o_context_t *ctx);
 
 typedef struct booka_db_stats {
-    size_t connections, in_use, idle, waiting;
+    uint64_t connections; /* up: in_use + idle */
+    uint64_t in_use, idle, connecting, down, waiting;
     uint64_t queries, waits, queue_full, timeouts, retries, failures;
 } booka_db_stats_t;
 
-/* booka_db_get_stats: counters of ctx's primary pool (replica = 0) or replica pool (replica = 1). */
+/* booka_db_get_stats: the numbers of ctx's primary pool (replica = 0) or replica pool (replica = 1). */
 void booka_db_get_stats(h2o_context_t *ctx, int replica, booka_db_stats_t *stats);
+
+/* booka_db_collect_metrics: every thread's pools, summed per target, in Prometheus text format (gauges by connection
+ * state, queue length, counters, queue-wait and query-duration histograms); a booka_metrics_collector. */
+void booka_db_collect_metrics(booka_buf_t *out);
 
 /* booka_db_require: the configuration has a user of the database (e.g. `booka.list: ON`); config validation then
  * insists on a connection string and /readyz reports "postgres". Call while the configuration is applied. */

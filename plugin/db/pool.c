@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "db/internal.h"
 #include "http/http.h"
 #include "http/json.h"
+#include "metrics/metrics.h"
 
 #define PREPARED_MAX 256 /* named statements per connection; further SQL shapes run unnamed */
 #define TICK_MS 20       /* granularity of the reconnect backoff */
@@ -27,7 +29,7 @@
 #define VALIDATE_AFTER_IDLE 1000 /* ms idle after which a connection is checked before use */
 #define MAX_COMMANDS (BOOKA_DB_MAX_STATEMENTS * 2)
 
-enum conn_state { CONN_DOWN, CONN_RESOLVING, CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CANCELLING };
+enum conn_state { CONN_DOWN, CONN_RESOLVING, CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CANCELLING, NUM_CONN_STATES };
 enum command_kind { CMD_PREPARE, CMD_EXECUTE };
 
 struct prepared {
@@ -68,20 +70,35 @@ struct conn {
 
 struct db_thread;
 
+/* pool_counters: what booka_db_stats_t reports, as atomics: only the pool's thread writes them, /metrics reads them from
+ * whichever thread serves the scrape. */
+struct pool_counters {
+    _Atomic uint64_t queries, waits, queue_full, timeouts, retries, failures;
+};
+
+enum pool_target { TARGET_PRIMARY, TARGET_REPLICA, NUM_TARGETS };
+static const char *const target_names[NUM_TARGETS] = {"primary", "replica"};
+
 struct pool {
     struct db_thread *thread;
-    const char *name; /* "primary" or "replica", for the log */
+    enum pool_target target_index;
+    const char *name; /* "primary" or "replica", for the log and the metrics' `pool` label */
     db_target_t *target;
     struct conn *conns;
     h2o_linklist_t idle;    /* most recently used first */
     h2o_linklist_t waiting; /* FIFO of booka_db_query_t */
-    size_t num_waiting, live;
-    uint64_t generation; /* bumped on every lost connection */
+    _Atomic size_t num_waiting;
+    size_t live;
+    _Atomic size_t num_in_state[NUM_CONN_STATES]; /* connections per state (conn_set_state), for /metrics */
+    uint64_t generation;                          /* bumped on every lost connection */
     unsigned consecutive_failures;
     uint64_t down_until; /* earliest next connection attempt while down */
     h2o_timeout_t connect_timeout, cancel_grace;
-    booka_db_stats_t stats;
+    struct pool_counters stats;
 };
+
+/* Process-wide latency histograms per target (the pools are per thread). */
+static booka_histogram_t query_duration[NUM_TARGETS], queue_wait[NUM_TARGETS];
 
 struct db_thread {
     h2o_context_t *ctx;
@@ -102,6 +119,9 @@ struct booka_db_query {
     struct conn *conn; /* running on */
     booka_db_query_cb cb;
     void *data;
+    booka_trace_t *trace; /* gets the time from submit to answer, just before the callback; NULL when untraced */
+    char request_id[BOOKA_REQUEST_ID_MAX + 1]; /* the request it serves, for the log ("" when none) */
+    uint64_t submitted_at, queued_at, sent_at; /* booka_clock_us */
     int flags, retried, answered, got_result;
     booka_db_status_t failure;
     uint64_t min_generation; /* a retry runs only on a connection that came up after the failure */
@@ -178,15 +198,29 @@ static void query_free(booka_db_query_t *q)
     free(q);
 }
 
-/* query_answer: the one place a callback runs; the query is answered once and freed unless still on a connection. */
+void booka_db_query_trace(booka_db_query_t *q, booka_trace_t *trace)
+{
+    q->trace = trace;
+    memcpy(q->request_id, trace->request_id, sizeof(q->request_id));
+}
+
+/* query_callback: the one place a callback runs, once: the trace gets the time since submit first. */
+static void query_callback(booka_db_query_t *q, booka_db_status_t status, size_t num_results)
+{
+    if (q->answered)
+        return;
+    q->answered = 1;
+    if (q->trace != NULL)
+        q->trace->db_us += booka_clock_us() - q->submitted_at;
+    q->cb(q->data, status, q->results, num_results);
+}
+
+/* query_answer: answers the query (unless it already was) and frees it unless it is still on a connection. */
 static void query_answer(booka_db_query_t *q, booka_db_status_t status)
 {
     if (h2o_timeout_is_linked(&q->deadline))
         h2o_timeout_unlink(&q->deadline);
-    if (!q->answered) {
-        q->answered = 1;
-        q->cb(q->data, status, q->results, q->num_statements);
-    }
+    query_callback(q, status, q->num_statements);
     if (q->conn == NULL)
         query_free(q);
 }
@@ -233,6 +267,7 @@ static struct pool *pool_for(struct db_thread *t, booka_db_query_t *q)
 static void pool_enqueue(struct pool *pool, booka_db_query_t *q, int at_front)
 {
     q->pool = pool;
+    q->queued_at = booka_clock_us();
     h2o_linklist_insert(at_front ? pool->waiting.next : &pool->waiting, &q->link);
     ++pool->num_waiting;
 }
@@ -256,6 +291,14 @@ static void pool_fail_waiting(struct pool *pool)
     }
     if (pool != primary)
         pool_dispatch(primary);
+}
+
+/* conn_set_state: every change of a connection's state goes through here, so the per-state gauges stay exact. */
+static void conn_set_state(struct conn *conn, enum conn_state state)
+{
+    --conn->pool->num_in_state[conn->state];
+    ++conn->pool->num_in_state[state];
+    conn->state = state;
 }
 
 /* ---- connection sockets ---- */
@@ -328,7 +371,7 @@ static void conn_close(struct conn *conn)
     conn->next_name = 0; /* the next session starts without statements */
     conn->cancel_pending = 0;
     ++conn->serial;
-    conn->state = CONN_DOWN;
+    conn_set_state(conn, CONN_DOWN);
 }
 
 /* ---- reconnecting ---- */
@@ -423,7 +466,7 @@ static void conn_connected(struct conn *conn)
         booka_log(NULL, "db", "%s: connected again after %u failed attempts", pool->name, pool->consecutive_failures);
     pool->consecutive_failures = 0;
     pool->down_until = 0;
-    conn->state = CONN_IDLE;
+    conn_set_state(conn, CONN_IDLE);
     conn->idle_since = h2o_now(pool->thread->loop);
     conn->born = pool->generation;
     ++pool->live;
@@ -516,7 +559,7 @@ static void conn_connect(struct conn *conn)
         conn_connect_failed(conn, PQerrorMessage(conn->pg));
         return;
     }
-    conn->state = CONN_CONNECTING;
+    conn_set_state(conn, CONN_CONNECTING);
     if (conn_attach_socket(conn) != 0) {
         conn_connect_failed(conn, "cannot watch the connection's socket");
         return;
@@ -581,7 +624,7 @@ static void conn_start(struct conn *conn)
 {
     struct pool *pool = conn->pool;
 
-    conn->state = CONN_RESOLVING;
+    conn_set_state(conn, CONN_RESOLVING);
     conn->timer.cb = on_connect_timeout;
     h2o_timeout_link(pool->thread->loop, &pool->connect_timeout, &conn->timer);
     if (pool->target->resolve != NULL) {
@@ -652,12 +695,14 @@ static void conn_send(struct conn *conn, booka_db_query_t *q)
     h2o_linklist_unlink(&q->link);
     --pool->num_waiting;
     h2o_linklist_unlink(&conn->idle_link);
-    conn->state = CONN_BUSY;
+    conn_set_state(conn, CONN_BUSY);
     conn->query = q;
     conn->num_commands = 0;
     conn->command_index = 0;
     q->conn = conn;
     q->pool = pool;
+    q->sent_at = booka_clock_us();
+    booka_histogram_observe(&queue_wait[pool->target_index], q->sent_at > q->queued_at ? q->sent_at - q->queued_at : 0);
     ++pool->stats.queries;
     for (size_t i = 0; i != q->num_statements; ++i) {
         const char *sql = q->statements[i].sql;
@@ -730,12 +775,12 @@ static void pool_dispatch(struct pool *pool)
 static void conn_release(struct conn *conn)
 {
     if (conn->cancel_pending) {
-        conn->state = CONN_CANCELLING; /* the cancel grace timer is still linked */
+        conn_set_state(conn, CONN_CANCELLING); /* the cancel grace timer is still linked */
         return;
     }
     if (h2o_timeout_is_linked(&conn->timer))
         h2o_timeout_unlink(&conn->timer);
-    conn->state = CONN_IDLE;
+    conn_set_state(conn, CONN_IDLE);
     conn->idle_since = h2o_now(conn->pool->thread->loop);
     h2o_linklist_insert(conn->pool->idle.next, &conn->idle_link);
 }
@@ -769,6 +814,7 @@ static void conn_query_done(struct conn *conn)
     booka_db_status_t status = BOOKA_DB_OK;
     struct pool *retry_pool = NULL;
 
+    booka_histogram_observe_since(&query_duration[pool->target_index], q->sent_at);
     conn->query = NULL;
     q->conn = NULL;
     conn_release(conn);
@@ -814,7 +860,7 @@ static void conn_record_error(struct conn *conn, const PGresult *res)
         return;
     snprintf(q->sqlstate, sizeof(q->sqlstate), "%s", state != NULL ? state : "XX000");
     if (!sqlstate_is(q, "57014") && !sqlstate_is(q, "08") && !sqlstate_is(q, "57P"))
-        booka_log(NULL, "db", "%s: query failed (%s): %s", conn->pool->name, q->sqlstate, PQresultErrorMessage(res));
+        booka_log_id(q->request_id, "db", "%s: query failed (%s): %s", conn->pool->name, q->sqlstate, PQresultErrorMessage(res));
 }
 
 /* conn_read_results: consumes what arrived; results are collected per Execute until the Sync. */
@@ -918,7 +964,8 @@ static void conn_lost(struct conn *conn, const char *why)
     struct pool *pool = conn->pool, *retry_pool = NULL;
     booka_db_query_t *q = conn->query;
 
-    booka_log(NULL, "db", "%s: connection lost: %s", pool->name, why != NULL && why[0] != '\0' ? why : "unknown error");
+    booka_log_id(q != NULL ? q->request_id : NULL, "db", "%s: connection lost%s: %s", pool->name,
+                 q != NULL ? " while running a query" : "", why != NULL && why[0] != '\0' ? why : "unknown error");
     conn->query = NULL;
     conn_close(conn);
     ++pool->generation;
@@ -965,16 +1012,13 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         return;
     }
     if (conn->state == CONN_BUSY) {
-        conn->state = CONN_CANCELLING;
+        conn_set_state(conn, CONN_CANCELLING);
         conn->cancel_pending = 1;
         db_cancel_async(conn->pg, &q->thread->cancel_replies, conn, conn->serial);
         conn->timer.cb = on_cancel_grace;
         h2o_timeout_link(q->thread->loop, &conn->pool->cancel_grace, &conn->timer);
     }
-    if (!q->answered) {
-        q->answered = 1;
-        q->cb(q->data, BOOKA_DB_TIMEOUT, q->results, 0);
-    }
+    query_callback(q, BOOKA_DB_TIMEOUT, 0);
 }
 
 static void on_cancel_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -1002,10 +1046,15 @@ static void on_cancel_replies(h2o_multithread_receiver_t *receiver, h2o_linklist
  * queue (the cancel_replies receiver), and LeakSanitizer sees nothing leaked at exit. */
 static __thread struct db_thread *threads_here;
 
-static void pool_init(struct pool *pool, struct db_thread *t, db_target_t *target, const char *name)
+/* Every pool of the process, for /metrics: pools are created on their threads and never freed. */
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static H2O_VECTOR(struct pool *) registry;
+
+static void pool_init(struct pool *pool, struct db_thread *t, db_target_t *target, enum pool_target index)
 {
     pool->thread = t;
-    pool->name = name;
+    pool->target_index = index;
+    pool->name = target_names[index];
     pool->target = target;
     pool->conns = h2o_mem_alloc(db_settings.pool_size * sizeof(*pool->conns));
     memset(pool->conns, 0, db_settings.pool_size * sizeof(*pool->conns));
@@ -1015,6 +1064,11 @@ static void pool_init(struct pool *pool, struct db_thread *t, db_target_t *targe
     h2o_timeout_init(t->loop, &pool->cancel_grace, db_settings.cancel_grace);
     for (size_t i = 0; i != db_settings.pool_size; ++i)
         pool->conns[i].pool = pool;
+    pool->num_in_state[CONN_DOWN] = db_settings.pool_size;
+    pthread_mutex_lock(&registry_mutex);
+    h2o_vector_reserve(NULL, &registry, registry.size + 1);
+    registry.entries[registry.size++] = pool;
+    pthread_mutex_unlock(&registry_mutex);
 }
 
 static void pool_start(struct pool *pool)
@@ -1042,9 +1096,9 @@ static struct db_thread *thread_get(h2o_context_t *ctx)
     h2o_timeout_init(t->loop, &t->tick, TICK_MS);
     t->tick_entry.cb = on_tick;
     h2o_multithread_register_receiver(ctx->queue, &t->cancel_replies, on_cancel_replies);
-    pool_init(&t->primary, t, &db_settings.primary, "primary");
+    pool_init(&t->primary, t, &db_settings.primary, TARGET_PRIMARY);
     if ((t->has_replica = db_settings.replica.keywords != NULL))
-        pool_init(&t->replica, t, &db_settings.replica, "replica");
+        pool_init(&t->replica, t, &db_settings.replica, TARGET_REPLICA);
     t->next_here = threads_here;
     threads_here = t;
     pool_start(&t->primary);
@@ -1068,6 +1122,7 @@ booka_db_status_t booka_db_submit(h2o_context_t *ctx, booka_db_query_t *q)
         return BOOKA_DB_UNAVAILABLE;
     }
     q->thread = t;
+    q->submitted_at = booka_clock_us();
     pool = pool_for(t, q);
     if (pool_is_down(pool)) {
         ++pool->stats.failures;
@@ -1105,6 +1160,23 @@ void booka_db_query_abandon(booka_db_query_t *q)
     query_free(q);
 }
 
+const char *booka_db_status_message(booka_db_status_t status)
+{
+    switch (status) {
+    case BOOKA_DB_OK:
+        return "ok";
+    case BOOKA_DB_QUEUE_FULL:
+        return "the database pool's queue is full (queue-limit)";
+    case BOOKA_DB_UNAVAILABLE:
+        return "the database is unavailable";
+    case BOOKA_DB_TIMEOUT:
+        return "the database did not answer within query-timeout";
+    case BOOKA_DB_QUERY_ERROR:
+        break;
+    }
+    return "the query failed";
+}
+
 unsigned booka_db_retry_after(h2o_context_t *ctx)
 {
     struct db_thread *t = thread_get(ctx);
@@ -1122,20 +1194,127 @@ int booka_db_is_up(h2o_context_t *ctx)
     return t != NULL && t->primary.live != 0;
 }
 
+/* pool_snapshot: the pool's numbers, read with atomics (any thread). */
+static void pool_snapshot(struct pool *pool, booka_db_stats_t *stats)
+{
+    *stats = (booka_db_stats_t){
+        .connections = atomic_load(&pool->num_in_state[CONN_IDLE]) + atomic_load(&pool->num_in_state[CONN_BUSY]) +
+                       atomic_load(&pool->num_in_state[CONN_CANCELLING]),
+        .in_use = atomic_load(&pool->num_in_state[CONN_BUSY]) + atomic_load(&pool->num_in_state[CONN_CANCELLING]),
+        .idle = atomic_load(&pool->num_in_state[CONN_IDLE]),
+        .connecting = atomic_load(&pool->num_in_state[CONN_RESOLVING]) + atomic_load(&pool->num_in_state[CONN_CONNECTING]),
+        .down = atomic_load(&pool->num_in_state[CONN_DOWN]),
+        .waiting = atomic_load(&pool->num_waiting),
+        .queries = atomic_load(&pool->stats.queries),
+        .waits = atomic_load(&pool->stats.waits),
+        .queue_full = atomic_load(&pool->stats.queue_full),
+        .timeouts = atomic_load(&pool->stats.timeouts),
+        .retries = atomic_load(&pool->stats.retries),
+        .failures = atomic_load(&pool->stats.failures),
+    };
+}
+
 void booka_db_get_stats(h2o_context_t *ctx, int replica, booka_db_stats_t *stats)
 {
     struct db_thread *t = thread_get(ctx);
-    struct pool *pool;
 
     memset(stats, 0, sizeof(*stats));
     if (t == NULL || (replica && !t->has_replica))
         return;
-    pool = replica ? &t->replica : &t->primary;
-    *stats = pool->stats;
-    stats->connections = pool->live;
-    stats->waiting = pool->num_waiting;
-    for (size_t i = 0; i != db_settings.pool_size; ++i) {
-        stats->idle += pool->conns[i].state == CONN_IDLE;
-        stats->in_use += pool->conns[i].state == CONN_BUSY || pool->conns[i].state == CONN_CANCELLING;
+    pool_snapshot(replica ? &t->replica : &t->primary, stats);
+}
+
+/* process_stats: the sum over every thread's pool of `target`; returns how many pools there are. */
+static size_t process_stats(enum pool_target target, booka_db_stats_t *sum)
+{
+    size_t pools = 0;
+
+    *sum = (booka_db_stats_t){0};
+    pthread_mutex_lock(&registry_mutex);
+    for (size_t i = 0; i != registry.size; ++i) {
+        booka_db_stats_t one;
+        if (registry.entries[i]->target_index != target)
+            continue;
+        pool_snapshot(registry.entries[i], &one);
+        sum->connections += one.connections, sum->in_use += one.in_use, sum->idle += one.idle;
+        sum->connecting += one.connecting, sum->down += one.down, sum->waiting += one.waiting;
+        sum->queries += one.queries, sum->waits += one.waits, sum->queue_full += one.queue_full;
+        sum->timeouts += one.timeouts, sum->retries += one.retries, sum->failures += one.failures;
+        ++pools;
     }
+    pthread_mutex_unlock(&registry_mutex);
+    return pools;
+}
+
+/* write_histograms: one histogram family with a `pool` label per target that has pools. */
+static void write_histograms(booka_buf_t *out, const char *name, const char *help, const booka_histogram_t *by_target,
+                             const size_t *pools)
+{
+    char labels[32];
+
+    booka_metrics_write_header(out, name, "histogram", help);
+    for (size_t t = 0; t != NUM_TARGETS; ++t) {
+        snprintf(labels, sizeof(labels), "pool=\"%s\"", target_names[t]);
+        if (pools[t] != 0)
+            booka_metrics_write_histogram(out, name, labels, &by_target[t]);
+    }
+}
+
+void booka_db_collect_metrics(booka_buf_t *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;     /* of a uint64_t in booka_db_stats_t */
+        const char *state; /* booka_db_pool_connections' state label, else NULL */
+    } families[] = {
+        {"booka_db_pool_connections", "gauge",
+         "Postgres connections of the pools (pool-size per thread), by state: in_use (running a query or winding one "
+         "down), idle, connecting, down (waiting to reconnect).",
+         offsetof(booka_db_stats_t, in_use), "in_use"},
+        {"booka_db_pool_connections", NULL, NULL, offsetof(booka_db_stats_t, idle), "idle"},
+        {"booka_db_pool_connections", NULL, NULL, offsetof(booka_db_stats_t, connecting), "connecting"},
+        {"booka_db_pool_connections", NULL, NULL, offsetof(booka_db_stats_t, down), "down"},
+        {"booka_db_pool_waiting", "gauge", "Queries waiting in the pools' queues for a free connection.",
+         offsetof(booka_db_stats_t, waiting), NULL},
+        {"booka_db_queries_total", "counter", "Queries sent to Postgres (a retry counts again).",
+         offsetof(booka_db_stats_t, queries), NULL},
+        {"booka_db_pool_waits_total", "counter", "Queries that found no idle connection and waited in the queue.",
+         offsetof(booka_db_stats_t, waits), NULL},
+        {"booka_db_pool_queue_full_total", "counter", "Queries refused at once because the queue was full (queue-limit).",
+         offsetof(booka_db_stats_t, queue_full), NULL},
+        {"booka_db_timeouts_total", "counter", "Queries answered as timed out at their deadline (query-timeout).",
+         offsetof(booka_db_stats_t, timeouts), NULL},
+        {"booka_db_retries_total", "counter",
+         "Read-only queries run again after a lost connection or a vanished prepared statement.",
+         offsetof(booka_db_stats_t, retries), NULL},
+        {"booka_db_failures_total", "counter",
+         "Failed connection attempts, and queries refused or failed because Postgres was unavailable.",
+         offsetof(booka_db_stats_t, failures), NULL},
+    };
+    booka_db_stats_t stats[NUM_TARGETS];
+    size_t pools[NUM_TARGETS];
+    char labels[64];
+
+    for (size_t t = 0; t != NUM_TARGETS; ++t)
+        pools[t] = process_stats(t, &stats[t]);
+    for (size_t i = 0; i != sizeof(families) / sizeof(families[0]); ++i) {
+        if (families[i].help != NULL)
+            booka_metrics_write_header(out, families[i].name, families[i].type, families[i].help);
+        for (size_t t = 0; t != NUM_TARGETS; ++t) {
+            double value = (double)*(const uint64_t *)((const char *)&stats[t] + families[i].offset);
+            if (pools[t] == 0)
+                continue;
+            if (families[i].state != NULL)
+                snprintf(labels, sizeof(labels), "pool=\"%s\",state=\"%s\"", target_names[t], families[i].state);
+            else
+                snprintf(labels, sizeof(labels), "pool=\"%s\"", target_names[t]);
+            booka_metrics_write_sample(out, families[i].name, labels, value);
+        }
+    }
+    write_histograms(out, "booka_db_queue_wait_seconds", "Time queries waited in a pool's queue before being sent on a connection.",
+                     queue_wait, pools);
+    write_histograms(out, "booka_db_query_duration_seconds",
+                     "Time from sending a query on a connection to its last result: the round trip through Postgres (a "
+                     "query past its deadline is counted when its cancelled statement ends).",
+                     query_duration, pools);
 }

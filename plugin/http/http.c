@@ -1,15 +1,15 @@
 /* http.c: CORS, Vary, X-Request-Id, preflight and JSON errors for every booka response. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include "http/http.h"
 #include "http/json.h"
 #include "http/query.h"
 
 booka_http_settings_t booka_http_settings = {.cors_max_age = 600};
-
-#define REQUEST_ID_MAX 128
 
 static int is_request_id_char(int c)
 {
@@ -19,7 +19,7 @@ static int is_request_id_char(int c)
 /* is_sane_request_id: what we echo must not carry CRLF, quotes or megabytes into headers and logs. */
 static int is_sane_request_id(h2o_iovec_t id)
 {
-    if (id.len == 0 || id.len > REQUEST_ID_MAX)
+    if (id.len == 0 || id.len > BOOKA_REQUEST_ID_MAX)
         return 0;
     for (size_t i = 0; i != id.len; ++i)
         if (id.base[i] == '\0' || !is_request_id_char((unsigned char)id.base[i]))
@@ -259,23 +259,73 @@ void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const cha
     booka_http_send_error_message(req, 503, "Service Unavailable", message);
 }
 
-void booka_log(h2o_req_t *req, const char *module, const char *fmt, ...)
+static int is_white(char c)
 {
-    char line[1024];
-    va_list args;
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+size_t booka_log_flatten(char *s, size_t len)
+{
+    size_t out = 0, i = 0;
+
+    while (i != len) {
+        size_t end = i;
+        int breaks = 0;
+        if (!is_white(s[i])) {
+            s[out++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+            ++i;
+            continue;
+        }
+        for (; end != len && is_white(s[end]); ++end)
+            breaks |= s[end] == '\r' || s[end] == '\n';
+        if (end == len)
+            break; /* trailing white space (libpq's messages end with a newline) */
+        if (breaks) {
+            s[out++] = ' ';
+        } else {
+            memmove(s + out, s + i, end - i);
+            out += end - i;
+        }
+        i = end;
+    }
+    return out;
+}
+
+/* vlog: the one writer of the plugin's error-log lines: prefix, request id, the message flattened to one line, and a
+ * single write(2), so lines from several threads never interleave. */
+static void vlog(h2o_iovec_t request_id, const char *module, const char *fmt, va_list args)
+{
+    char line[2048];
+    size_t prefix, len;
     int n;
 
-    if (req != NULL) {
-        h2o_iovec_t id = booka_http_request_id(req);
-        n = snprintf(line, sizeof(line), "[booka] [%s] request-id=%.*s ", module, (int)id.len, id.base);
-    } else {
+    if (request_id.len != 0)
+        n = snprintf(line, sizeof(line), "[booka] [%s] request-id=%.*s ", module, (int)request_id.len, request_id.base);
+    else
         n = snprintf(line, sizeof(line), "[booka] [%s] ", module);
-    }
+    prefix = n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0;
+    n = vsnprintf(line + prefix, sizeof(line) - prefix, fmt, args);
+    len = n < 0 ? 0 : (size_t)n < sizeof(line) - prefix ? (size_t)n : sizeof(line) - prefix - 1;
+    len = prefix + booka_log_flatten(line + prefix, len);
+    line[len++] = '\n';
+    while (write(STDERR_FILENO, line, len) == -1 && errno == EINTR)
+        ;
+}
+
+void booka_log(h2o_req_t *req, const char *module, const char *fmt, ...)
+{
+    va_list args;
+
     va_start(args, fmt);
-    vsnprintf(line + n, sizeof(line) - n, fmt, args);
+    vlog(req != NULL ? booka_http_request_id(req) : h2o_iovec_init(NULL, 0), module, fmt, args);
     va_end(args);
-    for (char *p = line; *p != '\0'; ++p) /* one line per event, whatever the message holds */
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    fprintf(stderr, "%s\n", line);
+}
+
+void booka_log_id(const char *request_id, const char *module, const char *fmt, ...)
+{
+    va_list args;
+
+    va_start(args, fmt);
+    vlog(h2o_iovec_init(request_id, request_id != NULL ? strlen(request_id) : 0), module, fmt, args);
+    va_end(args);
 }

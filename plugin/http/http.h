@@ -4,6 +4,7 @@
 
 #include "h2o.h"
 #include "h2o/configurator.h"
+#include "http/trace.h"
 
 typedef struct booka_http_settings {
     H2O_VECTOR(h2o_iovec_t) cors_origins; /* exact origins allowed a CORS grant; "*" allows any */
@@ -57,7 +58,17 @@ void booka_http_send_query_too_long(h2o_req_t *req);
 /* booka_http_send_unavailable: 503 JSON with Retry-After: seconds. */
 void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message);
 
-/* booka_log: one line on stderr: "[booka] [module] request-id=... message". req may be NULL. */
+/* booka_log: one line on stderr (the error log): "[booka] [module] request-id=<id> message", without the request-id
+ * part when req is NULL. The message is flattened to one line (booka_log_flatten) and cut at 2 KiB. Every line the
+ * plugin writes while serving goes through here or booka_log_id. */
 void booka_log(h2o_req_t *req, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* booka_log_id: the same for work that outlives its request and knows it by id (booka_trace_t); NULL or "" for none. */
+void booka_log_id(const char *request_id, const char *module, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* booka_log_flatten: rewrites s[0..len) as one line: each run of white space holding a line break (libpq's DETAIL and
+ * HINT lines, hiredis's messages) becomes one space, trailing white space goes, any other control byte becomes '?'.
+ * Returns the new length. */
+size_t booka_log_flatten(char *s, size_t len);
 
 #endif

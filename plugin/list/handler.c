@@ -12,6 +12,7 @@
 struct list_fetch {
     h2o_context_t *ctx;
     list_request_t request;
+    booka_trace_t *trace;
     list_fetch_cb cb;
     void *data;
     booka_db_query_t *query;
@@ -19,19 +20,20 @@ struct list_fetch {
 
 #define DETAIL(text) "{\"detail\": \"" text "\"}"
 
-/* fetch_answer: hands the response for `status` (and, with BOOKA_DB_OK, the rendered body) to the fetch's callback. */
+/* fetch_answer: hands the response for `status` (and, with BOOKA_DB_OK, the rendered body) to the fetch's callback; a
+ * failure is logged once per fetch (requests coalesced on it share the line's request id, the one that started it). */
 static void fetch_answer(list_fetch_t *f, booka_db_status_t status, PGresult *const *results, size_t num_results)
 {
     booka_buf_t body = {NULL};
     list_response_t r = {500, "Internal Server Error", h2o_iovec_init(H2O_STRLIT(DETAIL("Internal Server Error"))), 0};
+    const char *why = booka_db_status_message(status);
 
     switch (status) {
     case BOOKA_DB_OK:
-        if (list_render(&f->request, results, num_results, &body) == 0) {
+        if (list_render(&f->request, results, num_results, &body) == 0)
             r = (list_response_t){200, "OK", h2o_iovec_init(body.base, body.len), 0};
-        } else {
-            booka_log(NULL, "list", "query results do not have the expected shape");
-        }
+        else
+            why = "the query's results do not have the expected shape";
         break;
     case BOOKA_DB_TIMEOUT:
         r = (list_response_t){504, "Gateway Timeout", h2o_iovec_init(H2O_STRLIT(DETAIL("the database did not answer in time"))), 0};
@@ -46,6 +48,8 @@ static void fetch_answer(list_fetch_t *f, booka_db_status_t status, PGresult *co
     case BOOKA_DB_QUERY_ERROR:
         break;
     }
+    if (r.status != 200)
+        booka_log_id(f->trace->request_id, "list", "answering %d: %s", r.status, why);
     f->cb(f->data, &r);
     booka_buf_free(&body);
     free(f);
@@ -56,13 +60,13 @@ static void on_query_done(void *data, booka_db_status_t status, PGresult *const 
     fetch_answer(data, status, results, num_results);
 }
 
-list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, list_fetch_cb cb, void *data)
+list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, booka_trace_t *trace, list_fetch_cb cb, void *data)
 {
     list_fetch_t *f = h2o_mem_alloc(sizeof(*f));
     list_sql_t sql;
     booka_db_status_t status;
 
-    *f = (list_fetch_t){ctx, *req, cb, data, NULL};
+    *f = (list_fetch_t){ctx, *req, trace, cb, data, NULL};
     if (list_sql_build(req, &sql) != 0) {
         fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
         return NULL;
@@ -73,6 +77,7 @@ list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, list_fet
         fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
         return NULL;
     }
+    booka_db_query_trace(f->query, trace);
     if ((status = booka_db_submit(ctx, f->query)) != BOOKA_DB_OK) {
         fetch_answer(f, status, NULL, 0);
         return NULL;
@@ -104,7 +109,7 @@ static void on_fill_fetched(void *data, const list_response_t *res)
  * request that started it; the fetch is never abandoned, so its result is always cached. */
 static void fill_from_database(h2o_context_t *ctx, booka_cache_fill_t *fill, void *arg)
 {
-    list_fetch(ctx, arg, on_fill_fetched, fill);
+    list_fetch(ctx, arg, booka_cache_fill_trace(fill), on_fill_fetched, fill);
 }
 
 /* cache_key: v1:list:<epoch>:<generation>:<canonical request>. The generation moves on every write (cache/invalidate.h),
@@ -161,10 +166,11 @@ static void send_cached(struct list_http_request *r, booka_cache_outcome_t outco
         booka_http_send(req, 200, "OK", "application/json", v->body);
 }
 
-static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value, const booka_trace_t *trace)
 {
     struct list_http_request *r = data;
     r->lookup = NULL;
+    booka_trace_export(r->req, trace);
     send_cached(r, outcome, value);
 }
 
@@ -235,7 +241,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
     *r = (struct list_http_request){req, handler, NULL, NULL};
     r->lookup = booka_cache_lookup(req->conn->ctx, handler->store, &handler->policy, h2o_iovec_init(key.base, key.len),
-                                   fill_from_database, copy, free_request_copy, on_cached, r);
+                                   fill_from_database, copy, free_request_copy, on_cached, r, booka_http_request_id(req));
     booka_buf_free(&key);
     return 0;
 }
@@ -251,7 +257,7 @@ struct prewarm {
     h2o_timeout_entry_t entry;
 };
 
-static void on_prewarmed(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value)
+static void on_prewarmed(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *value, const booka_trace_t *trace)
 {
     booka_log(NULL, "list", "prewarmed %s: %d %s", (const char *)data, value->status, booka_cache_outcome_names[outcome]);
     booka_cache_value_release(value);
@@ -270,7 +276,7 @@ static void on_prewarm(h2o_timeout_entry_t *entry)
             free(request);
         } else {
             booka_cache_lookup(p->ctx, p->handler->store, &p->handler->policy, h2o_iovec_init(key.base, key.len),
-                               fill_from_database, request, free_request_copy, on_prewarmed, q.base);
+                               fill_from_database, request, free_request_copy, on_prewarmed, q.base, h2o_iovec_init(NULL, 0));
         }
         booka_buf_free(&key);
         booka_buf_free(&errors);

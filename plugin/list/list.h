@@ -132,8 +132,9 @@ typedef struct list_fetch list_fetch_t;
 
 /* list_fetch: builds the body of `req` from Postgres and hands it to `cb`, once. When the database refuses at once
  * (queue full, down), `cb` runs before list_fetch returns and NULL is returned; otherwise the returned handle can be
- * abandoned with list_fetch_abandon until the callback has run. A cache sits between the canonical key and this call. */
-list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, list_fetch_cb cb, void *data);
+ * abandoned with list_fetch_abandon until the callback has run. A cache sits between the canonical key and this call.
+ * The database time goes to `trace`, and a failure is logged with its request id (the trace must live until `cb`). */
+list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, booka_trace_t *trace, list_fetch_cb cb, void *data);
 void list_fetch_abandon(list_fetch_t *fetch);
 
 /* ---- configuration ---- */

@@ -4,8 +4,8 @@
 #include "http/http.h"
 #include "metrics/metrics.h"
 
-const double booka_histogram_bounds[BOOKA_HISTOGRAM_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                                0.25,  0.5,    1,     2.5,  5,     10,   30};
+const double booka_histogram_bounds[BOOKA_HISTOGRAM_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
 
 struct route {
     char *path;
@@ -25,6 +25,13 @@ void booka_histogram_observe(booka_histogram_t *h, uint64_t us)
     atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+uint64_t booka_histogram_observe_since(booka_histogram_t *h, uint64_t start_us)
+{
+    uint64_t now = booka_clock_us(), us = now > start_us ? now - start_us : 0;
+    booka_histogram_observe(h, us);
+    return us;
 }
 
 size_t booka_metrics_route(const char *path)

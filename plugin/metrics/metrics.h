@@ -7,9 +7,10 @@
 #include "h2o.h"
 #include "http/json.h"
 
-#define BOOKA_HISTOGRAM_BUCKETS 14
+#define BOOKA_HISTOGRAM_BUCKETS 17
 
-/* booka_histogram_t: a latency histogram in seconds with fixed buckets (1 ms .. 10 s); lock-free, any thread. */
+/* booka_histogram_t: a latency histogram in seconds with fixed buckets (100 us .. 30 s: a Redis GET and an in-process
+ * hit take well under a millisecond); lock-free, any thread. */
 typedef struct booka_histogram {
     _Atomic uint64_t buckets[BOOKA_HISTOGRAM_BUCKETS + 1]; /* the last is +Inf */
     _Atomic uint64_t sum_us, count;
@@ -19,6 +20,9 @@ extern const double booka_histogram_bounds[BOOKA_HISTOGRAM_BUCKETS];
 
 /* booka_histogram_observe: records one duration in microseconds. */
 void booka_histogram_observe(booka_histogram_t *h, uint64_t us);
+
+/* booka_histogram_observe_since: records the time since `start_us` (booka_clock_us) and returns it. */
+uint64_t booka_histogram_observe_since(booka_histogram_t *h, uint64_t start_us);
 
 /* booka_metrics_route: the index of the route named `path` (a configured path), created on first use; call while the
  * configuration is applied. At most BOOKA_METRICS_MAX_ROUTES routes; later ones share the last index. */

@@ -18,20 +18,28 @@ module Booka
       out
     end
 
-    # with_exclusive_lock: holds an ACCESS EXCLUSIVE lock on `table` (from a psql session of its own) while the block runs.
+    # lock_table: a psql session holding ACCESS EXCLUSIVE on `table` until unlock(session): queries on it wait meanwhile.
+    def lock_table(url, table = 'service_provider_profiles')
+      session = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
+      session.puts "BEGIN; LOCK TABLE #{table} IN ACCESS EXCLUSIVE MODE; SELECT 1;"
+      session.flush
+      session.gets # "1": the lock is held
+      session
+    end
+
+    def unlock(session)
+      session.puts 'COMMIT;'
+      session.close_write
+      session.read
+      session.close
+    end
+
+    # with_exclusive_lock: lock_table around the block.
     def with_exclusive_lock(table, url:)
-      locker = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
-      locker.puts "BEGIN; LOCK TABLE #{table} IN ACCESS EXCLUSIVE MODE; SELECT 1;"
-      locker.flush
-      locker.gets # "1": the lock is held
+      session = lock_table(url, table)
       yield
     ensure
-      if locker
-        locker.puts 'COMMIT;'
-        locker.close_write
-        locker.read
-        locker.close
-      end
+      unlock(session) if session
     end
 
     # recreate: drops and creates database `name`, applies every migration, and returns its URL.

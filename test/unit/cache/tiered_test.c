@@ -1,5 +1,5 @@
 /* tiered_test.c: the lookup without Redis: MISS then HIT, coalesced followers, errors never stored, stale-while-revalidate,
- * stale-if-error, and the Redis representation. */
+ * stale-if-error, the fill's time reaching only the request it ran for, and the Redis representation. */
 #include "unit.h"
 #include "cache/tiered.h"
 
@@ -14,7 +14,10 @@ struct fake_fill {
     booka_cache_fill_t *pending;
     h2o_timeout_t later;
     h2o_timeout_entry_t entry;
+    char last_request_id[BOOKA_REQUEST_ID_MAX + 1]; /* the trace's request id the last fill saw */
 };
+
+#define FILL_DB_US 1234 /* what each fill reports as its database time */
 
 static void answer(struct fake_fill *f, booka_cache_fill_t *fill)
 {
@@ -35,7 +38,10 @@ static void on_later(h2o_timeout_entry_t *entry)
 static void do_fill(h2o_context_t *c, booka_cache_fill_t *fill, void *arg)
 {
     struct fake_fill *f = arg;
+    booka_trace_t *trace = booka_cache_fill_trace(fill);
     ++f->calls;
+    trace->db_us += FILL_DB_US;
+    snprintf(f->last_request_id, sizeof(f->last_request_id), "%s", trace->request_id);
     if (f->deferred && (!f->defer_first_only || f->calls == 1)) {
         f->pending = fill;
         h2o_timeout_link(c->loop, &f->later, &f->entry);
@@ -49,12 +55,14 @@ struct result {
     booka_cache_outcome_t outcome;
     int status;
     char body[64];
+    uint64_t db_us; /* the trace's database time */
 };
 
-static void on_done(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *v)
+static void on_done(void *data, booka_cache_outcome_t outcome, booka_cache_value_t *v, const booka_trace_t *trace)
 {
     struct result *r = data;
     ++r->called;
+    r->db_us = trace->db_us;
     r->outcome = outcome;
     r->status = v->status;
     snprintf(r->body, sizeof(r->body), "%.*s", (int)v->body.len, v->body.base);
@@ -70,7 +78,10 @@ static void run_until(int *flag)
 static booka_cache_lookup_t *look(booka_cache_store_t *s, const booka_cache_policy_t *p, const char *key, struct fake_fill *f,
                                   struct result *r)
 {
-    return booka_cache_lookup(&ctx, s, p, h2o_iovec_init(key, strlen(key)), do_fill, f, NULL, on_done, r);
+    char id[64];
+    snprintf(id, sizeof(id), "request-for-%s", key); /* the lookup copies it */
+    return booka_cache_lookup(&ctx, s, p, h2o_iovec_init(key, strlen(key)), do_fill, f, NULL, on_done, r,
+                              h2o_iovec_init(id, strlen(id)));
 }
 
 static void test_miss_then_hit_and_errors(void)
@@ -83,8 +94,11 @@ static void test_miss_then_hit_and_errors(void)
     CHECK(look(s, &p, "a", &f, &r1) == NULL); /* the fill answered at once */
     CHECK(r1.called == 1 && r1.outcome == BOOKA_CACHE_MISS && r1.status == 200);
     CHECK_STR_EQ(r1.body, "{\"n\": 1}");
+    CHECK_INT_EQ(r1.db_us, FILL_DB_US); /* the fill ran for this request: its time is the request's */
+    CHECK_STR_EQ(f.last_request_id, "request-for-a");
     CHECK(look(s, &p, "a", &f, &r2) == NULL);
     CHECK(r2.called == 1 && r2.outcome == BOOKA_CACHE_HIT);
+    CHECK_INT_EQ(r2.db_us, 0);
     CHECK_STR_EQ(r2.body, "{\"n\": 1}");
     CHECK_INT_EQ(f.calls, 1);
     /* an error response reaches the request but is not stored */
@@ -116,9 +130,11 @@ static void test_followers_share_one_fill(void)
     run_until(&r[1].called);
     CHECK_INT_EQ(f.calls, 1);
     CHECK(r[0].called == 1 && r[0].outcome == BOOKA_CACHE_MISS);
+    CHECK_INT_EQ(r[0].db_us, FILL_DB_US);
     for (int i = 1; i != 4; ++i) {
         CHECK(r[i].called == 1 && r[i].outcome == BOOKA_CACHE_HIT);
         CHECK_STR_EQ(r[i].body, r[0].body);
+        CHECK_INT_EQ(r[i].db_us, 0); /* followers waited for the leader's query, they ran none */
     }
     CHECK(r[4].called == 0);
     h2o_timeout_dispose(ctx.loop, &f.later);
@@ -161,6 +177,8 @@ static void test_stale_while_revalidate_and_if_error(void)
     CHECK(r2.called == 1 && r2.outcome == BOOKA_CACHE_STALE);
     CHECK_STR_EQ(r2.body, "{\"n\": 1}");
     CHECK_INT_EQ(f.calls, 2);
+    CHECK_INT_EQ(r2.db_us, 0); /* the refresh is nobody's request: its time is not the stale answer's */
+    CHECK_STR_EQ(f.last_request_id, "");
     look(s, &p, "s", &f, &r3);
     CHECK_STR_EQ(r3.body, "{\"n\": 2}"); /* the refreshed copy */
     /* the database fails: the stale copy is served instead of the error */

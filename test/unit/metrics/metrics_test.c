@@ -16,14 +16,18 @@ int main(void)
 
     CHECK(booka_metrics_route("/api/v1/x/") == api);
     CHECK(api != health);
-    booka_histogram_observe(&h, 500);      /* 0.5 ms: first bucket */
-    booka_histogram_observe(&h, 1000);     /* exactly 1 ms: still the first (le is inclusive) */
+    booka_histogram_observe(&h, 50);       /* 50 us: the first bucket (100 us) */
+    booka_histogram_observe(&h, 500);      /* exactly 0.5 ms: the 0.5 ms bucket (le is inclusive) */
+    booka_histogram_observe(&h, 1000);     /* exactly 1 ms: the 1 ms bucket */
     booka_histogram_observe(&h, 7000);     /* 7 ms: the 10 ms bucket */
     booka_histogram_observe(&h, 60000000); /* 60 s: +Inf */
-    CHECK_INT_EQ(atomic_load(&h.buckets[0]), 2);
+    CHECK_INT_EQ(atomic_load(&h.buckets[0]), 1);
+    CHECK_INT_EQ(atomic_load(&h.buckets[1]), 0);
+    CHECK_INT_EQ(atomic_load(&h.buckets[2]), 1);
     CHECK_INT_EQ(atomic_load(&h.buckets[3]), 1);
+    CHECK_INT_EQ(atomic_load(&h.buckets[6]), 1);
     CHECK_INT_EQ(atomic_load(&h.buckets[BOOKA_HISTOGRAM_BUCKETS]), 1);
-    CHECK_INT_EQ(atomic_load(&h.count), 4);
+    CHECK_INT_EQ(atomic_load(&h.count), 5);
 
     booka_metrics_record_request(api, 200, 2000);
     booka_metrics_record_request(api, 200, 3000);

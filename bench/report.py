@@ -102,7 +102,7 @@ def percentile_plot(rows, title, png, work):
     tics = ", ".join(f"{gnuplot_string(c)} {cases.index(c) * stride + (len(sides) - 1) / 2}" for c in cases)
     keys = ", ".join(f"NaN with boxes fs solid lc rgb {gnuplot_string(PALETTES[i % len(PALETTES)][2])} "
                      f"title {gnuplot_string(s)}" for i, s in enumerate(sides))
-    width = max(900, 60 * len(cases) * stride + 200)
+    width = min(2400, max(900, 34 * len(cases) * stride + 200))
     margin = min(22, 3 + max(len(c) for c in cases) * 0.32)
     run_gnuplot(f"""set terminal pngcairo noenhanced size {width},620 font "DejaVu Sans,10"
 set output {gnuplot_string(png)}
@@ -145,7 +145,7 @@ def growth_plot(growth, png, work):
                      f"title {gnuplot_string(case + ', server')}")
         plots.append(f"{gnuplot_string(data)} index {i} using 1:3 with linespoints lw 1 dt 2 pt 6 lc rgb {gnuplot_string(colour)} "
                      f"title {gnuplot_string(case + ', SQL (pgbench)')}")
-    run_gnuplot(f"""set terminal pngcairo noenhanced size 1100,620 font "DejaVu Sans,10"
+    run_gnuplot(f"""set terminal pngcairo noenhanced size 1000,{560 + 20 * len(cases)} font "DejaVu Sans,10"
 set output {gnuplot_string(png)}
 set title "List cold path p50 by data set size: server (solid) and the same SQL by pgbench (dashed)"
 set xlabel "providers (log scale)"
@@ -154,7 +154,8 @@ set logscale xy
 set grid
 set xrange [{sizes[0] / 2}:{sizes[-1] * 2}]
 set xtics ({", ".join(f'"{n // 1000}k" {n}' for n in sizes)})
-set key outside right top vertical
+set bmargin {4 + len(cases)}
+set key outside bottom center vertical maxrows {len(cases)}
 plot {", ".join(plots)}
 """, png, work)
 

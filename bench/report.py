@@ -61,6 +61,10 @@ def number(text):
     return value if math.isfinite(value) else None
 
 
+def size_name(n):
+    return f"{n // 1000000}M" if n % 1000000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
 def cell(text):
     return text.replace("|", "\\|")
 
@@ -116,6 +120,7 @@ set boxwidth 0.8
 set xrange [-1:{len(cases) * stride - 1}]
 set xtics ({tics}) rotate by 30 right nomirror
 set bmargin {margin}
+set lmargin {max(10, round(len(cases[0]) * 0.6))}
 set key outside top center horizontal
 plot {gnuplot_string(data)} using 1:2:3 with boxes lc rgb variable notitle, {keys}
 """, png, work)
@@ -153,21 +158,23 @@ set ylabel "p50 ms (log scale)"
 set logscale xy
 set grid
 set xrange [{sizes[0] / 2}:{sizes[-1] * 2}]
-set xtics ({", ".join(f'"{n // 1000}k" {n}' for n in sizes)})
+set xtics ({", ".join(f'"{size_name(n)}" {n}' for n in sizes)})
 set bmargin {4 + len(cases)}
 set key outside bottom center vertical maxrows {len(cases)}
 plot {", ".join(plots)}
 """, png, work)
 
 
-def comparison_table(rows):
-    lines = ["| case | metric | booka-origin | reference | ratio | the ratio is |", "|---|---|---|---|---|---|"]
+def comparison_rows(title, rows):
+    lines = []
     for r in rows:
         case, metric, unit, ours, ref, ratio, meaning = (r + [""] * 7)[:7]
         unit = "" if unit in ("", "-") else " " + unit
         ours_text = ours + unit if ours not in ("", "-") else "-"
         ref_text = ref + unit if ref not in ("", "-") else "-"
-        lines.append(f"| {cell(case)} | {cell(metric)} | {ours_text} | {ref_text} | **{ratio}** | {cell(meaning)} |")
+        ratio_text = f"**{ratio}**" if ratio not in ("", "-") else "-"
+        lines.append(f"| {cell(title)} | {cell(case)} | {cell(metric)} | {ours_text} | {ref_text} | {ratio_text} | "
+                     f"{cell(meaning)} |")
     return lines
 
 
@@ -199,25 +206,31 @@ def main():
            "shared the cores with both sides of each comparison, so absolute numbers are low and ratios noisier than "
            "on an idle machine.", ""]
 
-    md += ["## Every scenario", ""]
+    md += ["## Every scenario", "",
+           "Our number, the reference measured in the same run, and their ratio; the last column says which way the "
+           "ratio points. What each scenario does, its plot and its percentiles follow the table.", "",
+           "| scenario | case | metric | booka-origin | reference | ratio | the ratio is |",
+           "|---|---|---|---|---|---|---|"]
+    sections = []
     for stem, title, description in SCENARIOS:
         rows = read_tsv(os.path.join(results, stem + ".tsv"))
         pct = read_tsv(os.path.join(results, stem + ".pct.tsv"))
-        md += [f"### {title}", "", description, ""]
+        md += comparison_rows(title, rows)
+        sections += [f"### {title}", "", description, ""]
         elapsed = facts.get("time " + stem)
         if not rows:
-            md += [f"Not measured in this run{f' ({elapsed})' if elapsed else ''}.", ""]
+            sections += [f"Not measured in this run{f' ({elapsed})' if elapsed else ''}.", ""]
             continue
-        md += comparison_table(rows) + [""]
         if elapsed:
-            md.append(f"Scenario time: {elapsed}.")
-            md.append("")
+            sections += [f"Scenario time: {elapsed}.", ""]
         png = os.path.join(plots, stem + ".png")
         if percentile_plot(pct, title, png, work):
-            md += [f"![{title}: latency percentiles](bench/{stem}.png)", ""]
+            sections += [f"![{title}: latency percentiles](bench/{stem}.png)", ""]
         if pct:
             unit_note = " (CPU ms per process run, not latency)" if stem == "image" else ""
-            md += [f"<details><summary>Percentiles{unit_note}</summary>", ""] + percentile_table(pct) + ["", "</details>", ""]
+            sections += [f"<details><summary>Percentiles{unit_note}</summary>", ""] + percentile_table(pct) + \
+                ["", "</details>", ""]
+    md += ["", "## The scenarios", ""] + sections
 
     growth, growth_p99 = {}, {}
     for name in sorted(os.listdir(results)):
@@ -233,7 +246,7 @@ def main():
         md += ["The list's cold path (no cache) and its SQL alone by pgbench at each data set size; p50 in ms, server / "
                "SQL, with the server's p99. The last column is the server's p50 at the largest set over the smallest: "
                "1.0 is flat.", ""]
-        header = "| case | " + " | ".join(f"{n // 1000}k: server p50 / SQL p50 (server p99)" for n in sizes)
+        header = "| case | " + " | ".join(f"{size_name(n)}: server p50 / SQL p50 (server p99)" for n in sizes)
         md += [header + " | growth |", "|---" * (len(sizes) + 2) + "|"]
         for case in cases:
             cells = []

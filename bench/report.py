@@ -80,7 +80,7 @@ def run_gnuplot(script, png, work):
     subprocess.run(["gnuplot", path], check=True)
 
 
-def percentile_plot(rows, title, png, work):
+def percentile_plot(rows, title, ylabel, png, work):
     """Nested bars per case and side: each bar is the side's p99.9, with p99, p90 and p50 drawn over it, darker;
     log scale. Returns False when there is nothing to draw."""
     rows = [r for r in rows if len(r) >= 7 and number(r[3]) is not None]
@@ -111,7 +111,7 @@ def percentile_plot(rows, title, png, work):
     run_gnuplot(f"""set terminal pngcairo noenhanced size {width},620 font "DejaVu Sans,10"
 set output {gnuplot_string(png)}
 set title {gnuplot_string(title + " - bar: p99.9 (lightest), p99, p90, p50 (darkest)")}
-set ylabel "ms (log scale)"
+set ylabel {gnuplot_string(ylabel + " (log scale)")}
 set logscale y
 set yrange [{lowest / 2}:*]
 set grid ytics
@@ -224,7 +224,8 @@ def main():
         if elapsed:
             sections += [f"Scenario time: {elapsed}.", ""]
         png = os.path.join(plots, stem + ".png")
-        if percentile_plot(pct, title, png, work):
+        ylabel = "CPU ms per process run" if stem == "image" else "latency, ms"
+        if percentile_plot(pct, title, ylabel, png, work):
             sections += [f"![{title}: latency percentiles](bench/{stem}.png)", ""]
         if pct:
             unit_note = " (CPU ms per process run, not latency)" if stem == "image" else ""

@@ -201,3 +201,5 @@ echo "geometric mean, server p50 / SQL p50: $(geomean "${ratios[@]}") (target <=
 bench_result "all cases ($providers providers)" "p50 latency, geometric mean of ratios" - - - "$(geomean "${ratios[@]}")" \
     "server / pgbench (target <= 1.15)"
 echo "geometric mean, (SQL p50 + server CPU per request) / SQL p50: $(geomean "${cpu_ratios[@]}")"
+bench_result "all cases ($providers providers)" "server CPU per request over SQL p50, geometric mean" - - - \
+    "$(geomean "${cpu_ratios[@]}")" "(SQL p50 + server CPU per request) / SQL p50: the overhead without scheduling noise"

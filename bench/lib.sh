@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: sourced by the bench scripts (bash). Percentiles of latency logs, and the machine-readable results that
 # bench/run's report is made from, written next to each script's console output.
 #

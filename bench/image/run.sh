@@ -9,7 +9,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lib.sh
+# shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh" image
 build=$(cd "${1:-$root/build-image}" && pwd)
 thumb=$(find "$build" -name booka-thumb -type f -perm -u+x | head -n 1)

@@ -19,7 +19,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-# shellcheck source=../lib.sh
+# shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh" list
 url=${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:55432/b1m}
 load=
@@ -111,8 +111,8 @@ curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$tmp/server.log" >
 
 # p50_p99 FILE...: "p50 p99" in ms of the microsecond latencies in column 3 of the h2load or pgbench logs
 p50_p99() {
-    local samples p50 p90 p99 p999
-    read -r samples p50 p90 p99 p999 < <(bench_percentiles 3 1000 "$@")
+    local p50 p99
+    read -r _ p50 _ p99 _ < <(bench_percentiles 3 1000 "$@")
     printf '%.2f %.2f\n' "$p50" "$p99"
 }
 

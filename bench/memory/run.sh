@@ -11,7 +11,7 @@
 #   BENCH_DATABASE_URL (default: the local stack's DATABASE_URL), BOOKA_BIN (default build/booka-origin), THREADS (2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lib.sh
+# shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh" memory
 bin=${BOOKA_BIN:-$root/build/booka-origin}
 requests=${REQUESTS:-100000}
@@ -111,7 +111,7 @@ mirror() {
     local path
     start_server booka
     while read -r target; do
-        path=${target#http://127.0.0.1:$port}
+        path=${target#"http://127.0.0.1:$port"}
         path=${path%%\?*}
         [ "${path%/}" = "$path" ] || path=${path}index.json
         mkdir -p "$work/www$(dirname "$path")"

@@ -10,7 +10,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lib.sh
+# shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh" mruby
 BIN=${BOOKA_BIN:-$ROOT/build/booka-origin}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# deps.sh: installs the Debian packages in scripts/packages.txt that are not installed yet (needs root and apt).
+# deps.sh [LIST]: installs the Debian packages in LIST (default scripts/packages.txt; one a line, # comments) that are
+# not installed yet (needs root and apt).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | sed '/^\s*$/d')
+list=${1:-$here/packages.txt}
+[ -r "$list" ] || { echo "deps: cannot read $list" >&2; exit 2; }
+mapfile -t wanted < <(grep -v '^\s*#' "$list" | sed '/^\s*$/d')
 missing=()
 for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh" avatar
 build=${1:-$root/build-avatar}
 bin=$build/booka-origin
 count=${COUNT:-15} # providers (cold requests) per case
@@ -129,6 +131,8 @@ for s in "${!sources[@]}"; do
         cold=() warm=()
         for i in $(seq 0 $((count - 1))); do cold+=("$(fetch $((first + i)) "$side" "$fmt" "$q")"); done
         for i in $(seq 0 $((count - 1))); do warm+=("$(fetch $((first + i)) "$side" "$fmt" "$q")"); done
+        printf '%s\n' "${cold[@]}" >cold.ms
+        printf '%s\n' "${warm[@]}" >warm.ms
         ours_bytes=$(stat -c %s "out.$fmt")
         vips=$(vips_per_image "${sources[$s]}" "$side" "$fmt" "$q")
         ext=$([ "$fmt" = jpeg ] && echo jpg || echo webp)
@@ -137,6 +141,15 @@ for s in "${!sources[@]}"; do
         printf '%-16s %4s %-4s %3s | %8.2f %8.2f %7d | %8.2f %7d | %6.2fx %6.1fx\n' "${sources[$s]}" "$side" "$fmt" "$q" \
             "$cold_ms" "$warm_ms" "$ours_bytes" "$vips" "$(stat -c %s "vips.$ext")" "$(echo "$vips / $cold_ms" | bc -l)" \
             "$(echo "$vips / $warm_ms" | bc -l)"
+        label="${sources[$s]} ${side}px $fmt q$q"
+        bench_result "$label" "cold (decode, resize, encode)" ms "$cold_ms" "$(printf '%.2f' "$vips")" \
+            "$(printf '%.2f' "$(echo "$vips / $cold_ms" | bc -l)")" "vipsthumbnail / booka-origin per image (higher is better)"
+        bench_result "$label" "warm (cached variant)" ms "$warm_ms" "$(printf '%.2f' "$vips")" \
+            "$(printf '%.2f' "$(echo "$vips / $warm_ms" | bc -l)")" "vipsthumbnail / booka-origin per image (higher is better)"
+        echo "$vips" >vips.ms
+        bench_latency "$label" "booka-origin cold" 1 1 cold.ms
+        bench_latency "$label" "booka-origin warm" 1 1 warm.ms
+        bench_latency "$label" "vipsthumbnail (per image)" 1 1 vips.ms
     done
 done
 echo
@@ -144,5 +157,8 @@ decodes=$(curl -s "http://127.0.0.1:$port/status/json?show=avatar" | sed -n 's/.
 echo "server decodes: $decodes (cold requests: $((${#sources[@]} * ${#cases[@]} * count)); warm ones decode nothing)"
 if command -v h2load >/dev/null; then
     echo "warm throughput (h2load, 8 connections, one loop thread, a cached variant; each request still looks the token up):"
-    h2load -n 4000 -c 8 "http://127.0.0.1:$port/api/v1/img/avatar/1?w=512&fmt=jpeg&q=85" 2>&1 | grep -E 'finished in|time for request'
+    out=$(h2load -n 4000 -c 8 "http://127.0.0.1:$port/api/v1/img/avatar/1?w=512&fmt=jpeg&q=85" 2>&1)
+    grep -E 'finished in|time for request' <<<"$out"
+    bench_result "photo4000.jpg 512px jpeg q85, h2load 8 connections" "warm throughput" req/s \
+        "$(awk '/^finished in/ {print $4}' <<<"$out")" - - "absolute (one loop thread)"
 fi

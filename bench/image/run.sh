@@ -9,6 +9,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh" image
 build=$(cd "${1:-$root/build-image}" && pwd)
 thumb=$(find "$build" -name booka-thumb -type f -perm -u+x | head -n 1)
 runs=${RUNS:-5}
@@ -32,6 +34,7 @@ done
 
 # measure COMMAND...: runs COMMAND $runs times; prints "cpu_ms wall_ms peak_rss_kb": the medians of CPU time (user + system,
 # from bash's `time`, which is what to compare on a shared machine) and of wall time, and the largest max RSS (GNU time).
+# Each run's CPU time is left in cpu.runs, one a line.
 measure() {
     local cpus=() walls=() rss=0 kb TIMEFORMAT='%3R %3U %3S'
     for _ in $(seq "$runs"); do
@@ -45,6 +48,7 @@ measure() {
         kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' time.txt)
         ((kb > rss)) && rss=$kb
     done
+    printf '%s\n' "${cpus[@]}" >cpu.runs
     printf '%s %s %s\n' "$(median "${cpus[@]}")" "$(median "${walls[@]}")" "$rss"
 }
 
@@ -57,6 +61,7 @@ compare() {
     local src=$1 side=$2 format=$3 q=$4 ext ours vips
     ext=$([ "$format" = jpeg ] && echo jpg || echo webp)
     read -r ours_cpu ours_wall ours_kb < <(measure "$thumb" "$src" "ours.$ext" "$side" "$format" "$q")
+    mv cpu.runs ours.runs
     read -r vips_cpu vips_wall vips_kb < <(VIPS_CONCURRENCY=1 measure vipsthumbnail "$src" --size "${side}x${side}" --smartcrop centre \
         -o "$work/vips.$ext[Q=$q,strip]")
     ours=$(stat -c %s "ours.$ext")
@@ -64,6 +69,13 @@ compare() {
     printf '%-16s %4s %-4s %3s | %5d %5d %6d %6d | %5d %5d %6d %6d | %5.2fx %5.2fx\n' "$src" "$side" "$format" "$q" "$ours_cpu" \
         "$ours_wall" "$ours_kb" "$ours" "$vips_cpu" "$vips_wall" "$vips_kb" "$vips" "$(echo "$vips_cpu / $ours_cpu" | bc -l)" \
         "$(echo "$vips_kb / $ours_kb" | bc -l)"
+    local label="$src ${side}px $format q$q"
+    bench_result "$label" "CPU per image (process)" ms "$ours_cpu" "$vips_cpu" "$(printf '%.2f' "$(echo "$vips_cpu / $ours_cpu" | bc -l)")" \
+        "vipsthumbnail / booka-thumb (higher is better)"
+    bench_result "$label" "peak RSS (process)" KiB "$ours_kb" "$vips_kb" "$(printf '%.2f' "$(echo "$vips_kb / $ours_kb" | bc -l)")" \
+        "vipsthumbnail / booka-thumb (higher is better)"
+    bench_latency "$label" "booka-thumb CPU" 1 1 ours.runs
+    bench_latency "$label" "vipsthumbnail CPU" 1 1 cpu.runs
 }
 
 echo
@@ -87,6 +99,8 @@ read -r full_cpu full_wall full_kb < <(measure "$thumb" --full-decode photo4000.
 printf '  shrink-on-load (DCT 1/2): %5d ms CPU %5d ms wall %6d KB\n' "$shrink_cpu" "$shrink_wall" "$shrink_kb"
 printf '  full decode:              %5d ms CPU %5d ms wall %6d KB  (%.2fx the CPU time)\n' "$full_cpu" "$full_wall" "$full_kb" \
     "$(echo "$full_cpu / $shrink_cpu" | bc -l)"
+bench_result "photo4000.jpg 512px jpeg q85" "shrink-on-load vs full decode, CPU" ms "$shrink_cpu" "$full_cpu" \
+    "$(printf '%.2f' "$(echo "$full_cpu / $shrink_cpu" | bc -l)")" "full decode / shrink-on-load (higher: shrink-on-load saves more)"
 
 echo
 echo "JPEG encoder modes (encode only, best of 20):"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/list/run.sh: the list endpoint's cold path (straight to Postgres, no cache) next to the same SQL run by pgbench,
+# bench/list/run.sh: the list endpoint's cold path (straight to Postgres, its cache kept empty) next to the same SQL run by pgbench,
 # for each sort, with and without a category, at page 1 and a deep page. Prints requests/s and p50/p99 of both, the
 # server's CPU time per request, and the ratios server/SQL (target: p50 at most 1.15). Server and SQL runs alternate
 # twice per case and each side keeps its better run, so a burst of background load does not decide the comparison.
@@ -19,6 +19,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh" list
 url=${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:55432/b1m}
 load=
 duration=2
@@ -83,6 +85,7 @@ listen:
   port: $port
   host: 127.0.0.1
 num-threads: $threads
+booka.redis: OFF
 booka.postgres:
   url: "$url"
   pool-size: $pool
@@ -91,8 +94,10 @@ booka.postgres:
 hosts:
   default:
     paths:
+      # the cold path: nothing kept in process (cache-size 0), no Redis, and no waiting on another request's fill
+      # (cache-wait 0), so every request runs its own query, as every pgbench transaction does
       /api/v1/service-provider-profiles/:
-        booka.list: ON
+        booka.list: {cache-size: 0, cache-wait: 0, cache-ttl: 0, cache-jitter: 0, cache-stale: 0}
       /readyz:
         booka.readiness: ON
 EOF
@@ -104,15 +109,11 @@ for _ in $(seq 100); do
 done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
 
-# percentiles FILE COLUMN: "p50 p99" in ms of the microsecond values in COLUMN of FILE(s)
-percentiles() {
-    local col=$1
-    shift
-    cat "$@" | awk -v c="$col" '{ print $c }' | sort -n | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "- -"; exit }
-        i50 = int(NR * 0.50); if (i50 < 1) i50 = 1
-        i99 = int(NR * 0.99); if (i99 < 1) i99 = 1
-        printf "%.2f %.2f\n", v[i50] / 1000, v[i99] / 1000 }'
+# p50_p99 FILE...: "p50 p99" in ms of the microsecond latencies in column 3 of the h2load or pgbench logs
+p50_p99() {
+    local p50 p99
+    read -r _ p50 _ p99 _ < <(bench_percentiles 3 1000 "$@")
+    printf '%.2f %.2f\n' "$p50" "$p99"
 }
 
 # pgbench's sessions get the settings the server's connections start with (plugin/db/configurator.c)
@@ -124,28 +125,28 @@ cpu_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-# run_server TARGET: "rps p50 p99 cpu_us_per_request" for one h2load run
+# run_server TARGET ROUND: "rps p50 p99 cpu_us_per_request log" for one h2load run
 run_server() {
-    local before after out rps done_requests p50 p99
-    rm -f "$tmp/h2.log"
+    local before after out rps done_requests p50 p99 log=$tmp/h2.$2.log
+    rm -f "$log"
     before=$(cpu_ticks "$server_pid")
-    out=$(h2load -D "$duration" -c "$clients" -m 1 --log-file="$tmp/h2.log" "$1")
+    out=$(h2load -D "$duration" -c "$clients" -m 1 --log-file="$log" "$1")
     after=$(cpu_ticks "$server_pid")
     rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
     done_requests=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' <<<"$out")
-    read -r p50 p99 < <(percentiles 3 "$tmp/h2.log")
-    echo "$rps $p50 $p99 $(awk -v t=$((after - before)) -v hz="$hz" -v n="$done_requests" 'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }')"
+    read -r p50 p99 < <(p50_p99 "$log")
+    echo "$rps $p50 $p99 $(awk -v t=$((after - before)) -v hz="$hz" -v n="$done_requests" 'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }') $log"
 }
 
-# run_sql: "tps p50 p99" for one pgbench run of $tmp/case.sql
+# run_sql ROUND: "tps p50 p99 logs" for one pgbench run of $tmp/case.sql (logs: a glob of pgbench's per-client logs)
 run_sql() {
-    local tps p50 p99
-    rm -f "$tmp"/pgb.*
-    (cd "$tmp" && pgbench -n -M prepared -c "$clients" -j 1 -T "$duration" -f case.sql "${vars[@]}" -l --log-prefix=pgb "$url" \
+    local tps p50 p99 prefix=pgb$1
+    rm -f "$tmp/$prefix".*
+    (cd "$tmp" && pgbench -n -M prepared -c "$clients" -j 1 -T "$duration" -f case.sql "${vars[@]}" -l --log-prefix="$prefix" "$url" \
         >pgbench.out 2>&1) || { cat "$tmp/pgbench.out" >&2; exit 1; }
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$tmp/pgbench.out")
-    read -r p50 p99 < <(percentiles 3 "$tmp"/pgb.*)
-    echo "$tps $p50 $p99"
+    read -r p50 p99 < <(p50_p99 "$tmp/$prefix".*)
+    echo "$tps $p50 $p99 $tmp/$prefix.*"
 }
 
 # better LINE1 LINE2: the line with the lower p50 (field 2): each side keeps its best of two alternating rounds, so a
@@ -165,17 +166,19 @@ for q in $cases; do
     mapfile -t vars < <("$list_sql" "$query" "$tmp/case.sql")
     status=$(curl -s -o /dev/null -w '%{http_code}' "$target")
     [ "$status" = 200 ] || { echo "$q: HTTP $status" >&2; tail -5 "$tmp/server.log" >&2; exit 1; }
+    x_cache=$(curl -s -o /dev/null -D - "$target" | tr -d '\r' | sed -n 's/^x-cache: //Ip')
+    [ "$x_cache" = MISS ] || { echo "$q: a repeated request answered X-Cache: $x_cache, not MISS: not the cold path" >&2; exit 1; }
 
     # warm both paths (prepared statements on every connection, pages in cache)
     h2load -n $((clients * 50)) -c "$clients" -m 1 "$target" >/dev/null
     pgbench -n -M prepared -c "$clients" -j 1 -t 50 -f "$tmp/case.sql" "${vars[@]}" "$url" >/dev/null
 
-    s1=$(run_server "$target")
-    q1=$(run_sql)
-    s2=$(run_server "$target")
-    q2=$(run_sql)
-    read -r server_rps server_p50 server_p99 server_cpu <<<"$(better "$s1" "$s2")"
-    read -r sql_tps sql_p50 sql_p99 <<<"$(better "$q1" "$q2")"
+    s1=$(run_server "$target" 1)
+    q1=$(run_sql 1)
+    s2=$(run_server "$target" 2)
+    q2=$(run_sql 2)
+    read -r server_rps server_p50 server_p99 server_cpu server_log <<<"$(better "$s1" "$s2")"
+    read -r sql_tps sql_p50 sql_p99 sql_logs <<<"$(better "$q1" "$q2")"
     ratio=$(awk -v a="$server_p50" -v b="$sql_p50" 'BEGIN { printf "%.2f", a / b }')
     tput=$(awk -v a="$sql_tps" -v b="$server_rps" 'BEGIN { printf "%.2f", a / b }')
     # the server's own CPU per request added to the SQL's latency: its overhead without the scheduling noise
@@ -184,9 +187,19 @@ for q in $cases; do
     cpu_ratios+=("$cpu")
     printf '%-42s | %8.0f %7s %7s %6s | %8.0f %7s %7s | %7s %7s %7s\n' "$q" "$server_rps" "$server_p50" "$server_p99" "$server_cpu" \
         "$sql_tps" "$sql_p50" "$sql_p99" "$ratio" "$tput" "$cpu"
+    bench_result "$q" "p50 latency" ms "$server_p50" "$sql_p50" "$ratio" "server / pgbench, same SQL (lower is better; target <= 1.15)"
+    bench_result "$q" throughput req/s "$(printf '%.0f' "$server_rps")" "$(printf '%.0f' "$sql_tps")" "$tput" \
+        "pgbench / server (lower is better)"
+    bench_latency "$q" booka-origin 3 1000 "$server_log"
+    # shellcheck disable=SC2086
+    bench_latency "$q" pgbench 3 1000 $sql_logs
 done
 geomean() {
     printf '%s\n' "$@" | awk '{ s += log($1); n++ } END { printf "%.3f", exp(s / n) }'
 }
 echo "geometric mean, server p50 / SQL p50: $(geomean "${ratios[@]}") (target <= 1.15)"
+bench_result "all cases ($providers providers)" "p50 latency, geometric mean of ratios" - - - "$(geomean "${ratios[@]}")" \
+    "server / pgbench (target <= 1.15)"
 echo "geometric mean, (SQL p50 + server CPU per request) / SQL p50: $(geomean "${cpu_ratios[@]}")"
+bench_result "all cases ($providers providers)" "server CPU per request over SQL p50, geometric mean" - - - \
+    "$(geomean "${cpu_ratios[@]}")" "(SQL p50 + server CPU per request) / SQL p50: the overhead without scheduling noise"

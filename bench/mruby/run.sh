@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # run.sh: requests/s through the trailing-slash rewrite (mruby/rewrites.rb + reproxy) against the same resource
 # requested at its canonical URL, on loopback with h2load (h2c, prior knowledge). Prints both rates and their ratio.
 #
@@ -10,6 +10,8 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" mruby
 BIN=${BOOKA_BIN:-$ROOT/build/booka-origin}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 DURATION=${DURATION:-5}  # seconds measured per URL and round, after a 1 s warm-up
@@ -61,9 +63,10 @@ done
 [ "$(curl -s "http://127.0.0.1:$PORT/api/v1/service-provider-profiles?$QUERY")" = "$(cat "$WORK/list/list.json")" ] ||
     { echo "run.sh: the rewritten URL does not serve the canonical body" >&2; exit 1; }
 
-# rate URL: requests/s h2load reaches on URL (every response must be 2xx)
+# rate URL LOG: requests/s h2load reaches on URL (every response must be 2xx); each request's latency appended to LOG
 rate() {
-    out=$(h2load -D "$DURATION" --warm-up-time=1 -c "$CLIENTS" -m "$STREAMS" -t "$THREADS" "$1")
+    out=$(h2load -D "$DURATION" --warm-up-time=1 -c "$CLIENTS" -m "$STREAMS" -t "$THREADS" --log-file="$WORK/round.log" "$1")
+    cat "$WORK/round.log" >>"$2"
     echo "$out" | grep -q "status codes: [0-9]* 2xx, 0 3xx, 0 4xx, 0 5xx" || { echo "$out" >&2; exit 1; }
     echo "$out" | awk '/^finished in/ { gsub(",", "", $4); print $4 }'
 }
@@ -78,8 +81,8 @@ direct_rates=
 rewritten_rates=
 i=0
 while [ $i -lt "$ROUNDS" ]; do
-    direct_rates="$direct_rates $(rate "http://127.0.0.1:$PORT/api/v1/service-provider-profiles/?$QUERY")"
-    rewritten_rates="$rewritten_rates $(rate "http://127.0.0.1:$PORT/api/v1/service-provider-profiles?$QUERY")"
+    direct_rates="$direct_rates $(rate "http://127.0.0.1:$PORT/api/v1/service-provider-profiles/?$QUERY" "$WORK/direct.log")"
+    rewritten_rates="$rewritten_rates $(rate "http://127.0.0.1:$PORT/api/v1/service-provider-profiles?$QUERY" "$WORK/rewritten.log")"
     i=$((i + 1))
 done
 # shellcheck disable=SC2086
@@ -88,4 +91,9 @@ direct=$(median $direct_rates)
 rewritten=$(median $rewritten_rates)
 echo "canonical  /api/v1/service-provider-profiles/?$QUERY: $direct req/s (rounds:$direct_rates)"
 echo "rewritten  /api/v1/service-provider-profiles?$QUERY: $rewritten req/s (rounds:$rewritten_rates)"
-awk -v r="$rewritten" -v d="$direct" 'BEGIN { printf "ratio rewritten/canonical: %.3f\n", r / d }'
+ratio=$(awk -v r="$rewritten" -v d="$direct" 'BEGIN { printf "%.3f", r / d }')
+echo "ratio rewritten/canonical: $ratio"
+bench_result "rewrite (mruby + reproxy), h2c ${CLIENTS}x$STREAMS" throughput req/s "$rewritten" "$direct" "$ratio" \
+    "rewritten URL / canonical URL (higher is better)"
+bench_latency "no trailing slash, rewritten" booka-origin 3 1000 "$WORK/rewritten.log"
+bench_latency "canonical URL" booka-origin 3 1000 "$WORK/direct.log"

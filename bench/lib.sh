@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# bench/lib.sh: sourced by the bench scripts (bash). Percentiles of latency logs, and the machine-readable results that
+# bench/run's report is made from, written next to each script's console output.
+#
+# Results go to the directory $BENCH_RESULTS when it is set (nothing is written otherwise), into files named after
+# $BENCH_SCENARIO (default: the name the caller gives when it sources this file, `. bench/lib.sh list`):
+#   SCENARIO.tsv      case, metric, unit, ours, reference, ratio, what the ratio is      (bench_result)
+#   SCENARIO.pct.tsv  case, side, samples, p50, p90, p99, p99.9 in ms                    (bench_latency)
+
+BENCH_SCENARIO=${BENCH_SCENARIO:-${1:?usage: . bench/lib.sh DEFAULT-SCENARIO-NAME}}
+
+# bench_percentiles COLUMN DIVISOR FILE...: "samples p50 p90 p99 p99.9" of the numbers in whitespace-separated COLUMN of
+# the FILEs, each divided by DIVISOR (1000 turns microseconds into ms), nearest-rank; "0 - - - -" without samples.
+bench_percentiles() {
+    local column=$1 divisor=$2
+    shift 2
+    cat "$@" | awk -v c="$column" '$c != "" { print $c }' | sort -g | awk -v d="$divisor" '
+        function rank(p,   i) { i = int(p * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; return v[i] / d }
+        { v[NR] = $1 }
+        END {
+            if (NR == 0) { print "0 - - - -"; exit }
+            printf "%d %.3f %.3f %.3f %.3f\n", NR, rank(0.50), rank(0.90), rank(0.99), rank(0.999)
+        }'
+}
+
+# bench_row FILE FIELD...: appends one tab-separated row to $BENCH_RESULTS/FILE, when results are being collected.
+bench_row() {
+    local file=$1
+    shift
+    [ -n "${BENCH_RESULTS:-}" ] || return 0
+    mkdir -p "$BENCH_RESULTS"
+    (IFS=$'\t' && echo "$*") >>"$BENCH_RESULTS/$file"
+}
+
+# bench_result CASE METRIC UNIT OURS REFERENCE RATIO MEANING: one comparison, as the console printed it.
+bench_result() {
+    bench_row "$BENCH_SCENARIO.tsv" "$@"
+}
+
+# bench_latency CASE SIDE COLUMN DIVISOR FILE...: the percentiles of one side of a case (SIDE names who was measured).
+bench_latency() {
+    local case=$1 side=$2 column=$3 divisor=$4
+    shift 4
+    # shellcheck disable=SC2046
+    bench_row "$BENCH_SCENARIO.pct.tsv" "$case" "$side" $(bench_percentiles "$column" "$divisor" "$@")
+}

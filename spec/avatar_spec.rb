@@ -241,13 +241,8 @@ describe 'GET /api/v1/img/avatar/{id}' do
       45 => "https://127.0.0.1:#{@file_server.tls_port}/ok.jpg",
       46 => "https://127.0.0.1:#{other_port}/ok.jpg"
     }
-    sql = +"BEGIN;\nINSERT INTO users (id, email, user_type) VALUES (900, 'client@example.com', 'client');\n"
-    @pictures.each do |id, url|
-      sql << "INSERT INTO users (id, email, user_type) VALUES (#{id}, 'p#{id}@example.com', 'service_provider');\n"
-      sql << "INSERT INTO service_provider_profiles (user_id, business_name, profile_picture_url) VALUES " \
-             "(#{id}, 'Provider #{id}', #{url.nil? ? 'NULL' : "'#{url.gsub("'", "''")}'"});\n"
-    end
-    Booka::Database.psql(sql + "COMMIT;\n", url: @db)
+    Booka::Database.psql("INSERT INTO users (id, email, user_type) VALUES (900, 'client@example.com', 'client');", url: @db)
+    Booka::Database.insert_providers(@db, @pictures)
 
     @server = Booka::Server.new do |s|
       <<~YAML

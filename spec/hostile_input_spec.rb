@@ -206,13 +206,7 @@ describe 'hostile input' do
     File.symlink('/dev/zero', File.join(pics, 'zero.jpg'))
     File.mkfifo(File.join(pics, 'fifo.jpg'))
 
-    sql = +"BEGIN;\n"
-    Hx::SOURCES.each do |id, (url, _)|
-      sql << "INSERT INTO users (id, email, user_type) VALUES (#{id}, 'p#{id}@example.com', 'service_provider');\n"
-      sql << 'INSERT INTO service_provider_profiles (user_id, business_name, location, profile_picture_url) VALUES ' \
-             "(#{id}, 'Provider #{id}', 'Cape Town', '#{url.gsub("'", "''")}');\n"
-    end
-    Booka::Database.psql(sql + "COMMIT;\n", url: @db)
+    Booka::Database.insert_providers(@db, Hx::SOURCES.transform_values(&:first), location: 'Cape Town')
     @providers = Hx::SOURCES.size
 
     @server = Booka::Server.new do |s|

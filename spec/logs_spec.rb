@@ -16,14 +16,7 @@ module Booka
       # a colour of its own per run: variants are keyed by the picture, and Redis keeps them across runs
       colour = Array.new(3) { rand(256) }
       pictures = { 1 => "data:image/png;base64,#{Base64.strict_encode64(Booka.png(64, 48, colour))}", 2 => unreachable_picture }
-      sql = +"BEGIN;\n"
-      (1..5).each do |i|
-        sql << "INSERT INTO users (id, email, user_type) VALUES (#{i}, 'p#{i}@example.com', 'service_provider');\n"
-        picture = pictures[i] ? "'#{pictures[i]}'" : 'NULL'
-        sql << 'INSERT INTO service_provider_profiles (user_id, business_name, profile_picture_url) ' \
-               "VALUES (#{i}, 'Provider #{i}', #{picture});\n"
-      end
-      Booka::Database.psql(sql + "COMMIT;\n", url: url)
+      Booka::Database.insert_providers(url, (1..5).to_h { |i| [i, pictures[i]] })
     end
 
     # the access-log format the repository ships (h2o.conf), so the spec proves that format

@@ -80,12 +80,7 @@ describe 'GET /metrics: the database pools, Redis, single-flight and the avatar 
     @dbname = 'booka_spec_metrics'
     @db = Booka::Database.recreate(@dbname)
     picture = "data:image/png;base64,#{Base64.strict_encode64(Booka.png(40, 30, Array.new(3) { rand(256) }))}" # new per run
-    sql = +"BEGIN;\n"
-    (1..4).each do |i|
-      sql << "INSERT INTO users (id, email, user_type) VALUES (#{i}, 'p#{i}@example.com', 'service_provider');\n"
-      sql << "INSERT INTO service_provider_profiles (user_id, business_name, profile_picture_url) VALUES (#{i}, 'P #{i}', '#{picture}');\n"
-    end
-    Booka::Database.psql(sql + "COMMIT;\n", url: @db)
+    Booka::Database.insert_providers(@db, (1..4).to_h { |i| [i, picture] })
   end
 
   def scrape(srv)

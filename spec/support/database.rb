@@ -42,6 +42,19 @@ module Booka
       unlock(session) if session
     end
 
+    # insert_providers: one service-provider user and profile per entry of `pictures` ({id => profile_picture_url or
+    # nil}), named "Provider <id>", with `location` when given, in one transaction.
+    def insert_providers(url, pictures, location: nil)
+      quote = ->(v) { v.nil? ? 'NULL' : "'#{v.gsub("'", "''")}'" }
+      sql = +"BEGIN;\n"
+      pictures.each do |id, picture|
+        sql << "INSERT INTO users (id, email, user_type) VALUES (#{id}, 'p#{id}@example.com', 'service_provider');\n"
+        sql << 'INSERT INTO service_provider_profiles (user_id, business_name, location, profile_picture_url) ' \
+               "VALUES (#{id}, 'Provider #{id}', #{quote.(location)}, #{quote.(picture)});\n"
+      end
+      psql(sql + "COMMIT;\n", url: url)
+    end
+
     # recreate: drops and creates database `name`, applies every migration, and returns its URL.
     def recreate(name)
       psql("DROP DATABASE IF EXISTS #{name} WITH (FORCE);")

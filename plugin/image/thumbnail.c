@@ -89,15 +89,3 @@ booka_image_error_t booka_image_thumbnail(const uint8_t *src, size_t len, const 
     booka_image_pixels_dispose(&pixels);
     return err;
 }
-
-void booka_image_pixels_dispose(booka_image_pixels_t *pixels)
-{
-    free(pixels->data);
-    *pixels = (booka_image_pixels_t){0};
-}
-
-void booka_image_result_dispose(booka_image_result_t *result)
-{
-    free(result->bytes);
-    *result = (booka_image_result_t){0};
-}

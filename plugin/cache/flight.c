@@ -136,6 +136,7 @@ booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size
     pthread_mutex_lock(&flights_mutex);
     if ((f = find_flight(key, key_len)) == NULL) {
         f = h2o_mem_alloc(offsetof(struct flight, key) + key_len + 1);
+        f->link = (h2o_linklist_t){NULL}; /* h2o_linklist_insert asserts the node is not linked: it reads next */
         f->key_len = key_len;
         memcpy(f->key, key, key_len);
         h2o_linklist_init_anchor(&f->waiters);

@@ -2,10 +2,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/rand.h>
 #include "cache/redis.h"
 #include "cache/tiered.h"
 
-#define POLL_MS 20 /* how often a waiting instance looks for another instance's fill in Redis */
+#define POLL_MS 20          /* how often a waiting instance looks for another instance's fill in Redis */
+#define LOCK_TOKEN_BYTES 16 /* random bytes naming one fill's hold on the cross-instance lock (hex in Redis) */
 
 const char *const booka_cache_outcome_names[] = {"HIT", "MISS", "STALE"};
 booka_cache_stats_t booka_cache_stats;
@@ -30,12 +32,13 @@ struct booka_cache_lookup {
     booka_flight_waiter_t *waiter;    /* following another request's fill */
     h2o_timeout_entry_t poll_entry;   /* waiting for another instance's fill */
     uint64_t wait_until;
-    unsigned leader : 1;     /* we hold the in-process flight for the key */
-    unsigned holds_lock : 1; /* we hold the cross-instance fill lock in Redis */
-    unsigned lock_seen : 1;  /* the last poll found another instance's lock */
-    unsigned filling : 1;    /* the fill function has not called back yet */
-    unsigned delivered : 1;  /* cb ran, or was abandoned */
-    unsigned depth;          /* how many of our functions are on the stack for it: it is freed only at depth 0 */
+    char lock_token[LOCK_TOKEN_BYTES * 2 + 1]; /* the lock's value while we try for it or hold it */
+    unsigned leader : 1;                       /* we hold the in-process flight for the key */
+    unsigned holds_lock : 1;                   /* we hold the cross-instance fill lock in Redis */
+    unsigned lock_seen : 1;                    /* the last poll found another instance's lock */
+    unsigned filling : 1;                      /* the fill function has not called back yet */
+    unsigned delivered : 1;                    /* cb ran, or was abandoned */
+    unsigned depth;                            /* how many of our functions are on the stack for it: it is freed only at depth 0 */
 };
 
 /* Per thread: the timeout POLL_MS uses (libh2o 2.2 timeouts have a fixed duration). */
@@ -276,15 +279,28 @@ static void on_lock_reply(void *data, redisReply *reply)
     leave(l);
 }
 
-/* lead: this request fills for the process; across instances, only the holder of the Redis lock does. */
+/* new_lock_token: a fresh random token into l->lock_token; -1 when the random source fails (then no lock is used). */
+static int new_lock_token(booka_cache_lookup_t *l)
+{
+    unsigned char raw[LOCK_TOKEN_BYTES];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    h2o_hex_encode(l->lock_token, raw, sizeof(raw));
+    return 0;
+}
+
+/* lead: this request fills for the process; across instances, only the holder of the Redis lock does. The lock's value
+ * is a token of this fill alone, so that releasing it (release_lock) cannot delete a lock another fill took after ours
+ * expired. */
 static void lead(booka_cache_lookup_t *l)
 {
     char lock[1024], ttl[24];
-    const char *argv[] = {"SET", lock, "1", "NX", "PX", ttl};
-    size_t len[6] = {3, lock_key(l, lock, sizeof(lock)), 1, 2, 2, 0};
+    const char *argv[] = {"SET", lock, l->lock_token, "NX", "PX", ttl};
+    size_t len[6] = {3, lock_key(l, lock, sizeof(lock)), LOCK_TOKEN_BYTES * 2, 2, 2, 0};
 
     l->leader = 1;
-    if (len[1] != 0) {
+    if (len[1] != 0 && new_lock_token(l) == 0) {
         len[5] = (size_t)snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)l->policy.lock_ms);
         if (redis_send(l, 6, argv, len, on_lock_reply) == 0)
             return;
@@ -381,17 +397,23 @@ void booka_cache_abandon(booka_cache_lookup_t *l)
     maybe_free(l);
 }
 
-/* release_lock: deletes our cross-instance fill lock, if we hold it (after the value was written: pollers rely on it). */
+/* RELEASE_SCRIPT: compare-and-delete, atomic in Redis: the lock goes only while it still holds our token. Sent with
+ * EVAL each time (Redis caches the compiled script by its digest): EVALSHA would save ~90 bytes per fill but needs a
+ * NOSCRIPT fallback after every Redis restart or SCRIPT FLUSH. */
+#define RELEASE_SCRIPT "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+/* release_lock: deletes our cross-instance fill lock, if we hold it and it is still ours (after the value was written:
+ * pollers rely on it). */
 static void release_lock(booka_cache_lookup_t *l)
 {
     char lock[1024];
-    const char *argv[] = {"DEL", lock};
-    size_t len[] = {3, 0};
+    const char *argv[] = {"EVAL", RELEASE_SCRIPT, "1", lock, l->lock_token};
+    size_t len[] = {4, sizeof(RELEASE_SCRIPT) - 1, 1, 0, LOCK_TOKEN_BYTES * 2};
 
     if (!l->holds_lock)
         return;
-    len[1] = lock_key(l, lock, sizeof(lock));
-    redis_forget(l, 2, argv, len);
+    len[3] = lock_key(l, lock, sizeof(lock));
+    redis_forget(l, 5, argv, len);
     l->holds_lock = 0;
 }
 

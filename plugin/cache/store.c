@@ -51,11 +51,12 @@ static h2o_iovec_t copy_into(char **p, h2o_iovec_t src)
 booka_cache_value_t *booka_cache_value_new(h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type, int status,
                                            uint64_t created_at, uint64_t fresh_until, uint64_t stale_until)
 {
-    size_t size = sizeof(booka_cache_value_t) + body.len + etag.len + content_type.len;
-    booka_cache_value_t *v = malloc(size);
+    size_t size = sizeof(booka_cache_value_t);
+    booka_cache_value_t *v;
     char *p;
 
-    if (v == NULL)
+    if (__builtin_add_overflow(size, body.len, &size) || __builtin_add_overflow(size, etag.len, &size) ||
+        __builtin_add_overflow(size, content_type.len, &size) || (v = malloc(size)) == NULL)
         return NULL;
     p = (char *)(v + 1);
     v->body = copy_into(&p, body);

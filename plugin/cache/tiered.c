@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include "cache/redis.h"
 #include "cache/tiered.h"
+#include "http/http.h"
 
 #define POLL_MS 20          /* how often a waiting instance looks for another instance's fill in Redis */
 #define LOCK_TOKEN_BYTES 16 /* random bytes naming one fill's hold on the cross-instance lock (hex in Redis) */
@@ -422,6 +423,20 @@ booka_trace_t *booka_cache_fill_trace(booka_cache_fill_t *fill)
     return &fill->lookup->trace;
 }
 
+/* out_of_memory_value: the answer of a fill whose value could not be allocated (its body may be large; this one is
+ * small): a 503, which is never stored. Aborts, as h2o_mem_alloc does, when even this cannot be had. */
+static booka_cache_value_t *out_of_memory_value(booka_cache_lookup_t *l, size_t body_len, uint64_t now)
+{
+    static const char body[] = "{\"detail\": \"the server is short of memory, try again\"}";
+    booka_cache_value_t *v;
+
+    booka_log_id(l->trace.request_id, "cache", "out of memory for a value of %zu bytes: answering 503", body_len);
+    if ((v = booka_cache_value_new(h2o_iovec_init(body, sizeof(body) - 1), h2o_iovec_init(NULL, 0),
+                                   h2o_iovec_init(H2O_STRLIT("application/json")), 503, now, now, now)) == NULL)
+        h2o_fatal("no memory");
+    return v;
+}
+
 void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type)
 {
     booka_cache_lookup_t *l = enter(fill->lookup);
@@ -431,8 +446,10 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
         booka_cache_value_new(body, etag, content_type, status, now, fresh_until, fresh_until + l->policy.stale_ms);
     booka_cache_value_t *stale;
 
+    if (v == NULL)
+        status = (v = out_of_memory_value(l, body.len, now))->status;
     l->filling = 0;
-    if (v != NULL && status == 200 && v->stale_until > now) { /* a zero lifetime (cache-ttl and cache-stale 0) stores nothing */
+    if (status == 200 && v->stale_until > now) { /* a zero lifetime (cache-ttl and cache-stale 0) stores nothing */
         booka_buf_t bytes = {NULL};
         char ttl[24];
         booka_cache_store_put(l->store, l->key.base, l->key.len, v);
@@ -452,13 +469,11 @@ void booka_cache_fill_done(booka_cache_fill_t *fill, int status, h2o_iovec_t bod
         booka_flight_land(l->key.base, l->key.len, v);
         l->leader = 0;
     }
-    if (v != NULL && status != 200 && (stale = booka_cache_store_get(l->store, l->key.base, l->key.len)) != NULL) {
+    if (status != 200 && (stale = booka_cache_store_get(l->store, l->key.base, l->key.len)) != NULL) {
         booka_cache_value_release(v);
         deliver(l, BOOKA_CACHE_STALE, stale); /* stale-if-error */
-    } else if (v != NULL) {
-        deliver(l, BOOKA_CACHE_MISS, v);
     } else {
-        l->delivered = 1; /* out of memory: the caller's request times out rather than crash */
+        deliver(l, BOOKA_CACHE_MISS, v);
     }
     leave(l);
 }

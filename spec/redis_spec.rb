@@ -98,8 +98,22 @@ describe 'Redis under the list cache' do
                 booka.list: #{list}
               /metrics:
                 booka.metrics: ON
+              /readyz:
+                booka.readiness: ON
       YAML
     end.start
+  end
+
+  # an instance's cache keys are shared with the others once its LISTEN connection read the database's epoch
+  def wait_until_keys_are_shared(srv)
+    Booka.wait_for { get(srv.url('/readyz')).json['invalidation'] == 'up' }
+  end
+
+  # redis_value: a value in the cache's Redis representation (tiered.c), "BKC1" and big-endian fields
+  def redis_value(etag:, content_type:, body:, status: 200)
+    now = (Time.now.to_f * 1000).to_i
+    ['BKC1', status, now, now + 60_000, now + 120_000, etag.bytesize, content_type.bytesize].pack('a4nQ>3n2') +
+      etag.b + content_type.b + body.b
   end
 
   def connections_up(srv)
@@ -141,5 +155,26 @@ describe 'Redis under the list cache' do
     # one more lookup on the same (only) connection: Redis answers in order, so the fill's release ran before its GET
     expect(list(s, 'sort=top_rated&limit=5').status).to eq 200
     expect(@redis.cli('GET', lock)).to eq 'instance-b'
+  end
+
+  it 'treats a value in Redis that would inject response headers as a miss' do
+    a = server
+    b = server
+    [a, b].each { |srv| wait_until_keys_are_shared(srv) }
+    q = 'sort=newest&limit=6'
+    filled = list(a, q)
+    expect(filled['x-cache']).to eq 'MISS'
+    key = Booka.wait_for { @redis.cli('--scan', '--pattern', 'v1:list:*limit=6*').lines.map(&:strip).find { |k| !k.end_with?(':lock') } }
+    poison = redis_value(etag: %(W/"x"\r\nSet-Cookie: poisoned=1), content_type: "application/json\r\nX-Poisoned: 1",
+                         body: '{"data": [], "poisoned": true}')
+    out, status = Open3.capture2e('redis-cli', '-p', @redis.port.to_s, '-x', 'SET', key, stdin_data: poison)
+    expect([status.success?, out.strip]).to eq [true, 'OK']
+    r = list(b, q) # b has nothing in process: it reads Redis, finds the value unservable, and fills from the database
+    expect(r.status).to eq 200
+    expect(r['x-cache']).to eq 'MISS'
+    expect(r['set-cookie']).to be_nil
+    expect(r['x-poisoned']).to be_nil
+    expect(r['etag']).to eq filled['etag']
+    expect(r.body).to eq filled.body
   end
 end

@@ -512,10 +512,44 @@ void booka_cache_serialize(const booka_cache_value_t *v, booka_buf_t *out)
     booka_buf_append(out, v->body.base, v->body.len);
 }
 
+/* is_entity_tag: RFC 9110 section 8.8.3, [W/] DQUOTE *etagc DQUOTE with etagc %x21 / %x23-7E (we never emit obs-text). */
+static int is_entity_tag(h2o_iovec_t s)
+{
+    size_t i = s.len >= 2 && s.base[0] == 'W' && s.base[1] == '/' ? 2 : 0;
+
+    if (s.len < i + 2 || s.base[i] != '"' || s.base[s.len - 1] != '"')
+        return 0;
+    for (++i; i != s.len - 1; ++i)
+        if (s.base[i] < 0x21 || s.base[i] == '"' || s.base[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* is_media_type: a Content-Type value as we emit them ("application/json", "image/webp; charset=..."): visible ASCII
+ * with single spaces inside, nothing that could end or split a header line. */
+static int is_media_type(h2o_iovec_t s)
+{
+    if (s.len == 0 || s.base[0] == ' ' || s.base[s.len - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i != s.len; ++i)
+        if (s.base[i] < 0x20 || s.base[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* is_servable: whether a value read back from Redis can be sent as it is. Anyone who can write to Redis can put bytes
+ * there, and the ETag and Content-Type go out as header values (CR LF in one would split an HTTP/1 response). Only
+ * 200s are ever written, with fresh_until <= stale_until. */
+static int is_servable(const booka_cache_value_t *v)
+{
+    return v->status == 200 && v->fresh_until <= v->stale_until && is_entity_tag(v->etag) && is_media_type(v->content_type);
+}
+
 booka_cache_value_t *booka_cache_deserialize(const char *bytes, size_t len)
 {
     const unsigned char *p = (const unsigned char *)bytes;
     size_t etag_len, type_len;
+    booka_cache_value_t *v;
 
     if (len < HEADER_LEN || memcmp(p, "BKC1", 4) != 0)
         return NULL;
@@ -523,8 +557,12 @@ booka_cache_value_t *booka_cache_deserialize(const char *bytes, size_t len)
     type_len = get_be(p + 32, 2);
     if (len < HEADER_LEN + etag_len + type_len)
         return NULL;
-    return booka_cache_value_new(h2o_iovec_init(bytes + HEADER_LEN + etag_len + type_len, len - HEADER_LEN - etag_len - type_len),
-                                 h2o_iovec_init(bytes + HEADER_LEN, etag_len),
-                                 h2o_iovec_init(bytes + HEADER_LEN + etag_len, type_len), (int)get_be(p + 4, 2), get_be(p + 6, 8),
-                                 get_be(p + 14, 8), get_be(p + 22, 8));
+    v = booka_cache_value_new(h2o_iovec_init(bytes + HEADER_LEN + etag_len + type_len, len - HEADER_LEN - etag_len - type_len),
+                              h2o_iovec_init(bytes + HEADER_LEN, etag_len), h2o_iovec_init(bytes + HEADER_LEN + etag_len, type_len),
+                              (int)get_be(p + 4, 2), get_be(p + 6, 8), get_be(p + 14, 8), get_be(p + 22, 8));
+    if (v != NULL && !is_servable(v)) {
+        booka_cache_value_release(v);
+        return NULL;
+    }
+    return v;
 }

@@ -260,6 +260,43 @@ static void test_serialization(void)
     booka_cache_value_release(v);
 }
 
+/* round_trips: whether a value with these fields comes back from its Redis bytes (else it is a miss) */
+static int round_trips(const char *etag, const char *content_type, int status, uint64_t fresh_until, uint64_t stale_until)
+{
+    booka_cache_value_t *v = booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("{}")), h2o_iovec_init(etag, strlen(etag)),
+                                                   h2o_iovec_init(content_type, strlen(content_type)), status, 1, fresh_until,
+                                                   stale_until),
+                        *back;
+    booka_buf_t b = {NULL};
+
+    booka_cache_serialize(v, &b);
+    back = booka_cache_deserialize(b.base, b.len);
+    booka_buf_free(&b);
+    booka_cache_value_release(v);
+    booka_cache_value_release(back);
+    return back != NULL;
+}
+
+/* what Redis hands back goes out as response headers: anything unservable is a miss, never a header */
+static void test_untrusted_values_from_redis(void)
+{
+    CHECK(round_trips("W/\"0123abcd\"", "application/json", 200, 2, 3));
+    CHECK(round_trips("\"0123abcd\"", "image/webp", 200, 2, 2));
+    CHECK(round_trips("W/\"\"", "application/json; charset=utf-8", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"\r\nSet-Cookie: session=stolen", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\r\nSet-Cookie: x\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"b\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("a", "application/json", 200, 2, 3));
+    CHECK(!round_trips("\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "text/html\r\n\r\n<script>", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "text/html\n", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", " application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "application/json", 302, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "application/json", 200, 3, 2));
+}
+
 int main(void)
 {
     h2o_config_init(&globalconf);
@@ -271,5 +308,6 @@ int main(void)
     test_stale_while_revalidate_and_if_error();
     test_fill_out_of_memory();
     test_serialization();
+    test_untrusted_values_from_redis();
     return unit_report("cache_tiered");
 }

@@ -82,8 +82,9 @@ void booka_cache_value_release(booka_cache_value_t *value)
         free(value);
 }
 
-/* hash_key: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o exports no general-purpose string hash. */
-static uint64_t hash_key(const char *key, size_t len)
+/* booka_cache_key_hash: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o's one exported string hash
+ * (h2o_cache_calchash) has 32 bits. */
+uint64_t booka_cache_key_hash(const char *key, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i != len; ++i)
@@ -155,7 +156,7 @@ static void grow(struct shard *s)
 
 booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const char *key, size_t key_len)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     booka_cache_value_t *v = NULL;
     struct entry **slot;
@@ -181,7 +182,7 @@ booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const cha
 
 void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t key_len, booka_cache_value_t *value)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     size_t charge = sizeof(struct entry) + key_len + value->_size;
     struct entry *e, **slot;
@@ -221,7 +222,7 @@ void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t k
 
 void booka_cache_store_remove(booka_cache_store_t *store, const char *key, size_t key_len)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     struct entry **slot;
 

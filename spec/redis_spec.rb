@@ -70,7 +70,9 @@ describe 'Redis connection' do
 end
 
 describe 'Redis under the list cache' do
-  LIST_PATH = '/api/v1/service-provider-profiles/'.freeze
+  def list_path
+    '/api/v1/service-provider-profiles/'
+  end
 
   before(:all) do
     @db = Booka::Database.recreate('booka_spec_redis')
@@ -94,7 +96,7 @@ describe 'Redis under the list cache' do
         hosts:
           default:
             paths:
-              #{LIST_PATH}:
+              #{list_path}:
                 booka.list: #{list}
               /metrics:
                 booka.metrics: ON
@@ -121,7 +123,7 @@ describe 'Redis under the list cache' do
   end
 
   def list(srv, query)
-    get(srv.url("#{LIST_PATH}?#{query}"), timeout: 30)
+    get(srv.url("#{list_path}?#{query}"), timeout: 30)
   end
 
   it 'keeps the connections-up gauge at one per thread after a drop for missed deadlines' do

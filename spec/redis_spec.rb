@@ -68,3 +68,115 @@ describe 'Redis connection' do
     expect(out).to match(/h2o\.conf:4:8: in command booka\.redis, rediss:\/\/ \(TLS\) is not supported/)
   end
 end
+
+describe 'Redis under the list cache' do
+  def list_path
+    '/api/v1/service-provider-profiles/'
+  end
+
+  before(:all) do
+    @db = Booka::Database.recreate('booka_spec_redis')
+    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'seed.sh'), '20', @db)
+    raise out unless status.success?
+  end
+
+  before { @redis = Booka::PrivateRedis.new.start }
+  after { @redis&.destroy }
+
+  # server: one thread (one Redis connection), the list and /metrics, on the spec's own Redis
+  def server(list: '{}')
+    db = @db
+    redis = @redis.url
+    Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: 1
+        booka.postgres: {url: "#{db}", pool-size: 1, query-timeout: 20000}
+        booka.redis: {url: "#{redis}", command-timeout: 100}
+        hosts:
+          default:
+            paths:
+              #{list_path}:
+                booka.list: #{list}
+              /metrics:
+                booka.metrics: ON
+              /readyz:
+                booka.readiness: ON
+      YAML
+    end.start
+  end
+
+  # an instance's cache keys are shared with the others once its LISTEN connection read the database's epoch
+  def wait_until_keys_are_shared(srv)
+    Booka.wait_for { get(srv.url('/readyz')).json['invalidation'] == 'up' }
+  end
+
+  # redis_value: a value in the cache's Redis representation (tiered.c), "BKC1" and big-endian fields
+  def redis_value(etag:, content_type:, body:, status: 200)
+    now = (Time.now.to_f * 1000).to_i
+    ['BKC1', status, now, now + 60_000, now + 120_000, etag.bytesize, content_type.bytesize].pack('a4nQ>3n2') +
+      etag.b + content_type.b + body.b
+  end
+
+  def connections_up(srv)
+    get(srv.url('/metrics')).body[/^booka_redis_connections_up (\S+)$/, 1].to_f
+  end
+
+  def list(srv, query)
+    get(srv.url("#{list_path}?#{query}"), timeout: 30)
+  end
+
+  it 'keeps the connections-up gauge at one per thread after a drop for missed deadlines' do
+    s = server
+    expect(Booka.wait_for { connections_up(s) == 1 }).to be true
+    @redis.cli('DEBUG', 'SLEEP', '2', wait: false)
+    n = 0
+    Booka.wait_for(timeout: 20) do
+      expect(list(s, "sort=newest&limit=#{n += 1}").status).to eq 200 # each lookup's commands miss their deadline
+      s.log.include?('commands keep missing their deadline')
+    end
+    Booka.wait_for(timeout: 20) { s.log.include?('[redis] up again') }
+    expect(connections_up(s)).to eq 1
+  end
+
+  it 'releases only its own fill lock: an expired lock that another instance took is not deleted' do
+    s = server(list: '{cache-lock: 300}')
+    Booka.wait_for { connections_up(s) == 1 }
+    locker = Booka::Database.lock_table(@db)
+    begin
+      filling = Thread.new { list(s, 'sort=top_rated&limit=4') }
+      lock = Booka.wait_for { @redis.cli('--scan', '--pattern', '*:lock').lines.first&.strip }
+      token = @redis.cli('GET', lock)
+      expect(token).to match(/\A\h{32}\z/) # a random token of this fill, not a shared constant
+      Booka.wait_for { @redis.cli('EXISTS', lock) == '0' } # cache-lock passed while the fill waits for the database
+      expect(@redis.cli('SET', lock, 'instance-b', 'PX', '60000')).to eq 'OK' # another instance's fill takes the lock
+    ensure
+      Booka::Database.unlock(locker)
+    end
+    expect(filling.value.status).to eq 200
+    # one more lookup on the same (only) connection: Redis answers in order, so the fill's release ran before its GET
+    expect(list(s, 'sort=top_rated&limit=5').status).to eq 200
+    expect(@redis.cli('GET', lock)).to eq 'instance-b'
+  end
+
+  it 'treats a value in Redis that would inject response headers as a miss' do
+    a = server
+    b = server
+    [a, b].each { |srv| wait_until_keys_are_shared(srv) }
+    q = 'sort=newest&limit=6'
+    filled = list(a, q)
+    expect(filled['x-cache']).to eq 'MISS'
+    key = Booka.wait_for { @redis.cli('--scan', '--pattern', 'v1:list:*limit=6*').lines.map(&:strip).find { |k| !k.end_with?(':lock') } }
+    poison = redis_value(etag: %(W/"x"\r\nSet-Cookie: poisoned=1), content_type: "application/json\r\nX-Poisoned: 1",
+                         body: '{"data": [], "poisoned": true}')
+    out, status = Open3.capture2e('redis-cli', '-p', @redis.port.to_s, '-x', 'SET', key, stdin_data: poison)
+    expect([status.success?, out.strip]).to eq [true, 'OK']
+    r = list(b, q) # b has nothing in process: it reads Redis, finds the value unservable, and fills from the database
+    expect(r.status).to eq 200
+    expect(r['x-cache']).to eq 'MISS'
+    expect(r['set-cookie']).to be_nil
+    expect(r['x-poisoned']).to be_nil
+    expect(r['etag']).to eq filled['etag']
+    expect(r.body).to eq filled.body
+  end
+end

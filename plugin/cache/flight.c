@@ -1,12 +1,17 @@
-/* flight.c: single-flight across threads. One global table of keys being filled; followers hear of the landing through
- * their own loop's multithread receiver, or give up at their deadline. */
+/* flight.c: single-flight across threads. One global hash table of keys being filled (chained, doubling as flights
+ * outnumber buckets, so a begin or a land costs the same with ten or ten thousand distinct misses in flight, under a
+ * mutex held only for that); followers hear of the landing through their own loop's multithread receiver, or give up at
+ * their deadline. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cache/store.h"
 
+#define MIN_BUCKETS 64
+
 struct flight {
-    h2o_linklist_t link; /* in `flights` */
+    struct flight *next_in_bucket;
+    uint64_t hash; /* booka_cache_key_hash of the key */
     h2o_linklist_t waiters;
     size_t key_len;
     char key[1];
@@ -33,9 +38,12 @@ struct thread_state {
     H2O_VECTOR(h2o_timeout_t *) timeouts;
 };
 
+/* The table, under flights_mutex: num_buckets is 0 or a power of two; it never shrinks (its size follows the peak of
+ * concurrent distinct misses, a few words per bucket). */
 static pthread_mutex_t flights_mutex = PTHREAD_MUTEX_INITIALIZER;
-static h2o_linklist_t flights = {&flights, &flights};
-static size_t num_flights, num_waiting; /* under flights_mutex, for /metrics */
+static struct flight **buckets;
+static size_t num_buckets;
+static size_t num_flights, num_waiting; /* for /metrics too */
 static __thread struct thread_state *this_thread;
 
 static void finish(struct booka_flight_waiter *w, booka_cache_value_t *value)
@@ -113,19 +121,60 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         finish(w, NULL); /* else the landing message is on its way and will finish it */
 }
 
-static struct flight *find_flight(const char *key, size_t len)
+/* find_slot: the link that points at the flight of (hash, key), or at the NULL ending its bucket. num_buckets != 0. */
+static struct flight **find_slot(uint64_t hash, const char *key, size_t len)
 {
-    for (h2o_linklist_t *l = flights.next; l != &flights; l = l->next) {
-        struct flight *f = H2O_STRUCT_FROM_MEMBER(struct flight, link, l);
-        if (f->key_len == len && memcmp(f->key, key, len) == 0)
-            return f;
+    struct flight **slot = &buckets[hash & (num_buckets - 1)];
+    for (; *slot != NULL; slot = &(*slot)->next_in_bucket)
+        if ((*slot)->hash == hash && (*slot)->key_len == len && memcmp((*slot)->key, key, len) == 0)
+            break;
+    return slot;
+}
+
+/* grow: doubles the bucket array (MIN_BUCKETS at first); on allocation failure the chains just get longer, unless there
+ * is no array yet: then -1. */
+static int grow(void)
+{
+    size_t n = num_buckets == 0 ? MIN_BUCKETS : num_buckets * 2;
+    struct flight **fresh = calloc(n, sizeof(*fresh));
+
+    if (fresh == NULL)
+        return num_buckets != 0 ? 0 : -1;
+    for (size_t i = 0; i != num_buckets; ++i) {
+        for (struct flight *f = buckets[i], *next; f != NULL; f = next) {
+            next = f->next_in_bucket;
+            f->next_in_bucket = fresh[f->hash & (n - 1)];
+            fresh[f->hash & (n - 1)] = f;
+        }
     }
-    return NULL;
+    free(buckets);
+    buckets = fresh;
+    num_buckets = n;
+    return 0;
+}
+
+/* add_flight: a new flight for the key, its slot found empty by find_slot; -1 when the table cannot hold it. */
+static int add_flight(uint64_t hash, const char *key, size_t key_len)
+{
+    struct flight *f;
+
+    if (num_flights >= num_buckets && grow() != 0)
+        return -1;
+    f = h2o_mem_alloc(offsetof(struct flight, key) + key_len + 1);
+    f->hash = hash;
+    f->key_len = key_len;
+    memcpy(f->key, key, key_len);
+    h2o_linklist_init_anchor(&f->waiters);
+    f->next_in_bucket = buckets[hash & (num_buckets - 1)];
+    buckets[hash & (num_buckets - 1)] = f;
+    ++num_flights;
+    return 0;
 }
 
 booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size_t key_len, uint64_t wait_ms, booka_flight_cb cb,
                                        void *data, booka_flight_waiter_t **waiter)
 {
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct booka_flight_waiter *w;
     struct flight *f;
 
@@ -134,13 +183,9 @@ booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size
     *w = (struct booka_flight_waiter){.thread = this_thread, .cb = cb, .data = data, .state = WAITING};
     w->deadline.cb = on_deadline;
     pthread_mutex_lock(&flights_mutex);
-    if ((f = find_flight(key, key_len)) == NULL) {
-        f = h2o_mem_alloc(offsetof(struct flight, key) + key_len + 1);
-        f->key_len = key_len;
-        memcpy(f->key, key, key_len);
-        h2o_linklist_init_anchor(&f->waiters);
-        h2o_linklist_insert(&flights, &f->link);
-        ++num_flights;
+    if ((f = num_buckets != 0 ? *find_slot(hash, key, key_len) : NULL) == NULL) {
+        /* a flight the table cannot take (no memory for its first buckets) still leads: it only coalesces nothing */
+        add_flight(hash, key, key_len);
         pthread_mutex_unlock(&flights_mutex);
         free(w);
         *waiter = NULL;
@@ -156,12 +201,14 @@ booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size
 
 size_t booka_flight_land(const char *key, size_t key_len, booka_cache_value_t *value)
 {
-    struct flight *f;
+    uint64_t hash = booka_cache_key_hash(key, key_len);
+    struct flight **slot, *f = NULL;
     size_t n = 0;
 
     pthread_mutex_lock(&flights_mutex);
-    if ((f = find_flight(key, key_len)) != NULL) {
-        h2o_linklist_unlink(&f->link);
+    if (num_buckets != 0 && *(slot = find_slot(hash, key, key_len)) != NULL) {
+        f = *slot;
+        *slot = f->next_in_bucket;
         --num_flights;
         while (!h2o_linklist_is_empty(&f->waiters)) {
             struct booka_flight_waiter *w = H2O_STRUCT_FROM_MEMBER(struct booka_flight_waiter, link, f->waiters.next);

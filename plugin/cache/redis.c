@@ -42,8 +42,8 @@ static struct {
 struct redis_conn {
     h2o_context_t *ctx;
     redisAsyncContext *ac;
-    h2o_socket_t *sock; /* watches a dup of hiredis's fd */
-    enum { IDLE, RESOLVING, CONNECTING, READY } state;
+    h2o_socket_t *sock;                                           /* watches a dup of hiredis's fd */
+    enum conn_state { IDLE, RESOLVING, CONNECTING, READY } state; /* changed only through set_state */
     h2o_timeout_t command_timeout, connect_timeout, retry_tick;
     h2o_timeout_entry_t connect_deadline, retry_entry;
     uint64_t retry_at, backoff;
@@ -56,14 +56,22 @@ static __thread struct redis_conn *this_conn;
 
 static void start_connect(struct redis_conn *conn);
 
+/* set_state: the one place the state changes, so the connections-up gauge follows every way into and out of READY. */
+static void set_state(struct redis_conn *conn, enum conn_state state)
+{
+    if (conn->state == READY && state != READY)
+        --stats.connections_up;
+    else if (conn->state != READY && state == READY)
+        ++stats.connections_up;
+    conn->state = state;
+}
+
 /* schedule_retry: the next attempt after an exponential, jittered delay (so instances do not reconnect in lockstep). */
 static void schedule_retry(struct redis_conn *conn, const char *why)
 {
     uint64_t jittered;
 
-    if (conn->state == READY)
-        --stats.connections_up;
-    conn->state = IDLE;
+    set_state(conn, IDLE);
     if (!conn->reported_down) {
         booka_log(NULL, "redis", "down (%s); serving without Redis, reconnecting with backoff", why);
         conn->reported_down = 1;
@@ -97,7 +105,7 @@ static void drop_connection(struct redis_conn *conn, const char *why)
 {
     redisAsyncContext *ac = conn->ac;
     conn->ac = NULL;
-    conn->state = IDLE;
+    set_state(conn, IDLE);
     if (h2o_timeout_is_linked(&conn->connect_deadline))
         h2o_timeout_unlink(&conn->connect_deadline);
     if (ac != NULL)
@@ -168,8 +176,7 @@ static void on_connected(const redisAsyncContext *ac, int status)
         schedule_retry(conn, ac->errstr);
         return;
     }
-    conn->state = READY;
-    ++stats.connections_up;
+    set_state(conn, READY);
     conn->backoff = 0;
     conn->timeout_streak = 0;
     if (conn->reported_down) {
@@ -236,7 +243,7 @@ static void connect_to(struct redis_conn *conn, const char *ip)
     redisAsyncSetConnectCallback(ac, on_connected);
     redisAsyncSetDisconnectCallback(ac, on_disconnected);
     hook_add_write(conn); /* connect completion is signalled as writability */
-    conn->state = CONNECTING;
+    set_state(conn, CONNECTING);
     h2o_timeout_link(conn->ctx->loop, &conn->connect_timeout, &conn->connect_deadline);
     send_setup(conn);
 }
@@ -263,7 +270,7 @@ static void start_connect(struct redis_conn *conn)
         connect_to(conn, host);
         return;
     }
-    conn->state = RESOLVING;
+    set_state(conn, RESOLVING);
     h2o_hostinfo_getaddr(&conn->ctx->receivers.hostinfo_getaddr, h2o_iovec_init(host, strlen(host)),
                          h2o_iovec_init(H2O_STRLIT("0")), AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV,
                          on_resolved, conn);

@@ -51,11 +51,12 @@ static h2o_iovec_t copy_into(char **p, h2o_iovec_t src)
 booka_cache_value_t *booka_cache_value_new(h2o_iovec_t body, h2o_iovec_t etag, h2o_iovec_t content_type, int status,
                                            uint64_t created_at, uint64_t fresh_until, uint64_t stale_until)
 {
-    size_t size = sizeof(booka_cache_value_t) + body.len + etag.len + content_type.len;
-    booka_cache_value_t *v = malloc(size);
+    size_t size = sizeof(booka_cache_value_t);
+    booka_cache_value_t *v;
     char *p;
 
-    if (v == NULL)
+    if (__builtin_add_overflow(size, body.len, &size) || __builtin_add_overflow(size, etag.len, &size) ||
+        __builtin_add_overflow(size, content_type.len, &size) || (v = malloc(size)) == NULL)
         return NULL;
     p = (char *)(v + 1);
     v->body = copy_into(&p, body);
@@ -81,8 +82,9 @@ void booka_cache_value_release(booka_cache_value_t *value)
         free(value);
 }
 
-/* hash_key: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o exports no general-purpose string hash. */
-static uint64_t hash_key(const char *key, size_t len)
+/* booka_cache_key_hash: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o's one exported string hash
+ * (h2o_cache_calchash) has 32 bits. */
+uint64_t booka_cache_key_hash(const char *key, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i != len; ++i)
@@ -154,7 +156,7 @@ static void grow(struct shard *s)
 
 booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const char *key, size_t key_len)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     booka_cache_value_t *v = NULL;
     struct entry **slot;
@@ -180,7 +182,7 @@ booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const cha
 
 void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t key_len, booka_cache_value_t *value)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     size_t charge = sizeof(struct entry) + key_len + value->_size;
     struct entry *e, **slot;
@@ -220,7 +222,7 @@ void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t k
 
 void booka_cache_store_remove(booka_cache_store_t *store, const char *key, size_t key_len)
 {
-    uint64_t hash = hash_key(key, key_len);
+    uint64_t hash = booka_cache_key_hash(key, key_len);
     struct shard *s = shard_of(store, hash);
     struct entry **slot;
 

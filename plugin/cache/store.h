@@ -32,6 +32,9 @@ void booka_cache_value_release(booka_cache_value_t *value);
 /* booka_cache_now: wall-clock milliseconds since the epoch (what fresh_until/stale_until are measured in). */
 uint64_t booka_cache_now(void);
 
+/* booka_cache_key_hash: the hash the store and single-flight's table bucket keys by. */
+uint64_t booka_cache_key_hash(const char *key, size_t len);
+
 typedef struct booka_cache_store booka_cache_store_t;
 
 /* booka_cache_store_create: a store that keeps at most `max_bytes` of values (keys and bookkeeping included), evicting

@@ -68,7 +68,9 @@ extern booka_cache_stats_t booka_cache_stats; /* process-wide counters, for /met
 void booka_cache_collect_metrics(booka_buf_t *out);
 
 /* booka_cache_serialize / booka_cache_deserialize: the value's bytes as stored in Redis (versioned, self-describing).
- * deserialize returns NULL for anything malformed. */
+ * deserialize returns NULL for anything malformed and for anything that could not be served as it is: a status other
+ * than 200, fresh_until after stale_until, an ETag that is not an entity-tag, a Content-Type with control characters
+ * (Redis is not trusted with response headers). */
 void booka_cache_serialize(const booka_cache_value_t *value, booka_buf_t *out);
 booka_cache_value_t *booka_cache_deserialize(const char *bytes, size_t len);
 

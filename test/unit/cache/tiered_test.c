@@ -1,7 +1,16 @@
 /* tiered_test.c: the lookup without Redis: MISS then HIT, coalesced followers, errors never stored, stale-while-revalidate,
- * stale-if-error, the fill's time reaching only the request it ran for, and the Redis representation. */
+ * stale-if-error, a fill whose value cannot be allocated, the fill's time reaching only the request it ran for, and the
+ * Redis representation. */
 #include "unit.h"
 #include "cache/tiered.h"
+
+/* An ASan build aborts on a malloc it cannot satisfy unless told to return NULL as glibc does; the out-of-memory test
+ * needs the NULL. Unused in a build without ASan. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
 
 static h2o_globalconf_t globalconf;
 static h2o_context_t ctx;
@@ -11,20 +20,22 @@ struct fake_fill {
     int status;           /* what the next fill answers */
     int deferred;         /* answer on the next loop turn instead of at once */
     int defer_first_only; /* only the first fill is deferred; later ones answer at once */
+    int unallocatable;    /* the answer's body is too large for any malloc to hold (out of memory, on demand) */
     booka_cache_fill_t *pending;
     h2o_timeout_t later;
     h2o_timeout_entry_t entry;
     char last_request_id[BOOKA_REQUEST_ID_MAX + 1]; /* the trace's request id the last fill saw */
 };
 
-#define FILL_DB_US 1234 /* what each fill reports as its database time */
+#define FILL_DB_US 1234                 /* what each fill reports as its database time */
+#define UNALLOCATABLE ((size_t)1 << 48) /* 256 TiB: beyond the address space, so malloc returns NULL before any copy */
 
 static void answer(struct fake_fill *f, booka_cache_fill_t *fill)
 {
     char body[32];
     int n = snprintf(body, sizeof(body), "{\"n\": %d}", f->calls);
-    booka_cache_fill_done(fill, f->status, h2o_iovec_init(body, n), h2o_iovec_init(H2O_STRLIT("W/\"t\"")),
-                          h2o_iovec_init(H2O_STRLIT("application/json")));
+    booka_cache_fill_done(fill, f->status, h2o_iovec_init(body, f->unallocatable ? UNALLOCATABLE : (size_t)n),
+                          h2o_iovec_init(H2O_STRLIT("W/\"t\"")), h2o_iovec_init(H2O_STRLIT("application/json")));
 }
 
 static void on_later(h2o_timeout_entry_t *entry)
@@ -190,6 +201,36 @@ static void test_stale_while_revalidate_and_if_error(void)
     booka_cache_store_destroy(s);
 }
 
+/* review item 3: when the fill's value could not be allocated, the lookup was freed while its request still held it: the
+ * request never got an answer, and its booka_cache_abandon then read freed memory. Now it is answered 503, at once or
+ * later, and nothing is stored. */
+static void test_fill_out_of_memory(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    booka_cache_policy_t p = {.fresh_ms = 60000, .stale_ms = 60000, .wait_ms = 1000, .lock_ms = 1000};
+    struct fake_fill f = {.status = 200, .unallocatable = 1, .deferred = 1};
+    struct result later = {0}, at_once = {0}, after = {0};
+    booka_cache_lookup_t *held;
+
+    h2o_timeout_init(ctx.loop, &f.later, 5);
+    f.entry.cb = on_later;
+    held = look(s, &p, "oom", &f, &later);
+    CHECK(held != NULL);
+    run_until(&later.called);
+    CHECK(later.called == 1 && later.outcome == BOOKA_CACHE_MISS && later.status == 503);
+    CHECK(strstr(later.body, "\"detail\"") != NULL);
+    if (!later.called)
+        booka_cache_abandon(held); /* what the request does when it goes away unanswered: freed memory before the fix */
+    f.deferred = 0;
+    CHECK(look(s, &p, "oom", &f, &at_once) == NULL); /* the fill answers inside the lookup */
+    CHECK(at_once.called == 1 && at_once.status == 503);
+    f.unallocatable = 0;
+    look(s, &p, "oom", &f, &after);
+    CHECK(after.called == 1 && after.outcome == BOOKA_CACHE_MISS && after.status == 200); /* nothing was stored */
+    h2o_timeout_dispose(ctx.loop, &f.later);
+    booka_cache_store_destroy(s);
+}
+
 static void test_serialization(void)
 {
     booka_cache_value_t *empty =
@@ -219,6 +260,43 @@ static void test_serialization(void)
     booka_cache_value_release(v);
 }
 
+/* round_trips: whether a value with these fields comes back from its Redis bytes (else it is a miss) */
+static int round_trips(const char *etag, const char *content_type, int status, uint64_t fresh_until, uint64_t stale_until)
+{
+    booka_cache_value_t *v = booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("{}")), h2o_iovec_init(etag, strlen(etag)),
+                                                   h2o_iovec_init(content_type, strlen(content_type)), status, 1, fresh_until,
+                                                   stale_until),
+                        *back;
+    booka_buf_t b = {NULL};
+
+    booka_cache_serialize(v, &b);
+    back = booka_cache_deserialize(b.base, b.len);
+    booka_buf_free(&b);
+    booka_cache_value_release(v);
+    booka_cache_value_release(back);
+    return back != NULL;
+}
+
+/* what Redis hands back goes out as response headers: anything unservable is a miss, never a header */
+static void test_untrusted_values_from_redis(void)
+{
+    CHECK(round_trips("W/\"0123abcd\"", "application/json", 200, 2, 3));
+    CHECK(round_trips("\"0123abcd\"", "image/webp", 200, 2, 2));
+    CHECK(round_trips("W/\"\"", "application/json; charset=utf-8", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"\r\nSet-Cookie: session=stolen", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\r\nSet-Cookie: x\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"b\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("a", "application/json", 200, 2, 3));
+    CHECK(!round_trips("\"", "application/json", 200, 2, 3));
+    CHECK(!round_trips("", "application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "text/html\r\n\r\n<script>", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "text/html\n", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", " application/json", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "", 200, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "application/json", 302, 2, 3));
+    CHECK(!round_trips("W/\"a\"", "application/json", 200, 3, 2));
+}
+
 int main(void)
 {
     h2o_config_init(&globalconf);
@@ -228,6 +306,8 @@ int main(void)
     test_followers_share_one_fill();
     test_follower_timeout_then_synchronous_fill();
     test_stale_while_revalidate_and_if_error();
+    test_fill_out_of_memory();
     test_serialization();
+    test_untrusted_values_from_redis();
     return unit_report("cache_tiered");
 }

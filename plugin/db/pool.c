@@ -190,8 +190,17 @@ booka_db_query_t *booka_db_query_new(const booka_db_statement_t *statements, siz
     return q;
 }
 
+/* query_free: the one way a query ends. Whoever frees it may find it still linked on its deadline timer (an abandoned query
+ * keeps its deadline while it runs, to bound it) or in a queue, so both are unlinked here, never left to the caller: a
+ * query freed while linked would have its deadline run on freed memory (a lost connection did that to an abandoned query). */
 static void query_free(booka_db_query_t *q)
 {
+    if (h2o_timeout_is_linked(&q->deadline))
+        h2o_timeout_unlink(&q->deadline);
+    if (h2o_linklist_is_linked(&q->link)) {
+        h2o_linklist_unlink(&q->link);
+        --q->pool->num_waiting;
+    }
     for (size_t i = 0; i != q->num_statements; ++i)
         if (q->results[i] != NULL)
             PQclear(q->results[i]);

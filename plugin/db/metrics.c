@@ -38,7 +38,7 @@ static void pool_snapshot(struct pool *pool, booka_db_stats_t *stats)
                        atomic_load(&pool->num_in_state[CONN_CANCELLING]),
         .in_use = atomic_load(&pool->num_in_state[CONN_BUSY]) + atomic_load(&pool->num_in_state[CONN_CANCELLING]),
         .idle = atomic_load(&pool->num_in_state[CONN_IDLE]),
-        .connecting = atomic_load(&pool->num_in_state[CONN_RESOLVING]) + atomic_load(&pool->num_in_state[CONN_CONNECTING]),
+        .connecting = atomic_load(&pool->num_in_state[CONN_CONNECTING]),
         .down = atomic_load(&pool->num_in_state[CONN_DOWN]),
         .waiting = atomic_load(&pool->num_waiting),
         .queries = atomic_load(&pool->stats.queries),

@@ -10,11 +10,11 @@
 
 void db_conn_flush(struct conn *conn)
 {
-    int ret = PQflush(conn->pg);
+    int ret = PQflush(conn->link.pg);
     if (ret < 0)
-        db_conn_lost(conn, PQerrorMessage(conn->pg));
-    else if (ret > 0 && !h2o_socket_is_writing(conn->sock))
-        h2o_socket_notify_write(conn->sock, db_on_conn_write);
+        db_conn_lost(conn, PQerrorMessage(conn->link.pg));
+    else if (ret > 0)
+        db_link_want_write(&conn->link, db_on_conn_write);
 }
 
 /* conn_prepared_index: the index of the named statement holding `sql` on this connection, adding it under a new name
@@ -90,23 +90,23 @@ void db_conn_send(struct conn *conn, booka_db_query_t *q)
         if (index >= 0) {
             snprintf(name, sizeof(name), "booka_%" PRIu64, conn->prepared[index].name);
             if (is_new) {
-                if (!PQsendPrepare(conn->pg, name, sql, n, NULL))
+                if (!PQsendPrepare(conn->link.pg, name, sql, n, NULL))
                     goto Lost;
                 conn->commands[conn->num_commands++] = (typeof(conn->commands[0])){CMD_PREPARE, i};
             }
-            if (!PQsendQueryPrepared(conn->pg, name, n, q->statements[i].values, NULL, NULL, 0))
+            if (!PQsendQueryPrepared(conn->link.pg, name, n, q->statements[i].values, NULL, NULL, 0))
                 goto Lost;
-        } else if (!PQsendQueryParams(conn->pg, sql, n, NULL, q->statements[i].values, NULL, NULL, 0)) {
+        } else if (!PQsendQueryParams(conn->link.pg, sql, n, NULL, q->statements[i].values, NULL, NULL, 0)) {
             goto Lost;
         }
         conn->commands[conn->num_commands++] = (typeof(conn->commands[0])){CMD_EXECUTE, i};
     }
-    if (!PQpipelineSync(conn->pg))
+    if (!PQpipelineSync(conn->link.pg))
         goto Lost;
     db_conn_flush(conn);
     return;
 Lost:
-    db_conn_lost(conn, PQerrorMessage(conn->pg));
+    db_conn_lost(conn, PQerrorMessage(conn->link.pg));
 }
 
 static int sqlstate_is(const booka_db_query_t *q, const char *prefix)
@@ -174,13 +174,13 @@ static void conn_record_error(struct conn *conn, const PGresult *res)
 /* db_conn_read_results: consumes what arrived; results are collected per Execute until the Sync. */
 void db_conn_read_results(struct conn *conn)
 {
-    if (!PQconsumeInput(conn->pg)) {
-        db_conn_lost(conn, PQerrorMessage(conn->pg));
+    if (!PQconsumeInput(conn->link.pg)) {
+        db_conn_lost(conn, PQerrorMessage(conn->link.pg));
         return;
     }
-    while (conn->query != NULL && !PQisBusy(conn->pg)) {
+    while (conn->query != NULL && !PQisBusy(conn->link.pg)) {
         booka_db_query_t *q = conn->query;
-        PGresult *res = PQgetResult(conn->pg);
+        PGresult *res = PQgetResult(conn->link.pg);
         if (res == NULL) { /* end of one command's results */
             if (conn->command_index == conn->num_commands)
                 break;
@@ -213,6 +213,6 @@ void db_conn_read_results(struct conn *conn)
         if (res != NULL)
             PQclear(res);
     }
-    if (PQstatus(conn->pg) == CONNECTION_BAD)
-        db_conn_lost(conn, PQerrorMessage(conn->pg));
+    if (PQstatus(conn->link.pg) == CONNECTION_BAD)
+        db_conn_lost(conn, PQerrorMessage(conn->link.pg));
 }

@@ -6,11 +6,12 @@
 #include <sys/types.h>
 #include "db/db.h"
 #include "db/internal.h"
+#include "db/link.h"
 #include "metrics/metrics.h"
 
 #define MAX_COMMANDS (BOOKA_DB_MAX_STATEMENTS * 2) /* a Prepare and an Execute per statement */
 
-enum conn_state { CONN_DOWN, CONN_RESOLVING, CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CANCELLING, NUM_CONN_STATES };
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY, CONN_CANCELLING, NUM_CONN_STATES };
 
 enum command_kind { CMD_PREPARE, CMD_EXECUTE };
 
@@ -23,22 +24,15 @@ struct prepared {
 struct conn {
     struct pool *pool;
     enum conn_state state;
-    PGconn *pg;
-    h2o_socket_t *sock; /* a dup() of PQsocket(pg), identified by device and inode */
-    dev_t sock_dev;
-    ino_t sock_ino;
-    int connect_wants_write;   /* connecting: PQconnectPoll waits for writability, else readability */
-    h2o_timeout_entry_t timer; /* connect timeout, or the cancel grace */
+    db_link_t link;            /* the libpq connection and its socket (link.pg, link.sock) */
+    h2o_timeout_entry_t timer; /* the cancel grace */
     h2o_linklist_t idle_link;
     uint64_t serial;          /* changes whenever the connection is closed: stale cancel replies are ignored */
     uint64_t born;            /* pool generation when the connection came up */
     uint64_t next_attempt_at; /* CONN_DOWN: when to connect again */
     uint64_t idle_since;      /* CONN_IDLE: when it last became idle */
     int cancel_pending;       /* a cancel request is on its way; the connection is not reused before it lands */
-    h2o_hostinfo_getaddr_req_t *lookup;
-    size_t lookup_index;
-    char **addrs;            /* per host that is a name: its addresses, comma-separated */
-    booka_db_query_t *query; /* running */
+    booka_db_query_t *query;  /* running */
     struct {
         unsigned char kind, statement;
     } commands[MAX_COMMANDS];

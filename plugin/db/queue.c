@@ -171,7 +171,7 @@ void db_pool_dispatch(struct pool *pool)
         if (conn == NULL)
             return;
         if (!db_conn_validate(conn)) {
-            db_conn_lost(conn, PQerrorMessage(conn->pg));
+            db_conn_lost(conn, PQerrorMessage(conn->link.pg));
             continue;
         }
         db_conn_send(conn, q);
@@ -218,7 +218,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     if (conn->state == CONN_BUSY) {
         db_conn_set_state(conn, CONN_CANCELLING);
         conn->cancel_pending = 1;
-        db_cancel_async(conn->pg, &q->thread->cancel_replies, conn, conn->serial);
+        db_cancel_async(conn->link.pg, &q->thread->cancel_replies, conn, conn->serial);
         conn->timer.cb = on_cancel_grace;
         h2o_timeout_link(q->thread->loop, &conn->pool->cancel_grace, &conn->timer);
     }

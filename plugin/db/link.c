@@ -50,10 +50,9 @@ void db_link_close(db_link_t *link)
  * which PQfinish frees). */
 static void link_failed(db_link_t *link, const char *why)
 {
-    char reason[256];
+    char reason[1024];
 
     snprintf(reason, sizeof(reason), "%s", why != NULL && why[0] != '\0' ? why : "unknown error");
-    reason[strcspn(reason, "\n")] = '\0';
     db_link_close(link);
     link->on_open(link, reason);
 }

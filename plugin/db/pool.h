@@ -7,7 +7,6 @@
 #include "db/db.h"
 #include "db/internal.h"
 #include "db/link.h"
-#include "metrics/metrics.h"
 
 #define MAX_COMMANDS (BOOKA_DB_MAX_STATEMENTS * 2) /* a Prepare and an Execute per statement */
 

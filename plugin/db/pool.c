@@ -1,9 +1,9 @@
 /* pool.c: one pool of libpq connections per target (primary, replica) per event-loop thread, created on first use.
  *
- * Every libpq call is non-blocking (conn.c opens connections, pipeline.c runs queries, queue.c holds the waiting ones and
- * the deadlines, metrics.c reports). One query at a time runs on a connection: a cancel request then always hits the
- * query it is meant for, and a lost connection loses exactly one query, which is retried when that is safe. Queries wait
- * in a bounded FIFO per pool. */
+ * Every libpq call is non-blocking (link.c opens connections, conn.c keeps a pool's connections up, pipeline.c runs
+ * queries, queue.c holds the waiting ones and the deadlines, metrics.c reports). One query at a time runs on a connection: a cancel
+ * request then always hits the query it is meant for, and a lost connection loses exactly one query, which is retried when that is
+ * safe. Queries wait in a bounded FIFO per pool. */
 #include <stdlib.h>
 #include "db/pool.h"
 #include "http/http.h"

@@ -1,64 +1,81 @@
-/* invalidate.c: the LISTEN connection, on libpq's non-blocking API driven by one h2o loop. */
-#include <errno.h>
+/* invalidate.c: the cache generation and epoch, moved by the LISTEN connection (plugin/db/listen.c holds the connection).
+ *
+ * The rule for the generation. Values below 2^63 are sequence numbers: a write's trigger draws one from the
+ * booka_cache_generation sequence (a bigint: 0 to 2^63-1) and notifies it, and the generation becomes the number of the
+ * last write whose notification arrived (notifications come in commit order; the latest wins, so an early-drawn number
+ * that commits late still moves the generation to a value no key has used). Values with the top bit set stand for "a
+ * change whose number is unknown": the (re)connect, whose set-up reads the sequence while writes may be in flight, and any
+ * payload that is not a sequence number (garbage, a table name from an older trigger, 2^64-1). Such a value is derived
+ * from its inputs (FNV-1a), so every instance that sees the same thing computes the same generation and they keep sharing
+ * keys; and since it is never a sequence number, the next write's notification always moves the generation. No payload
+ * can pin it: the next real write replaces whatever a bad one set. */
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "cache/invalidate.h"
-#include "http/http.h"
+#include "db/listen.h"
 
 #define CHANNEL "booka_invalidate"
-#define RETRY_TICK_MS 100
-#define MAX_BACKOFF_MS 5000
+#define SEQUENCE_MAX INT64_MAX             /* a bigint sequence's largest value */
+#define UNKNOWN_CHANGE (UINT64_C(1) << 63) /* set in generations that are not sequence numbers */
 
 _Atomic uint64_t booka_cache_generation;
 _Atomic uint64_t booka_cache_epoch;
+static atomic_int started, listening;
+static booka_db_listener_t *listener; /* NULL without a LISTEN target */
 
-/* epoch_of: the database's epoch text folded to 64 bits (FNV-1a; it only needs to differ between databases). */
-static uint64_t epoch_of(const char *text)
+/* fnv1a: 64-bit FNV-1a of `len` bytes, continuing from `h`. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *text != '\0'; ++text)
-        h = (h ^ (unsigned char)*text) * 0x100000001b3ULL;
+    for (const unsigned char *p = data; len-- != 0; ++p)
+        h = (h ^ *p) * 0x100000001b3ULL;
     return h;
 }
 
-static struct listener {
-    h2o_context_t *ctx;
-    char *conninfo;
-    PGconn *conn;
-    h2o_socket_t *sock; /* watches a dup of libpq's socket */
-    int sock_fd;        /* libpq's socket the h2o socket mirrors (it can change while connecting) */
-    enum { IDLE, CONNECTING, SETTING_UP, LISTENING } state;
-    h2o_timeout_t tick;
-    h2o_timeout_entry_t tick_entry;
-    uint64_t retry_at, backoff;
-    int read_sequence; /* the set-up read booka_cache_generation (else each reconnect bumps the generation once) */
-    int reported_down;
-} listener;
-static atomic_int started, listening;
+#define FNV_OFFSET 0xcbf29ce484222325ULL
 
-static void start_connect(void);
-static void on_readable(h2o_socket_t *sock, const char *err);
-static void on_writable(h2o_socket_t *sock, const char *err);
+/* unknown_change: the generation after a change whose number is unknown, derived from `from` and `text`; never a sequence
+ * number, never `from`. */
+static uint64_t unknown_change(uint64_t from, const char *text)
+{
+    uint64_t h = fnv1a(fnv1a(FNV_OFFSET, &from, sizeof(from)), text, strlen(text)) | UNKNOWN_CHANGE;
+    return h != from ? h : h ^ 1;
+}
+
+/* sequence_number: whether `text` is a number the sequence can produce (decimal digits only, at most 2^63-1). */
+static int sequence_number(const char *text, uint64_t *n)
+{
+    size_t len = strspn(text, "0123456789");
+
+    if (len == 0 || text[len] != '\0' || len > 19)
+        return 0;
+    *n = 0;
+    for (const char *p = text; *p != '\0'; ++p) {
+        if (*n > (SEQUENCE_MAX - (uint64_t)(*p - '0')) / 10)
+            return 0;
+        *n = *n * 10 + (uint64_t)(*p - '0');
+    }
+    return 1;
+}
 
 void booka_invalidation_apply_payload(const char *payload)
 {
-    char *end;
-    uint64_t n, cur;
+    uint64_t n;
 
-    errno = 0;
-    n = strtoull(payload, &end, 10);
-    if (payload[0] == '\0' || *end != '\0' || errno != 0) {
-        atomic_fetch_add(&booka_cache_generation, 1);
-        return;
-    }
-    cur = atomic_load(&booka_cache_generation);
-    while (n > cur && !atomic_compare_exchange_weak(&booka_cache_generation, &cur, n))
-        ;
+    if (!sequence_number(payload, &n))
+        n = unknown_change(atomic_load(&booka_cache_generation), payload);
+    atomic_store(&booka_cache_generation, n);
+}
+
+void booka_invalidation_apply_setup(const char *sequence_value)
+{
+    /* the same after every reconnect while nothing was written (instances agree, keys survive), different once something
+     * was; without the sequence (an older schema), a step from wherever the generation is */
+    uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation);
+    atomic_store(&booka_cache_generation, unknown_change(from, sequence_value != NULL ? sequence_value : ""));
 }
 
 int booka_invalidation_is_listening(void)
@@ -66,189 +83,45 @@ int booka_invalidation_is_listening(void)
     return atomic_load(&listening);
 }
 
-static void close_socket(void)
+/* epoch_of: the database's epoch text folded to 64 bits (it only needs to differ between databases). */
+static uint64_t epoch_of(const char *text)
 {
-    if (listener.sock != NULL) {
-        h2o_socket_close(listener.sock);
-        listener.sock = NULL;
-    }
-    listener.sock_fd = -1;
+    return fnv1a(FNV_OFFSET, text, strlen(text));
 }
 
-/* fail: drops the connection and schedules a reconnect; while it is down no notification can arrive, so the generation is
- * bumped once more on reconnect (re-reading the sequence). */
-static void fail(const char *why)
+static void on_up(void *data, const PGresult *setup)
 {
-    char reason[256]; /* `why` may be PQerrorMessage of the connection freed below */
+    int read =
+        setup != NULL && PQntuples(setup) == 1 && PQnfields(setup) == 2 && !PQgetisnull(setup, 0, 0) && !PQgetisnull(setup, 0, 1);
 
-    snprintf(reason, sizeof(reason), "%s", why);
-    reason[strcspn(reason, "\n")] = '\0';
-    why = reason;
-    close_socket();
-    if (listener.conn != NULL) {
-        PQfinish(listener.conn);
-        listener.conn = NULL;
-    }
-    listener.state = IDLE;
+    if (read)
+        atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(setup, 0, 1)));
+    booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL);
+    atomic_store(&listening, 1);
+}
+
+static void on_notify(void *data, const char *payload)
+{
+    booka_invalidation_apply_payload(payload);
+}
+
+static void on_down(void *data)
+{
     atomic_store(&listening, 0);
-    if (!listener.reported_down) {
-        booka_log(NULL, "invalidate", "LISTEN connection down (%s); reconnecting with backoff", why);
-        listener.reported_down = 1;
-    }
-    listener.backoff = listener.backoff == 0 ? 100 : listener.backoff * 2;
-    if (listener.backoff > MAX_BACKOFF_MS)
-        listener.backoff = MAX_BACKOFF_MS;
-    listener.retry_at = h2o_now(listener.ctx->loop) + listener.backoff / 2 + (uint64_t)rand() % (listener.backoff / 2 + 1);
-    if (!h2o_timeout_is_linked(&listener.tick_entry))
-        h2o_timeout_link(listener.ctx->loop, &listener.tick, &listener.tick_entry);
 }
 
-static void on_tick(h2o_timeout_entry_t *entry)
+void booka_invalidation_context_init(h2o_context_t *ctx)
 {
-    if (listener.state != IDLE)
-        return;
-    if (h2o_now(listener.ctx->loop) < listener.retry_at) {
-        h2o_timeout_link(listener.ctx->loop, &listener.tick, &listener.tick_entry);
-        return;
-    }
-    start_connect();
-}
-
-/* watch: makes the h2o socket follow libpq's current socket, then waits for what libpq wants. */
-static void watch(int want_write)
-{
-    int fd = PQsocket(listener.conn);
-    if (fd != listener.sock_fd) {
-        int copy;
-        close_socket();
-        if (fd < 0 || (copy = dup(fd)) == -1) {
-            fail("no socket");
-            return;
-        }
-        listener.sock = h2o_evloop_socket_create(listener.ctx->loop, copy, H2O_SOCKET_FLAG_DONT_READ);
-        listener.sock_fd = fd;
-    }
-    if (want_write)
-        h2o_socket_notify_write(listener.sock, on_writable);
-    else if (!h2o_socket_is_reading(listener.sock))
-        h2o_socket_read_start(listener.sock, on_readable);
-}
-
-/* poll_connect: drives PQconnectPoll until the connection is up, then sends LISTEN and reads the sequence. */
-static void poll_connect(void)
-{
-    switch (PQconnectPoll(listener.conn)) {
-    case PGRES_POLLING_READING:
-        watch(0);
-        return;
-    case PGRES_POLLING_WRITING:
-        watch(1);
-        return;
-    case PGRES_POLLING_OK:
-        break;
-    default:
-        fail(PQerrorMessage(listener.conn));
-        return;
-    }
-    if (PQsetnonblocking(listener.conn, 1) != 0 ||
-        !PQsendQuery(listener.conn, "LISTEN " CHANNEL "; SELECT CASE WHEN is_called THEN last_value ELSE 0 END, "
-                                    "(SELECT epoch FROM booka_cache_epoch) FROM booka_cache_generation")) {
-        fail(PQerrorMessage(listener.conn));
-        return;
-    }
-    listener.state = SETTING_UP;
-    watch(PQflush(listener.conn) == 1);
-}
-
-/* drain: reads what arrived: the set-up results, then notifications. */
-static void drain(void)
-{
-    PGresult *res;
-    PGnotify *note;
-
-    if (!PQconsumeInput(listener.conn)) {
-        fail(PQerrorMessage(listener.conn));
-        return;
-    }
-    while (!PQisBusy(listener.conn) && (res = PQgetResult(listener.conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
-            atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(res, 0, 1)));
-            booka_invalidation_apply_payload(PQgetvalue(res, 0, 0));
-            listener.read_sequence = 1;
-        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            /* without the sequence (schema not applied yet) notifications still work: each one bumps the generation */
-            booka_log(NULL, "invalidate", "set-up query failed: %s", PQresultErrorMessage(res));
-        }
-        PQclear(res);
-    }
-    if (listener.state == SETTING_UP && !PQisBusy(listener.conn)) {
-        listener.state = LISTENING;
-        listener.backoff = 0;
-        /* Writes made while nobody listened here moved the sequence, and reading it moved the generation past them. Without
-         * the sequence (an older schema), assume the worst once. Not a bump in both cases: the next write's nextval would
-         * then equal the generation and invalidate nothing. */
-        if (!listener.read_sequence)
-            atomic_fetch_add(&booka_cache_generation, 1);
-        atomic_store(&listening, 1);
-        if (listener.reported_down) {
-            booka_log(NULL, "invalidate", "LISTEN connection up again");
-            listener.reported_down = 0;
-        }
-    }
-    while ((note = PQnotifies(listener.conn)) != NULL) {
-        booka_invalidation_apply_payload(note->extra);
-        PQfreemem(note);
-    }
-}
-
-static void on_readable(h2o_socket_t *sock, const char *err)
-{
-    if (listener.state == CONNECTING)
-        poll_connect();
-    else
-        drain();
-}
-
-static void on_writable(h2o_socket_t *sock, const char *err)
-{
-    if (listener.state == CONNECTING) {
-        poll_connect();
-    } else if (PQflush(listener.conn) == 1) {
-        h2o_socket_notify_write(listener.sock, on_writable);
-    } else if (!h2o_socket_is_reading(listener.sock)) {
-        h2o_socket_read_start(listener.sock, on_readable);
-    }
-}
-
-static void start_connect(void)
-{
-    if ((listener.conn = PQconnectStart(listener.conninfo)) == NULL) {
-        fail("out of memory");
-        return;
-    }
-    if (PQstatus(listener.conn) == CONNECTION_BAD) {
-        fail(PQerrorMessage(listener.conn));
-        return;
-    }
-    listener.state = CONNECTING;
-    listener.read_sequence = 0;
-    poll_connect();
-}
-
-void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo)
-{
+    static const booka_db_listen_callbacks_t callbacks = {on_up, on_notify, on_down};
     int expected = 0;
+
     if (!atomic_compare_exchange_strong(&started, &expected, 1))
         return;
     /* until the database's epoch is read, a random one: this process then shares no keys with anyone */
     atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
-    if (conninfo == NULL)
-        return; /* nowhere to LISTEN: the keys stay this process's own, and entries change when they expire */
-    listener.ctx = ctx;
-    listener.conninfo = h2o_strdup(NULL, conninfo, SIZE_MAX).base;
-    listener.sock_fd = -1;
-    h2o_timeout_init(ctx->loop, &listener.tick, RETRY_TICK_MS);
-    listener.tick_entry.cb = on_tick;
-    start_connect();
+    /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two */
+    listener = booka_db_listen(ctx, CHANNEL,
+                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka_cache_epoch) "
+                               "FROM booka_cache_generation",
+                               &callbacks, NULL);
 }

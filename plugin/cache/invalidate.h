@@ -15,17 +15,22 @@ extern _Atomic uint64_t booka_cache_generation;
  * generation restarts in a recreated database. Random per process until the LISTEN connection has read it. */
 extern _Atomic uint64_t booka_cache_epoch;
 
-/* booka_invalidation_context_init: the first loop thread to call it hosts the process's LISTEN connection to `conninfo`
- * (later calls are no-ops). The connection is asynchronous on that loop, re-reads the generation from the sequence each
- * time it (re)connects, so writes it missed while down still count, and reconnects with backoff. With conninfo NULL
- * there is no connection: the process keeps a random epoch (shares no keys) and is never listening. */
-void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo);
+/* booka_invalidation_context_init: the first loop thread to call it hosts the process's LISTEN connection (plugin/db's
+ * booka_db_listen: `listen-url`, else the primary; later calls are no-ops). Each (re)connect re-reads the sequence, so
+ * writes missed while down still count. Without a LISTEN target there is no connection: the process keeps a random
+ * epoch (shares no keys) and is never listening. */
+void booka_invalidation_context_init(h2o_context_t *ctx);
 
 /* booka_invalidation_is_listening: the LISTEN connection is up (for /readyz). */
 int booka_invalidation_is_listening(void);
 
-/* booka_invalidation_apply_payload: what a notification's payload does to the generation: a number moves it forward
- * (never back); anything else (older triggers sent table names) bumps it by one. Exposed for unit tests. */
+/* booka_invalidation_apply_payload: what a notification's payload does to the generation (the rule: invalidate.c): a
+ * sequence number (digits, at most 2^63-1) becomes the generation; anything else moves it to a value derived from it and
+ * the current generation, in the upper half, where no sequence number is. Exposed for unit tests. */
 void booka_invalidation_apply_payload(const char *payload);
+
+/* booka_invalidation_apply_setup: what a (re)connect does: the generation moves to a value in the upper half derived from
+ * the sequence's value (NULL when it could not be read: derived from the current generation). Exposed for unit tests. */
+void booka_invalidation_apply_setup(const char *sequence_value);
 
 #endif

@@ -129,8 +129,9 @@ int db_target_prepare(db_target_t *target, const db_settings_t *settings, char *
         for (size_t j = 0; j != n; ++j)
             given |= strcmp(target->keywords[j], defaults[i][0]) == 0;
         if (!given) {
+            const char *value = i == 0 && target->application_name != NULL ? target->application_name : defaults[i][1];
             target->keywords[n] = h2o_strdup(NULL, defaults[i][0], SIZE_MAX).base;
-            target->values[n++] = h2o_strdup(NULL, defaults[i][1], SIZE_MAX).base;
+            target->values[n++] = h2o_strdup(NULL, value, SIZE_MAX).base;
         }
     }
     /* Session settings travel as startup options (pgBouncer refuses those): plans are made for the actual values of each
@@ -174,7 +175,7 @@ void db_target_dispose(db_target_t *target)
         free(target->ports[i]);
     free(target->ports);
     free(target->resolve);
-    *target = (db_target_t){.conninfo = target->conninfo};
+    *target = (db_target_t){.conninfo = target->conninfo, .application_name = target->application_name};
 }
 
 /* scan_u64: a non-negative integer in [min, max] from a scalar node. */
@@ -219,8 +220,8 @@ static int set_listen_url(h2o_configurator_command_t *cmd, yoml_t *node)
         return -1;
     }
     PQconninfoFree(opts);
-    free(db_settings.listen_conninfo);
-    db_settings.listen_conninfo = h2o_strdup(NULL, node->data.scalar, SIZE_MAX).base;
+    free(db_settings.listen.conninfo);
+    db_settings.listen.conninfo = h2o_strdup(NULL, node->data.scalar, SIZE_MAX).base;
     return 0;
 }
 
@@ -294,6 +295,22 @@ static int postgres_is_up(h2o_context_t *ctx, void *data)
     return booka_db_is_up(ctx);
 }
 
+/* prepare_listen: the LISTEN connection's target: `listen-url`, else the primary's url; named apart in pg_stat_activity
+ * (booka-origin-listen) from the pools' connections. */
+static int prepare_listen(yoml_t *node)
+{
+    char err[512];
+
+    if (db_settings.listen.conninfo == NULL)
+        db_settings.listen.conninfo = h2o_strdup(NULL, db_settings.primary.conninfo, SIZE_MAX).base;
+    db_settings.listen.application_name = "booka-origin-listen";
+    if (db_target_prepare(&db_settings.listen, &db_settings, err, sizeof(err)) != 0) {
+        h2o_configurator_errprintf(NULL, node, "booka.postgres: listen-url: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* on_config_exit: once the whole configuration is read: the connection string falls back to DATABASE_URL, both targets are
  * parsed (so a bad URL is a configuration error), and /readyz learns about Postgres. */
 static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *ctx, yoml_t *node)
@@ -323,11 +340,13 @@ static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *
         h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
         return -1;
     }
-    if (db_settings.pgbouncer && db_settings.listen_conninfo == NULL)
+    if (db_settings.pgbouncer && db_settings.listen.conninfo == NULL)
         h2o_configurator_errprintf(NULL, node,
                                    "warning: booka.postgres has pgbouncer: ON and no listen-url: cache invalidation cannot "
                                    "LISTEN through transaction pooling, so cached lists change only when they expire; set "
                                    "listen-url to Postgres itself (or a session-mode pool)");
+    else if (prepare_listen(node) != 0)
+        return -1;
     booka_health_add_dependency("postgres", 1, postgres_is_up, NULL);
     booka_health_add_context_init(booka_db_context_init);
     return 0;
@@ -341,11 +360,4 @@ void booka_db_register_configurator(h2o_globalconf_t *conf)
     c->exit = on_config_exit;
     h2o_configurator_define_command(c, "booka.postgres", flags, on_config_postgres);
     h2o_configurator_define_command(c, "booka.postgres-replica", flags, on_config_postgres_replica);
-}
-
-const char *booka_db_listen_conninfo(void)
-{
-    if (db_settings.listen_conninfo != NULL)
-        return db_settings.listen_conninfo;
-    return db_settings.pgbouncer ? NULL : db_settings.primary.conninfo;
 }

@@ -85,12 +85,6 @@ void booka_db_collect_metrics(booka_buf_t *out);
  * insists on a connection string and /readyz reports "postgres". Call while the configuration is applied. */
 void booka_db_require(void);
 
-/* booka_db_listen_conninfo: the connection string of the cache's LISTEN connection: `listen-url` when given, else the
- * primary's (booka.postgres url, else DATABASE_URL); NULL when there is none, or when the primary is pgBouncer in
- * transaction mode (`pgbouncer: ON`) without a `listen-url`, since transaction pooling cannot hold a LISTEN: the server
- * connection that ran it goes back to the pool and the notifications are lost while the client side looks healthy. */
-const char *booka_db_listen_conninfo(void);
-
 /* booka_db_register_configurator: `booka.postgres` and `booka.postgres-replica` (see plugin/db/README.md). */
 void booka_db_register_configurator(h2o_globalconf_t *conf);
 

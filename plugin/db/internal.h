@@ -10,9 +10,10 @@
 
 /* db_target_t: one database to connect to (the primary, or the read replica) and how. */
 typedef struct db_target {
-    char *conninfo;        /* as configured (URL or key=value), NULL when none */
-    const char **keywords; /* NULL-terminated libpq keywords for PQconnectStartParams, built by db_target_prepare */
-    const char **values;   /* their values */
+    char *conninfo;               /* as configured (URL or key=value), NULL when none */
+    const char *application_name; /* unless the URL names one; NULL: "booka-origin" */
+    const char **keywords;        /* NULL-terminated libpq keywords for PQconnectStartParams, built by db_target_prepare */
+    const char **values;          /* their values */
     /* Host names are resolved before each attempt (off the loop) and passed as hostaddr. When resolve is NULL, no host
      * needs it and keywords/values are used as they are. */
     size_t num_hosts;
@@ -33,15 +34,15 @@ typedef struct db_settings {
     uint64_t cancel_grace;        /* ms a cancelled statement has to wind down before its connection is replaced */
     uint64_t max_reconnect_delay; /* ms, ceiling of the exponential reconnect backoff */
     int pgbouncer;                /* transaction pooling: no named prepared statements, no startup options */
-    char *listen_conninfo;        /* `listen-url`: the cache invalidation's LISTEN connection, NULL for the primary's */
+    db_target_t listen;           /* the LISTEN connection: `listen-url`, else the primary's url (none through pgBouncer) */
     int required;                 /* a handler uses the database */
 } db_settings_t;
 
 extern db_settings_t db_settings;
 
 /* db_target_prepare: parses target->conninfo (PQconninfoParse) and builds its keyword/value arrays with our defaults
- * (application_name, keepalives, gssencmode=disable unless given) and statement_timeout in `options` (unless pgbouncer).
- * Returns 0, or -1 with a message in err. */
+ * (application_name: target->application_name or booka-origin; keepalives, gssencmode=disable unless given) and statement_timeout
+ * in `options` (unless pgbouncer). Returns 0, or -1 with a message in err. */
 int db_target_prepare(db_target_t *target, const db_settings_t *settings, char *err, size_t errlen);
 
 /* db_target_dispose: frees what db_target_prepare built (not conninfo). */

@@ -310,6 +310,47 @@ static void test_prepare_failed_in_pipeline(const char *conninfo)
     CHECK_STR_EQ(o.value, "first");
 }
 
+/* test_abandoned_then_lost: a running query is abandoned (its request went away), then its connection is lost before
+ * the query's deadline. The pool must drop the query with its deadline timer: before the fix, conn_lost freed the query
+ * while it stayed linked on the timer, and the deadline then ran on freed memory (AddressSanitizer: heap-use-after-free
+ * in on_deadline). */
+static void test_abandoned_then_lost(const char *conninfo)
+{
+    struct outcome o, after;
+    h2o_context_t *ctx;
+    booka_db_statement_t st = {"SELECT pg_sleep(30)", 0, {NULL}};
+    booka_db_query_t *q;
+    char sql[128], pid[64];
+    booka_db_stats_t stats;
+
+    db_settings.pool_size = 1;
+    db_settings.query_timeout = 800;
+    use_target(conninfo);
+    ctx = new_context();
+    booka_db_context_init(ctx);
+    CHECK_INT_EQ(submit(ctx, "SELECT pg_backend_pid()::text", NULL, &o), BOOKA_DB_OK);
+    run_until(ctx, &o.done, 3000);
+    CHECK_INT_EQ(o.status, BOOKA_DB_OK);
+    snprintf(pid, sizeof(pid), "%s", o.value);
+
+    o = (struct outcome){0};
+    q = booka_db_query_new(&st, 1, 0, on_result, &o); /* not read-only: never retried */
+    CHECK_INT_EQ(booka_db_submit(ctx, q), BOOKA_DB_OK);
+    run_until(ctx, NULL, 100); /* sent: it runs on the connection */
+    booka_db_query_abandon(q);
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+    exec_blocking(conninfo, sql);
+    /* the loss is seen, the connection replaced, and the abandoned query's deadline passes */
+    run_until(ctx, NULL, 1500);
+    CHECK_INT_EQ(o.calls, 0);
+    booka_db_get_stats(ctx, 0, &stats);
+    CHECK_INT_EQ(stats.timeouts, 0); /* its deadline did not run */
+    CHECK_INT_EQ(submit(ctx, "SELECT 'after'::text", NULL, &after), BOOKA_DB_OK);
+    run_until(ctx, &after.done, 3000);
+    CHECK_INT_EQ(after.status, BOOKA_DB_OK);
+    CHECK_STR_EQ(after.value, "after");
+}
+
 int main(void)
 {
     const char *live = getenv("BOOKA_TEST_DATABASE_URL");
@@ -323,6 +364,7 @@ int main(void)
     if (live != NULL && live[0] != '\0') {
         test_live(live);
         test_prepare_failed_in_pipeline(live);
+        test_abandoned_then_lost(live);
     } else
         printf("db_pool: BOOKA_TEST_DATABASE_URL not set, live Postgres tests skipped\n");
     db_target_dispose(&db_settings.primary);

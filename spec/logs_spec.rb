@@ -79,7 +79,7 @@ describe 'the access log and the error log' do
 
   it 'ships one access-log format in h2o.conf and container/h2o.conf' do
     expect(data.shipped_format('container/h2o.conf')).to eq data.shipped_format
-    expect(data.shipped_format).to include('%{x-request-id}i', '%{x-cache}o', '%{booka-db-time}e', '%{booka-redis-time}e',
+    expect(data.shipped_format).to include('%{booka-client-ip}e', '%{x-request-id}i', '%{x-cache}o', '%{booka-db-time}e', '%{booka-redis-time}e',
                                            '%{booka-avatar-render-time}e', '%{booka-avatar-queue-time}e')
   end
 

@@ -2,6 +2,7 @@
 require_relative 'spec_helper'
 require 'zlib'
 require 'stringio'
+require 'etc'
 
 describe 'booka-origin host' do
   def docroot(server)
@@ -247,10 +248,10 @@ describe 'booka-origin host' do
     end
   end
 
-  describe 'reuseport' do
+  describe 'tcp-reuseport' do
     it 'serves on every thread whatever the position of the directive, and refuses a port already taken' do
       s = Booka::Server.new do |srv|
-        "listen: #{srv.port}\nnum-threads: 2\nreuseport: ON\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+        "listen: #{srv.port}\nnum-threads: 2\ntcp-reuseport: ON\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
       end
       s.start
       10.times { expect(get(s.url('/healthz'), proto: :h1).status).to eq 200 }
@@ -270,7 +271,7 @@ describe 'booka-origin host' do
         <<~YAML
           listen: #{srv.port}
           num-threads: 2
-          graceful-shutdown-timeout: 20
+          http2-graceful-shutdown-timeout: 20
           pid-file: #{srv.dir}/booka.pid
           hosts:
             default:
@@ -336,6 +337,218 @@ describe 'booka-origin host' do
       status, out = check("hosts:\n  default:\n    paths: {}\n")
       expect(status).not_to eq 0
       expect(out).to include 'mandatory directive `listen` is missing'
+    end
+  end
+
+  describe 'configuration numbers, keys and host directives (booka-origin -t)' do
+    # check: -t over `directives` (top-level YAML) and one path holding `path_yaml`: [exit status, output]; the config
+    # is kept in @yaml for position_of
+    def check(directives, path_yaml = 'booka.health: ON')
+      path = path_yaml.lines.map { |l| "        #{l.chomp}\n" }.join
+      @yaml = "listen: 8080\n#{directives}\nhosts:\n  default:\n    paths:\n      /p:\n#{path}"
+      Booka::Server.new(@yaml).check_config
+    end
+
+    # position_of: "LINE:COLUMN" (one-based) of the first `token` in the last checked config; in "context|token" the
+    # position is that of the part after the bar
+    def position_of(token)
+      context, token = token.include?('|') ? token.split('|', 2) : ['', token]
+      line = @yaml.lines.index { |l| l.include?(context + token) } or raise "#{context}#{token} not in the config"
+      "#{line + 1}:#{@yaml.lines[line].index(context + token) + context.size + 1}"
+    end
+
+    # expect_error: the output names the position of `token` and says `text`
+    def expect_error(out, token, text)
+      expect(out).to match(/h2o\.conf:#{position_of(token)}: .*#{Regexp.escape(text)}/), out
+    end
+
+    it 'rejects a negative number instead of wrapping it (list, Redis, host)' do
+      status, out = check('', "booka.list: {cache-ttl: -1}")
+      expect(status).not_to eq 0
+      expect_error(out, '-1}', 'in command booka.list, expected a duration from 1 to 315360000 s')
+      expect(out).to include('got `-1`')
+      status, out = check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: -5}")
+      expect(status).not_to eq 0
+      expect_error(out, '-5}', 'in command booka.redis, expected a duration from 1 to 60000 ms')
+      status, out = check('max-connections: -1')
+      expect(status).not_to eq 0
+      expect_error(out, '-1', 'in command max-connections, expected a whole number from 1 to 1048576')
+    end
+
+    it 'rejects trailing garbage instead of reading the leading digits (list, postgres, avatar, host)' do
+      status, out = check('', "booka.list: {max-age: 30abc}")
+      expect(status).not_to eq 0
+      expect_error(out, '30abc', 'got `30abc`')
+      status, out = check("booka.postgres: {url: 'postgresql://x@127.0.0.1/x', pool-size: 4x}")
+      expect(status).not_to eq 0
+      expect_error(out, '4x', 'in command booka.postgres, expected a whole number from 1 to 256, got `4x`')
+      status, out = check('', "booka.avatar: {max-side: 512px}")
+      expect(status).not_to eq 0
+      expect_error(out, '512px', 'in command booka.avatar, expected a whole number from 16 to 8192, got `512px`')
+      status, out = check('num-threads: 2 threads')
+      expect(status).not_to eq 0
+      expect_error(out, '2 threads', 'in command num-threads, expected a whole number from 1 to 256')
+    end
+
+    it 'rejects values out of range: a zero Redis command-timeout, an overflowing number, a zero thread count' do
+      status, out = check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: 0}")
+      expect(status).not_to eq 0
+      expect_error(out, '0}', 'expected a duration from 1 to 60000 ms')
+      status, out = check('booka.cors-max-age: 18446744073709551616')
+      expect(status).not_to eq 0
+      expect_error(out, '1844', 'in command booka.cors-max-age, expected a duration from 0 to 86400 s')
+      status, out = check('num-threads: 0')
+      expect(status).not_to eq 0
+      expect_error(out, 'num-threads: |0', 'expected a whole number from 1 to 256, got `0`')
+      status, out = check('', "booka.list: {cache-ttl: 10, cache-jitter: 11}")
+      expect(status).not_to eq 0
+      expect_error(out, '11}', 'cache-jitter cannot exceed cache-ttl')
+    end
+
+    it 'applies the unit rules: suffixes convert, a fraction of the unit or an unknown suffix is an error' do
+      status, out = check("booka.postgres: {url: 'postgresql://x@127.0.0.1/x', query-timeout: 3s, connect-timeout: 1500ms}",
+                          "booka.list: {cache-ttl: 1m, cache-size: 128M, cache-wait: 2s}\nbooka.avatar: {max-source-bytes: 20M}")
+      expect([status, out]).to eq [0, "configuration OK\n"]
+      status, out = check('', "booka.list: {cache-ttl: 1500ms}")
+      expect(status).not_to eq 0
+      expect_error(out, '1500ms', 'a bare number counts s; or suffixed ms, s, m, h or d), got `1500ms`')
+      status, out = check('', "booka.list: {cache-size: 512K}")
+      expect(status).not_to eq 0
+      expect_error(out, '512K', 'expected a size from 1 to 65536 MiB')
+      status, out = check('', "booka.avatar: {fetch-timeout: 10sec}")
+      expect(status).not_to eq 0
+      expect_error(out, '10sec', 'got `10sec`')
+      status, out = check('', "booka.avatar: {queue-limit: 1K}")
+      expect(status).not_to eq 0
+      expect_error(out, '1K', 'expected a whole number from 0 to 1000000, got `1K`')
+    end
+
+    it 'names an unknown key in every mapping, and a key given twice' do
+      { ['', 'booka.list: {cachettl: 3}'] => ['cachettl', 'in command booka.list, unknown key `cachettl` (expected max-age,'],
+        ['', 'booka.avatar: {max-sides: 3}'] => ['max-sides', 'in command booka.avatar, unknown key `max-sides`'],
+        ["booka.postgres: {url: 'postgresql://x@127.0.0.1/x', poolsize: 3}", nil] =>
+          ['poolsize', 'in command booka.postgres, unknown key `poolsize` (expected url, pool-size,'],
+        ["booka.postgres-replica: {url: 'postgresql://x@127.0.0.1/x', max-lga: 3}", nil] =>
+          ['max-lga', 'in command booka.postgres-replica, unknown key `max-lga`'],
+        ["booka.redis: {url: 'redis://127.0.0.1:1', command-timeot: 5}", nil] =>
+          ['command-timeot', 'in command booka.redis, unknown key `command-timeot` (expected url, command-timeout or connect-timeout)'],
+        ['booka.trusted-proxies: {adresses: [10.0.0.0/8]}', nil] =>
+          ['adresses', 'in command booka.trusted-proxies, unknown key `adresses` (expected addresses or headers)'],
+        ['', 'booka.list: {max-age: 1, stale-while-revalidate: 3, max-age: 2}'] =>
+          ['max-age: 2', '`max-age` is given more than once (also at'] }.each do |(top, path), (token, text)|
+        status, out = path ? check(top, path) : check(top)
+        expect(status).not_to eq 0
+        expect_error(out, token, text)
+      end
+    end
+
+    it 'rejects an unknown key in a listen mapping instead of binding every interface' do
+      @yaml = "listen:\n  port: 8080\n  hots: 127.0.0.1\nhosts:\n  default:\n    paths: {}\n"
+      status, out = Booka::Server.new(@yaml).check_config
+      expect(status).not_to eq 0
+      expect_error(out, 'hots', 'in command listen, unknown key `hots` (expected port, host or ssl)')
+      @yaml = "listen:\n  port: 8443\n  ssl:\n    certificate-file: a\n    key-fiel: b\nhosts:\n  default:\n    paths: {}\n"
+      status, out = Booka::Server.new(@yaml).check_config
+      expect(status).not_to eq 0
+      expect_error(out, 'key-fiel', 'unknown key `key-fiel`')
+    end
+
+    it "accepts H2O's names and the older spellings, documented as aliases" do
+      %w[tcp-reuseport reuseport].each do |name|
+        expect(check("#{name}: ON")).to eq [0, "configuration OK\n"]
+      end
+      %w[http2-graceful-shutdown-timeout graceful-shutdown-timeout].each do |name|
+        expect(check("#{name}: 30")).to eq [0, "configuration OK\n"]
+        status, out = check("#{name}: -1")
+        expect(status).not_to eq 0
+        expect_error(out, '-1', "in command #{name}, expected a duration from 0 to 3600 s")
+      end
+    end
+
+    it 'names a user that does not exist' do
+      status, out = check('user: no-such-user-here')
+      expect(status).not_to eq 0
+      expect_error(out, 'no-such-user-here', 'in command user, user no-such-user-here does not exist')
+    end
+  end
+
+  describe 'user, as H2O' do
+    # uid: the real uid of a running process
+    def uid(pid)
+      File.read("/proc/#{pid}/status")[/^Uid:\s+(\d+)/, 1].to_i
+    end
+
+    it 'started as root without `user`, switches to nobody; with `user`, to that user', if: Process.uid.zero? do
+      yaml = "listen: {port: PORT, host: 127.0.0.1}\nnum-threads: 1\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      nobody = Etc.getpwnam('nobody').uid
+      s = Booka::Server.new('')
+      File.write(s.config_path, yaml.sub('PORT', s.port.to_s)) # without the harness's `user: root`
+      s.start
+      expect(get(s.url('/healthz')).status).to eq 200
+      expect(uid(s.pid)).to eq nobody
+      expect(s.log).to include('running as user nobody')
+      expect(s.stop).to eq 0
+      s = Booka::Server.new { |srv| yaml.sub('PORT', srv.port.to_s).sub('num-threads: 1', "num-threads: 1\nuser: daemon") }
+      s.start
+      expect(get(s.url('/healthz')).status).to eq 200
+      expect(uid(s.pid)).to eq Etc.getpwnam('daemon').uid
+      expect(s.stop).to eq 0
+    end
+  end
+
+  describe 'the client address behind trusted proxies (access log %{booka-client-ip}e)' do
+    # 127.0.0.1 is a trusted proxy; a client connecting from 127.0.0.2 is not one
+    let(:server) do
+      Booka::Server.new do |s|
+        <<~YAML
+          listen: {port: #{s.port}, host: 127.0.0.1}
+          num-threads: 1
+          booka.trusted-proxies: [127.0.0.1/32, 203.0.113.0/24]
+          access-log:
+            path: #{s.dir}/access.log
+            format: '%{booka-client-ip}e %h %{x-request-id}i'
+          hosts:
+            default:
+              paths:
+                /healthz:
+                  booka.health: ON
+        YAML
+      end.start
+    end
+
+    # logged: the client address the access log shows for one request from `from`, with `headers`
+    def logged(from, headers)
+      id = "client-#{rand(1 << 30)}"
+      r = get(server.url('/healthz'), headers: headers.merge('X-Request-Id' => id), extra: ['--interface', from])
+      expect(r.status).to eq 200
+      path = File.join(server.dir, 'access.log')
+      line = Booka.wait_for { File.exist?(path) && File.readlines(path).find { |l| l.split(' ')[2] == id } }
+      line.split(' ').first(2)
+    end
+
+    it "uses the trusted proxy's header, walking Fly's proxy then Cloudflare" do
+      expect(logged('127.0.0.1', 'Fly-Client-IP' => '198.51.100.7')).to eq %w[198.51.100.7 127.0.0.1]
+      # Fly's proxy (trusted) names a Cloudflare address (trusted), whose CF-Connecting-IP is the client
+      expect(logged('127.0.0.1', 'Fly-Client-IP' => '203.0.113.9', 'CF-Connecting-IP' => '2001:db8::5')).to eq %w[2001:db8::5 127.0.0.1]
+      # Fly's proxy names an address that is no proxy: its CF-Connecting-IP is the client's own claim
+      expect(logged('127.0.0.1', 'Fly-Client-IP' => '192.0.2.1', 'CF-Connecting-IP' => '198.51.100.7')).to eq %w[192.0.2.1 127.0.0.1]
+    end
+
+    it 'ignores the headers from a peer that is not a trusted proxy' do
+      expect(logged('127.0.0.2', 'Fly-Client-IP' => '198.51.100.7', 'CF-Connecting-IP' => '198.51.100.8')).to eq %w[127.0.0.2 127.0.0.2]
+    end
+
+    it 'ignores a malformed header and keeps the last trusted address' do
+      ['198.51.100.7, 10.0.0.1', '198.51.100.7:443', 'not-an-address', '999.1.1.1', ''].each do |bad|
+        expect(logged('127.0.0.1', 'Fly-Client-IP' => bad)).to eq %w[127.0.0.1 127.0.0.1]
+      end
+    end
+
+    it 'rejects an address block with host bits or a bad prefix at its position' do
+      s = Booka::Server.new("listen: 8080\nbooka.trusted-proxies: [10.0.0.0/8, 10.1.2.3/8]\nhosts:\n  default:\n    paths: {}\n")
+      status, out = s.check_config
+      expect(status).not_to eq 0
+      expect(out).to match(/h2o\.conf:2:37: in command booka\.trusted-proxies, expected an address block/)
     end
   end
 end

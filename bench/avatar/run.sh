@@ -70,6 +70,7 @@ cases=("512 jpeg 85" "512 webp 85" "256 webp 85" "256 jpeg 90")
 } | psql "$db" -X -q
 
 cat >"$work/h2o.conf" <<YAML
+user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
 listen: {port: $port, host: 127.0.0.1}
 num-threads: 1
 booka.postgres: {url: "$db", pool-size: 2}

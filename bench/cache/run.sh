@@ -31,6 +31,7 @@ path='/api/v1/service-provider-profiles/?category=dj&sort=most_booked&limit=12'
 
 serve_booka() { # $1: booka.list settings
     cat >"$work/booka.conf" <<CONF
+user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
 listen: {port: $port, host: 127.0.0.1}
 num-threads: $threads
 booka.redis: OFF

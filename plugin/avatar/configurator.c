@@ -12,51 +12,21 @@
 #include "h2o/serverutil.h"
 #include "avatar/avatar.h"
 #include "avatar/internal.h"
+#include "config/table.h"
 #include "metrics/metrics.h"
 
-static const char *const keys =
-    "media-root, max-source-bytes, max-source-pixels, max-side, worker-threads, queue-limit, fetch-connect-timeout, "
-    "fetch-timeout, fetch-max-bytes, fetch-ca-file, max-age, s-maxage, versioned-max-age, cache-budget, cache-ttl or "
-    "coalesce-timeout";
-
-/* scan_number: a non-negative integer in [min, max] from a scalar node; with `sizes`, a K, M or G suffix multiplies by
- * 1024, 1024^2 or 1024^3. */
-static int scan_number(h2o_configurator_command_t *cmd, yoml_t *node, int sizes, uint64_t min, uint64_t max, uint64_t *out)
-{
-    const char *s = node->type == YOML_TYPE_SCALAR ? node->data.scalar : "";
-    uint64_t value = 0, unit = 1;
-    size_t i = 0;
-
-    for (; s[i] >= '0' && s[i] <= '9' && value <= UINT64_MAX / 10 - 10; ++i)
-        value = value * 10 + (uint64_t)(s[i] - '0');
-    if (sizes && i != 0 && s[i] != '\0' && s[i + 1] == '\0') {
-        switch (s[i]) {
-        case 'k':
-        case 'K':
-            unit = 1024, ++i;
-            break;
-        case 'm':
-        case 'M':
-            unit = 1024 * 1024, ++i;
-            break;
-        case 'g':
-        case 'G':
-            unit = 1024 * 1024 * 1024, ++i;
-            break;
-        }
-    }
-    if (i == 0 || s[i] != '\0' || value > max / unit || value * unit < min) {
-        h2o_configurator_errprintf(cmd, node, "expected a number from %" PRIu64 " to %" PRIu64 "%s", min, max,
-                                   sizes ? " (a K, M or G suffix multiplies by 1024, 1024^2 or 1024^3)" : "");
-        return -1;
-    }
-    *out = value * unit;
-    return 0;
-}
+/* avatar_directive_t: what the `booka.avatar` mapping sets: the endpoint's configuration, and the CA file the fetch's TLS
+ * context is made from once the mapping is read. */
+typedef struct {
+    avatar_config_t conf;
+    yoml_t *ca_file;
+} avatar_directive_t;
 
 /* open_media_root: the media root as a directory descriptor that every lookup starts from. */
-static int open_media_root(h2o_configurator_command_t *cmd, yoml_t *node, avatar_config_t *conf)
+static int open_media_root(h2o_configurator_command_t *cmd, yoml_t *node, void *directive)
 {
+    avatar_config_t *conf = &((avatar_directive_t *)directive)->conf;
+
     if (node->type != YOML_TYPE_SCALAR || node->data.scalar[0] == '\0') {
         h2o_configurator_errprintf(cmd, node, "expected the path of a directory");
         return -1;
@@ -113,88 +83,76 @@ static SSL_CTX *create_client_ssl_ctx(h2o_configurator_command_t *cmd, yoml_t *n
     return ssl_ctx;
 }
 
-/* apply_setting: one key of the mapping. Returns 0, or -1 after reporting. */
-static int apply_setting(h2o_configurator_command_t *cmd, yoml_t *key, yoml_t *value, avatar_config_t *conf, const char **ca_file,
-                         int *fetch_max_bytes_given)
+static int set_ca_file(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
 {
-    const char *k = key->type == YOML_TYPE_SCALAR ? key->data.scalar : "";
-    uint64_t v;
-
-    if (strcmp(k, "media-root") == 0)
-        return open_media_root(cmd, value, conf);
-    if (strcmp(k, "fetch-ca-file") == 0) {
-        if (value->type != YOML_TYPE_SCALAR) {
-            h2o_configurator_errprintf(cmd, value, "expected the path of a PEM file");
-            return -1;
-        }
-        *ca_file = value->data.scalar;
-        return 0;
+    if (value->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, value, "expected the path of a PEM file");
+        return -1;
     }
-#define NUMBER(name, sizes, min, max, assign)                                                                                      \
-    if (strcmp(k, name) == 0) {                                                                                                    \
-        if (scan_number(cmd, value, sizes, min, max, &v) != 0)                                                                     \
-            return -1;                                                                                                             \
-        assign;                                                                                                                    \
-        return 0;                                                                                                                  \
-    }
-    NUMBER("max-source-bytes", 1, 1024, (uint64_t)1 << 32, conf->limits.max_source_bytes = v)
-    NUMBER("max-source-pixels", 0, 1, (uint64_t)1 << 34, conf->limits.max_source_pixels = v)
-    NUMBER("max-side", 0, 16, 8192, conf->limits.max_output_side = (uint32_t)v)
-    NUMBER("worker-threads", 0, 1, 256, conf->worker_threads = v)
-    NUMBER("queue-limit", 0, 0, 1000000, conf->queue_limit = v)
-    NUMBER("fetch-connect-timeout", 0, 1, 3600000, conf->fetch_connect_timeout = v)
-    NUMBER("fetch-timeout", 0, 1, 3600000, conf->fetch_timeout = v)
-    NUMBER("fetch-max-bytes", 1, 1024, (uint64_t)1 << 32, (conf->fetch_max_bytes = v, *fetch_max_bytes_given = 1))
-    NUMBER("max-age", 0, 0, 315360000, conf->max_age = v)
-    NUMBER("s-maxage", 0, 0, 315360000, conf->s_maxage = v)
-    NUMBER("versioned-max-age", 0, 0, 315360000, conf->versioned_max_age = v)
-    NUMBER("cache-budget", 1, 0, (uint64_t)1 << 40, conf->cache_budget = v)
-    NUMBER("cache-ttl", 0, 1, 315360000, conf->cache_ttl = v)
-    NUMBER("coalesce-timeout", 0, 1, 3600000, conf->coalesce_timeout = v)
-#undef NUMBER
-    h2o_configurator_errprintf(cmd, key, "unknown key (expected %s)", keys);
-    return -1;
+    ((avatar_directive_t *)directive)->ca_file = value;
+    return 0;
 }
 
+#define TEN_YEARS 315360000
+#define ONE_HOUR_MS 3600000
+static const booka_config_key_t avatar_keys[] = {
+    BOOKA_CONFIG_CUSTOM("media-root", open_media_root),
+    BOOKA_CONFIG_SIZE("max-source-bytes", avatar_directive_t, conf.limits.max_source_bytes, BOOKA_CONFIG_BYTES, 1024,
+                      (uint64_t)1 << 32),
+    BOOKA_CONFIG_COUNT("max-source-pixels", avatar_directive_t, conf.limits.max_source_pixels, 1, (uint64_t)1 << 34),
+    BOOKA_CONFIG_COUNT("max-side", avatar_directive_t, conf.limits.max_output_side, 16, 8192),
+    BOOKA_CONFIG_COUNT("worker-threads", avatar_directive_t, conf.worker_threads, 1, 256),
+    BOOKA_CONFIG_COUNT("queue-limit", avatar_directive_t, conf.queue_limit, 0, 1000000),
+    BOOKA_CONFIG_DURATION("fetch-connect-timeout", avatar_directive_t, conf.fetch_connect_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
+    BOOKA_CONFIG_DURATION("fetch-timeout", avatar_directive_t, conf.fetch_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
+    BOOKA_CONFIG_SIZE("fetch-max-bytes", avatar_directive_t, conf.fetch_max_bytes, BOOKA_CONFIG_BYTES, 1024, (uint64_t)1 << 32),
+    BOOKA_CONFIG_CUSTOM("fetch-ca-file", set_ca_file),
+    BOOKA_CONFIG_DURATION("max-age", avatar_directive_t, conf.max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("s-maxage", avatar_directive_t, conf.s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("versioned-max-age", avatar_directive_t, conf.versioned_max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_SIZE("cache-budget", avatar_directive_t, conf.cache_budget, BOOKA_CONFIG_BYTES, 0, (uint64_t)1 << 40),
+    BOOKA_CONFIG_DURATION("cache-ttl", avatar_directive_t, conf.cache_ttl, BOOKA_CONFIG_SECONDS, 1, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("coalesce-timeout", avatar_directive_t, conf.coalesce_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
+};
+#undef ONE_HOUR_MS
+#undef TEN_YEARS
+
+/* on_config_avatar: `ON` (defaults), `OFF`, or a mapping of avatar_keys. */
 static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    avatar_config_t conf = {
-        .media_root_fd = -1,
-        .limits = booka_image_default_limits,
-        .worker_threads = h2o_numproc(),
-        .queue_limit = 64,
-        .fetch_connect_timeout = 3000,
-        .fetch_timeout = 10000,
-        .max_age = 86400,
-        .s_maxage = 604800,
-        .versioned_max_age = 31536000,
-        .cache_budget = 64 * 1024 * 1024,
-        .cache_ttl = 86400,
-        .coalesce_timeout = 30000,
-    };
-    const char *ca_file = NULL;
-    int fetch_max_bytes_given = 0;
+    avatar_directive_t d = {.conf = {
+                                .media_root_fd = -1,
+                                .limits = booka_image_default_limits,
+                                .worker_threads = h2o_numproc(),
+                                .queue_limit = 64,
+                                .fetch_connect_timeout = 3000,
+                                .fetch_timeout = 10000,
+                                .max_age = 86400,
+                                .s_maxage = 604800,
+                                .versioned_max_age = 31536000,
+                                .cache_budget = 64 * 1024 * 1024,
+                                .cache_ttl = 86400,
+                                .coalesce_timeout = 30000,
+                            }};
 
     if (node->type == YOML_TYPE_SCALAR) {
         ssize_t on = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
         if (on != 1)
             return on == 0 ? 0 : -1;
-    } else {
-        for (size_t i = 0; i != node->data.mapping.size; ++i)
-            if (apply_setting(cmd, node->data.mapping.elements[i].key, node->data.mapping.elements[i].value, &conf, &ca_file,
-                              &fetch_max_bytes_given) != 0)
-                goto Error;
-    }
-    if (!fetch_max_bytes_given)
-        conf.fetch_max_bytes = conf.limits.max_source_bytes;
-    if ((conf.fetch_ssl_ctx = create_client_ssl_ctx(cmd, node, ca_file)) == NULL)
+    } else if (booka_config_apply(cmd, node, avatar_keys, BOOKA_CONFIG_NKEYS(avatar_keys), &d, NULL) != 0) {
         goto Error;
-    avatar_handler_register(ctx->pathconf, &conf);
+    }
+    if (yoml_get(node, "fetch-max-bytes") == NULL)
+        d.conf.fetch_max_bytes = d.conf.limits.max_source_bytes;
+    if ((d.conf.fetch_ssl_ctx = create_client_ssl_ctx(cmd, d.ca_file != NULL ? d.ca_file : node,
+                                                      d.ca_file != NULL ? d.ca_file->data.scalar : NULL)) == NULL)
+        goto Error;
+    avatar_handler_register(ctx->pathconf, &d.conf);
     return 0;
 Error:
-    if (conf.media_root_fd != -1)
-        close(conf.media_root_fd);
-    free(conf.media_root);
+    if (d.conf.media_root_fd != -1)
+        close(d.conf.media_root_fd);
+    free(d.conf.media_root);
     return -1;
 }
 

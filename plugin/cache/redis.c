@@ -7,6 +7,7 @@
 #include <string.h>
 #include <hiredis/async.h>
 #include "cache/redis.h"
+#include "config/table.h"
 #include "health/health.h"
 #include "http/http.h"
 #include "http/query.h"
@@ -509,26 +510,49 @@ static int configure(h2o_configurator_command_t *cmd, yoml_t *node, const char *
     return 0;
 }
 
+/* redis_directive_t: the mapping form of `booka.redis`; the timeouts land in `settings` once the whole mapping is valid. */
+typedef struct {
+    yoml_t *url;
+    uint64_t command_timeout, connect_timeout;
+} redis_directive_t;
+
+static int set_url_node(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    if (value->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, value, "expected a URL: redis://[user[:password]@]host[:port][/db], or OFF");
+        return -1;
+    }
+    ((redis_directive_t *)directive)->url = value;
+    return 0;
+}
+
+static const booka_config_key_t redis_keys[] = {
+    BOOKA_CONFIG_CUSTOM("url", set_url_node),
+    BOOKA_CONFIG_DURATION("command-timeout", redis_directive_t, command_timeout, BOOKA_CONFIG_MS, 1, 60000),
+    BOOKA_CONFIG_DURATION("connect-timeout", redis_directive_t, connect_timeout, BOOKA_CONFIG_MS, 1, 60000),
+};
+
+/* on_config_redis: a URL, OFF, or a mapping of redis_keys (url required). */
 static int on_config_redis(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    yoml_t *url = node, *t;
+    redis_directive_t d = {.url = node, .command_timeout = settings.command_timeout, .connect_timeout = settings.connect_timeout};
+
     if (node->type == YOML_TYPE_MAPPING) {
-        if ((url = yoml_get(node, "url")) == NULL || url->type != YOML_TYPE_SCALAR) {
+        d.url = NULL;
+        if (booka_config_apply(cmd, node, redis_keys, BOOKA_CONFIG_NKEYS(redis_keys), &d, NULL) != 0)
+            return -1;
+        if (d.url == NULL) {
             h2o_configurator_errprintf(cmd, node, "expected `url: redis://...`");
             return -1;
         }
-        if ((t = yoml_get(node, "command-timeout")) != NULL &&
-            h2o_configurator_scanf(cmd, t, "%" SCNu64, &settings.command_timeout) != 0)
-            return -1;
-        if ((t = yoml_get(node, "connect-timeout")) != NULL &&
-            h2o_configurator_scanf(cmd, t, "%" SCNu64, &settings.connect_timeout) != 0)
-            return -1;
     }
-    if (strcasecmp(url->data.scalar, "OFF") == 0) {
+    settings.command_timeout = d.command_timeout;
+    settings.connect_timeout = d.connect_timeout;
+    if (strcasecmp(d.url->data.scalar, "OFF") == 0) {
         settings.configured = -1; /* explicitly off: REDIS_URL is ignored */
         return 0;
     }
-    return configure(cmd, url, url->data.scalar);
+    return configure(cmd, d.url, d.url->data.scalar);
 }
 
 /* on_config_exit: at the end of the global level, REDIS_URL stands in for a missing booka.redis. */

@@ -7,6 +7,7 @@
 #include "h2o/configurator.h"
 #include "db/db.h"
 #include "db/internal.h"
+#include "config/table.h"
 #include "health/health.h"
 
 db_settings_t db_settings = {
@@ -178,20 +179,6 @@ void db_target_dispose(db_target_t *target)
     *target = (db_target_t){.conninfo = target->conninfo, .application_name = target->application_name};
 }
 
-/* scan_u64: a non-negative integer in [min, max] from a scalar node. */
-static int scan_u64(h2o_configurator_command_t *cmd, yoml_t *node, uint64_t min, uint64_t max, uint64_t *out)
-{
-    uint64_t v;
-    if (node->type != YOML_TYPE_SCALAR || h2o_configurator_scanf(cmd, node, "%" SCNu64, &v) != 0)
-        return -1;
-    if (v < min || v > max) {
-        h2o_configurator_errprintf(cmd, node, "expected a number from %" PRIu64 " to %" PRIu64, min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 static int set_url(h2o_configurator_command_t *cmd, yoml_t *node, db_target_t *target)
 {
     if (node->type != YOML_TYPE_SCALAR) {
@@ -225,69 +212,56 @@ static int set_listen_url(h2o_configurator_command_t *cmd, yoml_t *node)
     return 0;
 }
 
-/* on_config_postgres: a connection string, or a mapping of url and the pool's settings. */
+static int set_primary_url(h2o_configurator_command_t *cmd, yoml_t *value, void *settings)
+{
+    return set_url(cmd, value, &((db_settings_t *)settings)->primary);
+}
+
+static int set_listen_url_key(h2o_configurator_command_t *cmd, yoml_t *value, void *settings)
+{
+    return set_listen_url(cmd, value);
+}
+
+static const booka_config_key_t postgres_keys[] = {
+    BOOKA_CONFIG_CUSTOM("url", set_primary_url),
+    BOOKA_CONFIG_COUNT("pool-size", db_settings_t, pool_size, 1, 256),
+    BOOKA_CONFIG_COUNT("queue-limit", db_settings_t, queue_limit, 0, 1000000),
+    BOOKA_CONFIG_DURATION("query-timeout", db_settings_t, query_timeout, BOOKA_CONFIG_MS, 1, 3600000),
+    BOOKA_CONFIG_DURATION("connect-timeout", db_settings_t, connect_timeout, BOOKA_CONFIG_MS, 1, 3600000),
+    BOOKA_CONFIG_DURATION("statement-timeout", db_settings_t, statement_timeout, BOOKA_CONFIG_MS, 0, 3600000),
+    BOOKA_CONFIG_DURATION("cancel-grace", db_settings_t, cancel_grace, BOOKA_CONFIG_MS, 1, 3600000),
+    BOOKA_CONFIG_DURATION("max-reconnect-delay", db_settings_t, max_reconnect_delay, BOOKA_CONFIG_MS, 10, 3600000),
+    BOOKA_CONFIG_FLAG("pgbouncer", db_settings_t, pgbouncer),
+    BOOKA_CONFIG_CUSTOM("listen-url", set_listen_url_key),
+};
+
+/* on_config_postgres: a connection string, or a mapping of postgres_keys. */
 static int on_config_postgres(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
     if (node->type == YOML_TYPE_SCALAR)
         return set_url(cmd, node, &db_settings.primary);
-    for (size_t i = 0; i != node->data.mapping.size; ++i) {
-        yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
-        const char *k = key->type == YOML_TYPE_SCALAR ? key->data.scalar : "";
-        uint64_t v;
-        int ret = 0;
-        if (strcmp(k, "url") == 0) {
-            ret = set_url(cmd, value, &db_settings.primary);
-        } else if (strcmp(k, "pool-size") == 0) {
-            if ((ret = scan_u64(cmd, value, 1, 256, &v)) == 0)
-                db_settings.pool_size = v;
-        } else if (strcmp(k, "queue-limit") == 0) {
-            if ((ret = scan_u64(cmd, value, 0, 1000000, &v)) == 0)
-                db_settings.queue_limit = v;
-        } else if (strcmp(k, "query-timeout") == 0) {
-            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.query_timeout);
-        } else if (strcmp(k, "connect-timeout") == 0) {
-            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.connect_timeout);
-        } else if (strcmp(k, "statement-timeout") == 0) {
-            ret = scan_u64(cmd, value, 0, 3600000, &db_settings.statement_timeout);
-            statement_timeout_given = 1;
-        } else if (strcmp(k, "cancel-grace") == 0) {
-            ret = scan_u64(cmd, value, 1, 3600000, &db_settings.cancel_grace);
-        } else if (strcmp(k, "max-reconnect-delay") == 0) {
-            ret = scan_u64(cmd, value, 10, 3600000, &db_settings.max_reconnect_delay);
-        } else if (strcmp(k, "pgbouncer") == 0) {
-            ssize_t on = h2o_configurator_get_one_of(cmd, value, "OFF,ON");
-            ret = on == -1 ? -1 : 0;
-            db_settings.pgbouncer = on == 1;
-        } else if (strcmp(k, "listen-url") == 0) {
-            ret = set_listen_url(cmd, value);
-        } else {
-            h2o_configurator_errprintf(cmd, key,
-                                       "unknown key (expected url, pool-size, queue-limit, query-timeout, connect-timeout, "
-                                       "statement-timeout, cancel-grace, max-reconnect-delay, pgbouncer or listen-url)");
-            ret = -1;
-        }
-        if (ret != 0)
-            return -1;
-    }
+    if (booka_config_apply(cmd, node, postgres_keys, BOOKA_CONFIG_NKEYS(postgres_keys), &db_settings, NULL) != 0)
+        return -1;
+    statement_timeout_given |= yoml_get(node, "statement-timeout") != NULL;
     booka_db_require();
     return 0;
 }
 
-/* on_config_postgres_replica: the read replica's connection string (or a mapping with `url`). */
+static int set_replica_url(h2o_configurator_command_t *cmd, yoml_t *value, void *settings)
+{
+    return set_url(cmd, value, &((db_settings_t *)settings)->replica);
+}
+
+static const booka_config_key_t replica_keys[] = {
+    BOOKA_CONFIG_CUSTOM("url", set_replica_url),
+};
+
+/* on_config_postgres_replica: the read replica's connection string, or a mapping of replica_keys. */
 static int on_config_postgres_replica(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
     if (node->type == YOML_TYPE_SCALAR)
         return set_url(cmd, node, &db_settings.replica);
-    for (size_t i = 0; i != node->data.mapping.size; ++i) {
-        yoml_t *key = node->data.mapping.elements[i].key;
-        if (key->type != YOML_TYPE_SCALAR || strcmp(key->data.scalar, "url") != 0) {
-            h2o_configurator_errprintf(cmd, key, "unknown key (expected url)");
-            return -1;
-        }
-        if (set_url(cmd, node->data.mapping.elements[i].value, &db_settings.replica) != 0)
-            return -1;
-    }
-    return 0;
+    return booka_config_apply(cmd, node, replica_keys, BOOKA_CONFIG_NKEYS(replica_keys), &db_settings, NULL);
 }
 
 static int postgres_is_up(h2o_context_t *ctx, void *data)

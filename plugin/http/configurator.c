@@ -1,4 +1,6 @@
 /* configurator.c: the http module's directives: CORS, the public origin, and the JSON 404 fallback for API paths. */
+#include "config/table.h"
+#include "http/client.h"
 #include "http/http.h"
 
 /* on_not_found: the last handler of an API path: preflight or a JSON 404, so unknown API URLs answer like known ones. */
@@ -50,9 +52,16 @@ static int on_config_cors_origins(h2o_configurator_command_t *cmd, h2o_configura
     return 0;
 }
 
+/* on_config_cors_max_age: seconds, at most a day (browsers cap the preflight cache lower still). */
 static int on_config_cors_max_age(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    return h2o_configurator_scanf(cmd, node, "%u", &booka_http_settings.cors_max_age);
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_DURATION, BOOKA_CONFIG_SECONDS, 0, 86400};
+    uint64_t v;
+
+    if (booka_config_scan_number(cmd, node, &rule, &v) != 0)
+        return -1;
+    booka_http_settings.cors_max_age = (unsigned)v;
+    return 0;
 }
 
 static int on_config_public_origin(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
@@ -81,6 +90,7 @@ void booka_http_register_configurator(h2o_globalconf_t *conf)
                                     on_config_cors_origins);
     h2o_configurator_define_command(c, "booka.cors-max-age", global_scalar, on_config_cors_max_age);
     h2o_configurator_define_command(c, "booka.public-origin", global_scalar, on_config_public_origin);
+    booka_client_register_configurator(conf);
     h2o_configurator_define_command(
         c, "booka.not-found", H2O_CONFIGURATOR_FLAG_PATH | H2O_CONFIGURATOR_FLAG_DEFERRED | H2O_CONFIGURATOR_FLAG_EXPECT_SCALAR,
         on_config_not_found);

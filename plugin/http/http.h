@@ -16,8 +16,8 @@ typedef struct booka_http_settings {
 /* Process-wide, written only while the configuration is applied. */
 extern booka_http_settings_t booka_http_settings;
 
-/* booka_http_register_configurator: `booka.cors-origins`, `booka.cors-max-age`, `booka.public-origin`, and the
- * `booka.not-found` fallback handler (JSON 404 for unknown API paths). */
+/* booka_http_register_configurator: `booka.cors-origins`, `booka.cors-max-age`, `booka.public-origin`,
+ * `booka.trusted-proxies` (http/client.h), and the `booka.not-found` fallback handler (JSON 404 for unknown API paths). */
 void booka_http_register_configurator(h2o_globalconf_t *conf);
 
 /* booka_http_attach: makes every response of `pathconf` carry Vary: Origin, the CORS grant and X-Request-Id.

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "h2o.h"
 #include "h2o/configurator.h"
+#include "config/table.h"
 #include "list/handler.h"
 
 /* add_prewarm: `prewarm: [query strings]`, each validated now so a typo fails the configuration, not the start-up. */
@@ -30,20 +31,51 @@ static int add_prewarm(h2o_configurator_command_t *cmd, list_handler_t *handler,
     return 0;
 }
 
-/* on_config_list: `ON` (defaults), `OFF`, or a mapping: max-age, s-maxage and stale-while-revalidate (seconds) for the
- * Cache-Control of 200 responses; cache-ttl, cache-stale and cache-jitter (seconds) for the origin's own cache (fresh as
- * HIT, then served STALE while refreshing or while the database fails); cache-size (MiB, the process's list store);
- * cache-wait (ms a request waits for another's fill) and cache-lock (ms, the cross-instance fill lock in Redis);
- * prewarm, a list of query strings filled once after start-up. */
+/* list_settings_t: what `booka.list` sets; seconds unless named otherwise. */
+typedef struct {
+    uint64_t max_age, s_maxage, stale_while_revalidate, cache_ttl, cache_stale, cache_jitter, cache_size_mib, cache_wait_ms,
+        cache_lock_ms;
+    yoml_t *prewarm;
+} list_settings_t;
+
+static int set_prewarm(h2o_configurator_command_t *cmd, yoml_t *value, void *settings)
+{
+    ((list_settings_t *)settings)->prewarm = value;
+    return 0;
+}
+
+#define TEN_YEARS 315360000
+static const booka_config_key_t list_keys[] = {
+    BOOKA_CONFIG_DURATION("max-age", list_settings_t, max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("s-maxage", list_settings_t, s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("stale-while-revalidate", list_settings_t, stale_while_revalidate, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("cache-ttl", list_settings_t, cache_ttl, BOOKA_CONFIG_SECONDS, 1, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("cache-stale", list_settings_t, cache_stale, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("cache-jitter", list_settings_t, cache_jitter, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
+    BOOKA_CONFIG_SIZE("cache-size", list_settings_t, cache_size_mib, BOOKA_CONFIG_MIB, 1, 65536),
+    BOOKA_CONFIG_DURATION("cache-wait", list_settings_t, cache_wait_ms, BOOKA_CONFIG_MS, 0, 3600000),
+    BOOKA_CONFIG_DURATION("cache-lock", list_settings_t, cache_lock_ms, BOOKA_CONFIG_MS, 1, 3600000),
+    BOOKA_CONFIG_CUSTOM("prewarm", set_prewarm),
+};
+#undef TEN_YEARS
+
+/* on_config_list: `ON` (defaults), `OFF`, or a mapping of list_keys: max-age, s-maxage and stale-while-revalidate for the
+ * Cache-Control of 200 responses; cache-ttl, cache-stale and cache-jitter for the origin's own cache (fresh as HIT, then
+ * served STALE while refreshing or while the database fails); cache-size (MiB, the process's list store); cache-wait (ms
+ * a request waits for another's fill) and cache-lock (ms, the cross-instance fill lock in Redis); prewarm, a list of query
+ * strings filled once after start-up. */
 static int on_config_list(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    static const char *const keys[] = {"max-age",    "s-maxage",    "stale-while-revalidate",
-                                       "cache-ttl",  "cache-stale", "cache-jitter",
-                                       "cache-size", "cache-wait",  "cache-lock"};
-    enum { MAX_AGE, S_MAXAGE, SWR, TTL, STALE, JITTER, SIZE, WAIT, LOCK, NUM_KEYS };
-    uint64_t values[NUM_KEYS] = {30, 60, 300, 30, 300, 3, 64, 2000, 3000};
+    list_settings_t s = {.max_age = 30,
+                         .s_maxage = 60,
+                         .stale_while_revalidate = 300,
+                         .cache_ttl = 30,
+                         .cache_stale = 300,
+                         .cache_jitter = 3,
+                         .cache_size_mib = 64,
+                         .cache_wait_ms = 2000,
+                         .cache_lock_ms = 3000};
     booka_cache_policy_t policy;
-    yoml_t *prewarm = NULL;
     list_handler_t *handler;
     char header[128];
 
@@ -53,40 +85,23 @@ static int on_config_list(h2o_configurator_command_t *cmd, h2o_configurator_cont
             return -1;
         if (on == 0)
             return 0;
-    } else {
-        for (size_t i = 0; i != node->data.mapping.size; ++i) {
-            yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
-            size_t k;
-            if (key->type == YOML_TYPE_SCALAR && strcmp(key->data.scalar, "prewarm") == 0) {
-                prewarm = value;
-                continue;
-            }
-            for (k = 0; k != NUM_KEYS; ++k)
-                if (key->type == YOML_TYPE_SCALAR && strcmp(key->data.scalar, keys[k]) == 0)
-                    break;
-            if (k == NUM_KEYS) {
-                h2o_configurator_errprintf(cmd, key,
-                                           "unknown key (expected max-age, s-maxage, stale-while-revalidate, cache-ttl, "
-                                           "cache-stale, cache-jitter, cache-size, cache-wait or cache-lock)");
-                return -1;
-            }
-            if (value->type != YOML_TYPE_SCALAR || h2o_configurator_scanf(cmd, value, "%" SCNu64, &values[k]) != 0)
-                return -1;
-        }
+    } else if (booka_config_apply(cmd, node, list_keys, BOOKA_CONFIG_NKEYS(list_keys), &s, NULL) != 0) {
+        return -1;
     }
-    if (values[JITTER] > values[TTL]) {
-        h2o_configurator_errprintf(cmd, node, "cache-jitter cannot exceed cache-ttl");
+    if (s.cache_jitter > s.cache_ttl) {
+        yoml_t *jitter = yoml_get(node, "cache-jitter");
+        h2o_configurator_errprintf(cmd, jitter != NULL ? jitter : node, "cache-jitter cannot exceed cache-ttl");
         return -1;
     }
     snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64 ", stale-while-revalidate=%" PRIu64,
-             values[MAX_AGE], values[S_MAXAGE], values[SWR]);
-    policy = (booka_cache_policy_t){.fresh_ms = values[TTL] * 1000,
-                                    .jitter_ms = values[JITTER] * 1000,
-                                    .stale_ms = values[STALE] * 1000,
-                                    .wait_ms = values[WAIT],
-                                    .lock_ms = values[LOCK]};
-    handler = list_handler_register(ctx->pathconf, h2o_strdup(NULL, header, SIZE_MAX), &policy, (size_t)values[SIZE] << 20);
-    return prewarm != NULL ? add_prewarm(cmd, handler, prewarm) : 0;
+             s.max_age, s.s_maxage, s.stale_while_revalidate);
+    policy = (booka_cache_policy_t){.fresh_ms = s.cache_ttl * 1000,
+                                    .jitter_ms = s.cache_jitter * 1000,
+                                    .stale_ms = s.cache_stale * 1000,
+                                    .wait_ms = s.cache_wait_ms,
+                                    .lock_ms = s.cache_lock_ms};
+    handler = list_handler_register(ctx->pathconf, h2o_strdup(NULL, header, SIZE_MAX), &policy, (size_t)s.cache_size_mib << 20);
+    return s.prewarm != NULL ? add_prewarm(cmd, handler, s.prewarm) : 0;
 }
 
 void booka_list_register_configurator(h2o_globalconf_t *conf)

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <string.h>
 #include <unistd.h>
+#include "config/table.h"
 #include "server/server.h"
 
 static int on_openssl_error(const char *str, size_t len, void *unused)
@@ -15,84 +16,121 @@ static int on_openssl_error(const char *str, size_t len, void *unused)
     return 1;
 }
 
-/* scalar_property: the scalar under `name` in mapping `node`, NULL when absent; -1 (reported) when not a scalar. */
-static int scalar_property(h2o_configurator_command_t *cmd, yoml_t *node, const char *name, const char **out)
+/* listen_nodes_t: the nodes of a `listen` mapping, or of its `ssl` mapping, as given (NULL when absent). */
+typedef struct {
+    yoml_t *host, *port, *ssl;
+} listen_nodes_t;
+
+typedef struct {
+    yoml_t *certificate_file, *key_file, *minimum_version, *cipher_suite;
+} ssl_nodes_t;
+
+/* keep_scalar: *slot = value when it is a scalar; anything else is an error. */
+static int keep_scalar(h2o_configurator_command_t *cmd, yoml_t *value, yoml_t **slot, const char *name)
 {
-    yoml_t *t = yoml_get(node, name);
-    *out = NULL;
-    if (t == NULL)
-        return 0;
-    if (t->type != YOML_TYPE_SCALAR) {
-        h2o_configurator_errprintf(cmd, t, "`%s` must be a string", name);
+    if (value->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, value, "`%s` must be a string", name);
         return -1;
     }
-    *out = t->data.scalar;
+    *slot = value;
     return 0;
 }
+
+static int keep_host(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((listen_nodes_t *)n)->host, "host");
+}
+
+static int keep_port(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((listen_nodes_t *)n)->port, "port");
+}
+
+static int keep_ssl(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    ((listen_nodes_t *)n)->ssl = v;
+    return 0;
+}
+
+static int keep_certificate_file(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((ssl_nodes_t *)n)->certificate_file, "certificate-file");
+}
+
+static int keep_key_file(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((ssl_nodes_t *)n)->key_file, "key-file");
+}
+
+static int keep_minimum_version(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((ssl_nodes_t *)n)->minimum_version, "minimum-version");
+}
+
+static int keep_cipher_suite(h2o_configurator_command_t *cmd, yoml_t *v, void *n)
+{
+    return keep_scalar(cmd, v, &((ssl_nodes_t *)n)->cipher_suite, "cipher-suite");
+}
+
+/* The keys H2O's `listen` mapping has that this host implements (H2O's `type: unix`, `owner`, `permission` and
+ * `proxy-protocol` are not: an error, not a silent default). A typo such as `hots:` is an error at its position. */
+static const booka_config_key_t listen_keys[] = {
+    BOOKA_CONFIG_CUSTOM("port", keep_port),
+    BOOKA_CONFIG_CUSTOM("host", keep_host),
+    BOOKA_CONFIG_CUSTOM("ssl", keep_ssl),
+};
+
+static const booka_config_key_t ssl_keys[] = {
+    BOOKA_CONFIG_CUSTOM("certificate-file", keep_certificate_file), BOOKA_CONFIG_CUSTOM("key-file", keep_key_file),
+    BOOKA_CONFIG_CUSTOM("minimum-version", keep_minimum_version),   BOOKA_CONFIG_CUSTOM("cipher-suite", keep_cipher_suite),
+    BOOKA_CONFIG_ALIAS("min-version", "minimum-version"),
+};
 
 /* setup_ssl: an SSL_CTX for the `ssl` mapping; NULL (reported) on a missing property or an unreadable file. */
 static SSL_CTX *setup_ssl(h2o_configurator_command_t *cmd, yoml_t *ssl_node)
 {
-    static const char *known[] = {"certificate-file", "key-file", "minimum-version", "min-version", "cipher-suite", NULL};
-    const char *cert, *key, *min_version, *ciphers;
+    ssl_nodes_t given = {NULL};
     SSL_CTX *ctx = NULL;
-    size_t i;
 
     if (ssl_node->type != YOML_TYPE_MAPPING) {
         h2o_configurator_errprintf(cmd, ssl_node, "`ssl` must be a mapping");
         return NULL;
     }
-    for (i = 0; i != ssl_node->data.mapping.size; ++i) {
-        yoml_t *k = ssl_node->data.mapping.elements[i].key;
-        const char **p;
-        for (p = known; *p != NULL && (k->type != YOML_TYPE_SCALAR || strcmp(*p, k->data.scalar) != 0); ++p)
-            ;
-        if (*p == NULL) {
-            h2o_configurator_errprintf(cmd, k,
-                                       "unknown `ssl` property (expected one of: certificate-file, key-file, "
-                                       "minimum-version, cipher-suite)");
-            return NULL;
-        }
-    }
-    if (scalar_property(cmd, ssl_node, "certificate-file", &cert) != 0 || scalar_property(cmd, ssl_node, "key-file", &key) != 0 ||
-        scalar_property(cmd, ssl_node, "cipher-suite", &ciphers) != 0 ||
-        scalar_property(cmd, ssl_node, "minimum-version", &min_version) != 0)
+    if (booka_config_apply(cmd, ssl_node, ssl_keys, BOOKA_CONFIG_NKEYS(ssl_keys), &given, NULL) != 0)
         return NULL;
-    if (min_version == NULL && scalar_property(cmd, ssl_node, "min-version", &min_version) != 0)
-        return NULL;
-    if (cert == NULL || key == NULL) {
+    if (given.certificate_file == NULL || given.key_file == NULL) {
         h2o_configurator_errprintf(cmd, ssl_node, "`ssl` needs `certificate-file` and `key-file`");
         return NULL;
     }
     ctx = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (min_version != NULL) {
+    if (given.minimum_version != NULL) {
+        const char *min_version = given.minimum_version->data.scalar;
         int v = strcasecmp(min_version, "tlsv1.2") == 0   ? TLS1_2_VERSION
                 : strcasecmp(min_version, "tlsv1.3") == 0 ? TLS1_3_VERSION
                                                           : 0;
         if (v == 0) {
-            h2o_configurator_errprintf(cmd,
-                                       yoml_get(ssl_node, "minimum-version") ? yoml_get(ssl_node, "minimum-version")
-                                                                             : yoml_get(ssl_node, "min-version"),
-                                       "`minimum-version` must be TLSv1.2 or TLSv1.3");
+            h2o_configurator_errprintf(cmd, given.minimum_version, "`minimum-version` must be TLSv1.2 or TLSv1.3");
             goto Error;
         }
         SSL_CTX_set_min_proto_version(ctx, v);
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        h2o_configurator_errprintf(cmd, yoml_get(ssl_node, "certificate-file"), "cannot load certificate file %s", cert);
+    if (SSL_CTX_use_certificate_chain_file(ctx, given.certificate_file->data.scalar) != 1) {
+        h2o_configurator_errprintf(cmd, given.certificate_file, "cannot load certificate file %s",
+                                   given.certificate_file->data.scalar);
         ERR_print_errors_cb(on_openssl_error, NULL);
         goto Error;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        h2o_configurator_errprintf(cmd, yoml_get(ssl_node, "key-file"), "cannot load private key file %s (or it does not match)",
-                                   key);
+    if (SSL_CTX_use_PrivateKey_file(ctx, given.key_file->data.scalar, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        h2o_configurator_errprintf(cmd, given.key_file, "cannot load private key file %s (or it does not match)",
+                                   given.key_file->data.scalar);
         ERR_print_errors_cb(on_openssl_error, NULL);
         goto Error;
     }
-    if (ciphers != NULL && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
-        h2o_configurator_errprintf(cmd, yoml_get(ssl_node, "cipher-suite"), "invalid cipher suite %s", ciphers);
+    if (given.cipher_suite != NULL && SSL_CTX_set_cipher_list(ctx, given.cipher_suite->data.scalar) != 1) {
+        h2o_configurator_errprintf(cmd, given.cipher_suite, "invalid cipher suite %s", given.cipher_suite->data.scalar);
         goto Error;
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols);
@@ -156,15 +194,18 @@ static int on_config_listen(h2o_configurator_command_t *cmd, h2o_configurator_co
     case YOML_TYPE_SCALAR:
         port = node->data.scalar;
         break;
-    case YOML_TYPE_MAPPING:
-        if (scalar_property(cmd, node, "host", &host) != 0 || scalar_property(cmd, node, "port", &port) != 0)
+    case YOML_TYPE_MAPPING: {
+        listen_nodes_t given = {NULL};
+        if (booka_config_apply(cmd, node, listen_keys, BOOKA_CONFIG_NKEYS(listen_keys), &given, NULL) != 0)
             return -1;
-        if (port == NULL) {
+        if (given.port == NULL) {
             h2o_configurator_errprintf(cmd, node, "missing mandatory property `port`");
             return -1;
         }
-        ssl_node = yoml_get(node, "ssl");
-        break;
+        port = given.port->data.scalar;
+        host = given.host != NULL ? given.host->data.scalar : NULL;
+        ssl_node = given.ssl;
+    } break;
     default:
         h2o_configurator_errprintf(cmd, node, "expected a port or a mapping with `port` (and optionally `host`, `ssl`)");
         return -1;

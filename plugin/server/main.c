@@ -1,9 +1,11 @@
 /* main.c: booka-origin, the small host that gives the booka plugin a process: options, config, threads, signals, drain. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "h2o.h"
 #include "h2o/configurator.h"
 #include "h2o/serverutil.h"
+#include "config/table.h"
 #include "config/yaml_loader.h"
 #include "core/booka.h"
 #include "server/server.h"
@@ -35,7 +38,7 @@
 
 #define BOOKA_ORIGIN_VERSION "0.1.0"
 
-struct server_config server_conf = {.max_connections = 1024, .graceful_shutdown_timeout = 10};
+struct server_config server_conf = {.max_connections = 1024};
 
 struct listener_ctx {
     h2o_accept_ctx_t accept_ctx;
@@ -123,7 +126,7 @@ static int listener_fd_for_thread(struct server_listener *l, size_t thread_index
  * connections are gone or the grace period ends. */
 static void drain(struct server_thread *t)
 {
-    uint64_t deadline;
+    uint64_t grace, deadline;
 
     for (size_t i = 0; i != server_conf.num_listeners; ++i) {
         h2o_socket_read_stop(t->listeners[i].sock);
@@ -131,8 +134,9 @@ static void drain(struct server_thread *t)
         t->listeners[i].sock = NULL;
     }
     h2o_context_request_shutdown(&t->ctx);
-    deadline = h2o_now(t->ctx.loop) + (uint64_t)server_conf.graceful_shutdown_timeout * 1000;
-    while (atomic_load(&num_connections) > 0 && h2o_now(t->ctx.loop) < deadline)
+    grace = server_conf.globalconf.http2.graceful_shutdown_timeout;
+    deadline = h2o_now(t->ctx.loop) + grace;
+    while (atomic_load(&num_connections) > 0 && (grace == 0 || h2o_now(t->ctx.loop) < deadline))
         h2o_evloop_run(t->ctx.loop, 100);
 }
 
@@ -179,8 +183,9 @@ static void *signal_thread(void *arg)
             fprintf(stderr, "booka-origin: SIGHUP ignored (reload is not supported; restart instead)\n");
             continue;
         }
-        fprintf(stderr, "booka-origin: received %s, draining (grace %us)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                server_conf.graceful_shutdown_timeout);
+        fprintf(stderr, "booka-origin: received %s, draining (grace %" PRIu64 "s%s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                server_conf.globalconf.http2.graceful_shutdown_timeout / 1000,
+                server_conf.globalconf.http2.graceful_shutdown_timeout == 0 ? ": until every connection closes" : "");
         atomic_store(&shutdown_requested, 1);
         while (atomic_load(&num_threads_ready) != server_conf.num_threads)
             usleep(1000); /* a signal during start-up: wait until every loop can be woken */
@@ -191,31 +196,45 @@ static void *signal_thread(void *arg)
 
 static int on_config_num_threads(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    if (h2o_configurator_scanf(cmd, node, "%zu", &server_conf.num_threads) != 0)
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_COUNT, 1, 1, 256};
+    uint64_t v;
+
+    if (booka_config_scan_number(cmd, node, &rule, &v) != 0)
         return -1;
-    if (server_conf.num_threads == 0 || server_conf.num_threads > 256) {
-        h2o_configurator_errprintf(cmd, node, "expected a number of threads from 1 to 256");
-        return -1;
-    }
+    server_conf.num_threads = v;
     return 0;
 }
 
 static int on_config_max_connections(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    if (h2o_configurator_scanf(cmd, node, "%d", &server_conf.max_connections) != 0)
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_COUNT, 1, 1, 1048576};
+    uint64_t v;
+
+    if (booka_config_scan_number(cmd, node, &rule, &v) != 0)
         return -1;
-    if (server_conf.max_connections < 1) {
-        h2o_configurator_errprintf(cmd, node, "expected a positive number of connections");
-        return -1;
-    }
+    server_conf.max_connections = (int)v;
     return 0;
 }
 
+/* on_config_graceful_shutdown_timeout: `http2-graceful-shutdown-timeout` (H2O's name and meaning: seconds after the
+ * first GOAWAY before remaining connections are closed; 0 waits for the peers) and its alias `graceful-shutdown-timeout`.
+ * libh2o applies it to HTTP/2 connections; drain() bounds every connection with it. */
 static int on_config_graceful_shutdown_timeout(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
-    return h2o_configurator_scanf(cmd, node, "%u", &server_conf.graceful_shutdown_timeout);
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_DURATION, BOOKA_CONFIG_SECONDS, 0, 3600};
+    uint64_t v;
+
+    if (node->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, node, "argument must be a scalar");
+        return -1;
+    }
+    if (booka_config_scan_number(cmd, node, &rule, &v) != 0)
+        return -1;
+    ctx->globalconf->http2.graceful_shutdown_timeout = v * 1000;
+    return 0;
 }
 
+/* on_config_reuseport: `tcp-reuseport` (H2O's name) and its alias `reuseport`. */
 static int on_config_reuseport(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
     ssize_t v = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
@@ -242,8 +261,15 @@ static int on_config_error_log(h2o_configurator_command_t *cmd, h2o_configurator
     return on_config_string(cmd, node, &server_conf.error_log);
 }
 
+/* on_config_user: as H2O's: the user must exist when the configuration is read (checked with -t too). */
 static int on_config_user(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
+    errno = 0;
+    if (getpwnam(node->data.scalar) == NULL) {
+        h2o_configurator_errprintf(cmd, node, "user %s does not exist%s%s", node->data.scalar, errno != 0 ? ": " : "",
+                                   errno != 0 ? strerror(errno) : "");
+        return -1;
+    }
     return on_config_string(cmd, node, &ctx->globalconf->user);
 }
 
@@ -272,7 +298,12 @@ static void setup_configurators(h2o_globalconf_t *conf)
     c = h2o_configurator_create(conf, sizeof(*c));
     h2o_configurator_define_command(c, "num-threads", scalar, on_config_num_threads);
     h2o_configurator_define_command(c, "max-connections", scalar, on_config_max_connections);
+    /* H2O's own name (libh2o's core configurator defines it; ours takes its place to range-check it and to bound the
+     * drain of every protocol with it), and this server's older spelling */
+    h2o_configurator_get_command(conf, "http2-graceful-shutdown-timeout")->cb = on_config_graceful_shutdown_timeout;
+    conf->http2.graceful_shutdown_timeout = 10000;
     h2o_configurator_define_command(c, "graceful-shutdown-timeout", scalar, on_config_graceful_shutdown_timeout);
+    h2o_configurator_define_command(c, "tcp-reuseport", scalar, on_config_reuseport);
     h2o_configurator_define_command(c, "reuseport", scalar, on_config_reuseport);
     h2o_configurator_define_command(c, "pid-file", scalar, on_config_pid_file);
     h2o_configurator_define_command(c, "error-log", scalar, on_config_error_log);
@@ -371,6 +402,30 @@ static int write_pid_file(void)
     return 0;
 }
 
+/* switch_user: as H2O does, after binding and opening the error log, before the pid file: to `user` when given (an
+ * error when that fails, e.g. when not started as root); when started as root without `user`, to `nobody`; root
+ * without `nobody` refuses to run. Returns 0, or the exit status. */
+static int switch_user(void)
+{
+    const char *user = server_conf.globalconf.user;
+
+    if (user == NULL && getuid() == 0) {
+        if (getpwnam("nobody") == NULL) {
+            fprintf(stderr, "booka-origin: refusing to run as root (and there is no user `nobody` to switch to); set the "
+                            "`user` directive\n");
+            return EX_CONFIG;
+        }
+        user = "nobody";
+    }
+    if (user != NULL && h2o_setuidgid(user) != 0) {
+        fprintf(stderr, "booka-origin: cannot switch to user %s (switching needs root)\n", user);
+        return EX_OSERR;
+    }
+    if (user != NULL)
+        fprintf(stderr, "booka-origin: running as user %s\n", user);
+    return 0;
+}
+
 static void print_listeners(void)
 {
     for (size_t i = 0; i != server_conf.num_listeners; ++i) {
@@ -465,10 +520,8 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     setvbuf(stderr, NULL, _IOLBF, 0);
-    if (server_conf.globalconf.user != NULL && h2o_setuidgid(server_conf.globalconf.user) != 0) {
-        fprintf(stderr, "booka-origin: cannot switch to user %s\n", server_conf.globalconf.user);
-        return EX_OSERR;
-    }
+    if ((ch = switch_user()) != 0)
+        return ch;
     if (write_pid_file() != 0)
         return EX_OSERR;
     h2o_srand();

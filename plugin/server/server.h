@@ -24,8 +24,7 @@ struct server_config {
     size_t num_listeners;
     size_t num_threads;
     int max_connections;
-    int reuseport;                      /* one SO_REUSEPORT socket per thread instead of one shared socket */
-    unsigned graceful_shutdown_timeout; /* seconds in-flight requests get after SIGTERM */
+    int reuseport; /* one SO_REUSEPORT socket per thread instead of one shared socket */
     char *pid_file;
     char *error_log;
     int dry_run; /* -t: validate, bind nothing */

@@ -52,7 +52,14 @@ module Booka
       @config_path = File.join(@dir, 'h2o.conf')
       @log_path = File.join(@dir, 'server.log')
       @env = env
-      File.write(@config_path, block ? block.call(self) : config)
+      File.write(@config_path, Server.as_invoker(block ? block.call(self) : config))
+    end
+
+    # as_invoker: the config, plus `user: root` when the specs run as root and the config names no user: like H2O,
+    # booka-origin started as root without `user` switches to `nobody`, who cannot write the spec's private directory.
+    def self.as_invoker(yaml)
+      return yaml unless Process.uid.zero? && yaml !~ /^user:/
+      "#{yaml.chomp}\nuser: root\n"
     end
 
     def tls

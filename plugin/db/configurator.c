@@ -16,6 +16,8 @@ db_settings_t db_settings = {
     .connect_timeout = 2000,
     .cancel_grace = 1000,
     .max_reconnect_delay = 2000,
+    .replica_max_lag = 5000,
+    .replica_interval = 100,
 };
 
 static int statement_timeout_given;
@@ -272,19 +274,37 @@ static int on_config_postgres(h2o_configurator_command_t *cmd, h2o_configurator_
     return 0;
 }
 
-/* on_config_postgres_replica: the read replica's connection string (or a mapping with `url`). */
+/* on_config_postgres_replica: the read replica's connection string, or a mapping of url, max-lag and probe-interval. */
 static int on_config_postgres_replica(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
+    yoml_t *url = NULL, *interval = NULL;
+
     if (node->type == YOML_TYPE_SCALAR)
         return set_url(cmd, node, &db_settings.replica);
     for (size_t i = 0; i != node->data.mapping.size; ++i) {
-        yoml_t *key = node->data.mapping.elements[i].key;
-        if (key->type != YOML_TYPE_SCALAR || strcmp(key->data.scalar, "url") != 0) {
-            h2o_configurator_errprintf(cmd, key, "unknown key (expected url)");
-            return -1;
+        yoml_t *key = node->data.mapping.elements[i].key, *value = node->data.mapping.elements[i].value;
+        const char *k = key->type == YOML_TYPE_SCALAR ? key->data.scalar : "";
+        int ret;
+        if (strcmp(k, "url") == 0) {
+            ret = set_url(cmd, url = value, &db_settings.replica);
+        } else if (strcmp(k, "max-lag") == 0) {
+            ret = scan_u64(cmd, value, 100, 3600000, &db_settings.replica_max_lag);
+        } else if (strcmp(k, "probe-interval") == 0) {
+            ret = scan_u64(cmd, interval = value, 10, 60000, &db_settings.replica_interval);
+        } else {
+            h2o_configurator_errprintf(cmd, key, "unknown key (expected url, max-lag or probe-interval)");
+            ret = -1;
         }
-        if (set_url(cmd, node->data.mapping.elements[i].value, &db_settings.replica) != 0)
+        if (ret != 0)
             return -1;
+    }
+    if (url == NULL) {
+        h2o_configurator_errprintf(cmd, node, "the mapping needs a `url`");
+        return -1;
+    }
+    if (interval != NULL && db_settings.replica_interval > db_settings.replica_max_lag) {
+        h2o_configurator_errprintf(cmd, interval, "probe-interval cannot exceed max-lag");
+        return -1;
     }
     return 0;
 }
@@ -319,9 +339,12 @@ static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *
         h2o_configurator_errprintf(NULL, node, "booka.postgres: %s", err);
         return -1;
     }
-    if (db_settings.replica.conninfo != NULL && db_target_prepare(&db_settings.replica, &db_settings, err, sizeof(err)) != 0) {
-        h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
-        return -1;
+    if (db_settings.replica.conninfo != NULL) {
+        if (db_target_prepare(&db_settings.replica, &db_settings, err, sizeof(err)) != 0) {
+            h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
+            return -1;
+        }
+        db_replica_configure();
     }
     if (db_settings.pgbouncer && db_settings.listen_conninfo == NULL)
         h2o_configurator_errprintf(NULL, node,

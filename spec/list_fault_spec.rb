@@ -219,44 +219,6 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
     end
   end
 
-  context 'with a read replica (booka.postgres-replica)' do
-    before(:all) do
-      @primary = Booka::Database.recreate('booka_spec_list_primary')
-      @replica_name = 'booka_spec_list_replica'
-      @replica = Booka::Database.recreate(@replica_name)
-      data.load(@primary, name: 'Primary')
-      data.load(@replica, name: 'Replica')
-    end
-
-    after(:all) { Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS true") }
-
-    def names(server)
-      r = get(server.url(list_path))
-      expect(r.status).to eq 200
-      r.json['data'].map { |i| i['business_name'][/\A\w+/] }.uniq
-    end
-
-    it 'reads lists from the replica, from the primary while the replica is down, and from the replica once it is back' do
-      primary = @primary
-      replica = @replica
-      server = Booka::Server.new do |s|
-        config(s, primary, threads: 1, pool: 2, extra: 'max-reconnect-delay: 300') +
-          "booka.postgres-replica: #{replica}\n"
-      end.start
-      expect(data.wait_for { names(server) == ['Replica'] }).to be true
-
-      Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS false")
-      Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '#{@replica_name}' " \
-                           "AND application_name = 'booka-origin'")
-      5.times { expect(names(server)).to eq ['Primary'] } # never a 503: queries move to the primary
-      r = get(server.url('/readyz'))
-      expect(r.status).to eq 200 # readiness is the primary's
-
-      Booka::Database.psql("ALTER DATABASE #{@replica_name} ALLOW_CONNECTIONS true")
-      expect(data.wait_for { names(server) == ['Replica'] }).to be true
-    end
-  end
-
   context 'behind pgBouncer in transaction pooling mode' do
     before(:all) do
       @dbname = 'booka_spec_list_bouncer'

@@ -17,6 +17,8 @@ db_settings_t db_settings = {
     .connect_timeout = 2000,
     .cancel_grace = 1000,
     .max_reconnect_delay = 2000,
+    .replica_max_lag = 5000,
+    .replica_interval = 100,
 };
 
 static int statement_timeout_given;
@@ -252,16 +254,31 @@ static int set_replica_url(h2o_configurator_command_t *cmd, yoml_t *value, void 
     return set_url(cmd, value, &((db_settings_t *)settings)->replica);
 }
 
+enum { REPLICA_URL, REPLICA_MAX_LAG, REPLICA_PROBE_INTERVAL };
 static const booka_config_key_t replica_keys[] = {
-    BOOKA_CONFIG_CUSTOM("url", set_replica_url),
+    [REPLICA_URL] = BOOKA_CONFIG_CUSTOM("url", set_replica_url),
+    [REPLICA_MAX_LAG] = BOOKA_CONFIG_DURATION("max-lag", db_settings_t, replica_max_lag, BOOKA_CONFIG_MS, 100, 3600000),
+    [REPLICA_PROBE_INTERVAL] = BOOKA_CONFIG_DURATION("probe-interval", db_settings_t, replica_interval, BOOKA_CONFIG_MS, 10, 60000),
 };
 
-/* on_config_postgres_replica: the read replica's connection string, or a mapping of replica_keys. */
+/* on_config_postgres_replica: the read replica's connection string, or a mapping of replica_keys (url required). */
 static int on_config_postgres_replica(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
+    yoml_t *given[BOOKA_CONFIG_NKEYS(replica_keys)];
+
     if (node->type == YOML_TYPE_SCALAR)
         return set_url(cmd, node, &db_settings.replica);
-    return booka_config_apply(cmd, node, replica_keys, BOOKA_CONFIG_NKEYS(replica_keys), &db_settings, NULL);
+    if (booka_config_apply(cmd, node, replica_keys, BOOKA_CONFIG_NKEYS(replica_keys), &db_settings, given) != 0)
+        return -1;
+    if (given[REPLICA_URL] == NULL) {
+        h2o_configurator_errprintf(cmd, node, "the mapping needs a `url`");
+        return -1;
+    }
+    if (given[REPLICA_PROBE_INTERVAL] != NULL && db_settings.replica_interval > db_settings.replica_max_lag) {
+        h2o_configurator_errprintf(cmd, given[REPLICA_PROBE_INTERVAL], "probe-interval cannot exceed max-lag");
+        return -1;
+    }
+    return 0;
 }
 
 static int postgres_is_up(h2o_context_t *ctx, void *data)
@@ -310,9 +327,12 @@ static int on_config_exit(h2o_configurator_t *self, h2o_configurator_context_t *
         h2o_configurator_errprintf(NULL, node, "booka.postgres: %s", err);
         return -1;
     }
-    if (db_settings.replica.conninfo != NULL && db_target_prepare(&db_settings.replica, &db_settings, err, sizeof(err)) != 0) {
-        h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
-        return -1;
+    if (db_settings.replica.conninfo != NULL) {
+        if (db_target_prepare(&db_settings.replica, &db_settings, err, sizeof(err)) != 0) {
+            h2o_configurator_errprintf(NULL, node, "booka.postgres-replica: %s", err);
+            return -1;
+        }
+        db_replica_configure();
     }
     if (db_settings.pgbouncer && db_settings.listen.conninfo == NULL)
         h2o_configurator_errprintf(NULL, node,

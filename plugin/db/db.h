@@ -4,6 +4,7 @@
 #define BOOKA_DB_H
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include "h2o.h"
 #include "http/json.h"
 #include "http/trace.h"
@@ -84,6 +85,18 @@ void booka_db_collect_metrics(booka_buf_t *out);
 /* booka_db_require: the configuration has a user of the database (e.g. `booka.list: ON`); config validation then
  * insists on a connection string and /readyz reports "postgres". Call while the configuration is applied. */
 void booka_db_require(void);
+
+/* booka_db_replica_follow: with `booka.postgres-replica`, starts the replica monitor on ctx's loop (the first call; later
+ * calls are no-ops) and has it follow *generation, the cache generation that write notifications move. For each new value
+ * the monitor reads a WAL position on the primary, after the notification arrived and so past the write's commit (the
+ * write's fence); booka_db_read_generation keeps answering the previous generation until the replica has replayed the
+ * fence, or reads go to the primary. Without a replica it does nothing. (plugin/db/README.md, "Replica") */
+void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation);
+
+/* booka_db_read_generation: the generation cache keys should carry now, given the newest notified one: `notified`
+ * without a replica; with one, the newest generation whose fence the replica has replayed or whose reads go to the
+ * primary, so that a fill keyed by it never reads data older than the write that made it. Any thread. */
+uint64_t booka_db_read_generation(uint64_t notified);
 
 /* booka_db_register_configurator: `booka.postgres` and `booka.postgres-replica` (see plugin/db/README.md). */
 void booka_db_register_configurator(h2o_globalconf_t *conf);

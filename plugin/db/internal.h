@@ -36,6 +36,8 @@ typedef struct db_settings {
     int pgbouncer;                /* transaction pooling: no named prepared statements, no startup options */
     db_target_t listen;           /* the LISTEN connection: `listen-url`, else the primary's url (none through pgBouncer) */
     int required;                 /* a handler uses the database */
+    uint64_t replica_max_lag;     /* ms: past it (or a held write's fence not replayed), list reads go to the primary */
+    uint64_t replica_interval;    /* ms between the replica monitor's probes of both servers */
 } db_settings_t;
 
 extern db_settings_t db_settings;
@@ -59,5 +61,46 @@ typedef struct db_cancel_reply {
  * connection), then posts a db_cancel_reply_t carrying conn and serial to `receiver`. Never blocks the caller; when the
  * request cannot be queued, no reply comes. */
 void db_cancel_async(PGconn *pg, h2o_multithread_receiver_t *receiver, void *conn, uint64_t serial);
+
+/* ---- the read replica's monitor (replica.c) ---- */
+
+/* DB_REPLICA_ONLY: a query flag: runs on the replica's pool whatever its state (the monitor's probe); never moves to the
+ * primary. */
+#define DB_REPLICA_ONLY 0x100
+
+/* db_replica_readable: whether read-only queries may go to the replica now: it streams within max-lag and has replayed
+ * the fence of the generation cache keys carry. Any thread. */
+int db_replica_readable(void);
+
+/* db_replica_configure: the replica is configured: /readyz and /metrics learn about it. Call from the configurator. */
+void db_replica_configure(void);
+
+/* db_lsn_parse: a pg_lsn's text ("16/B374D848") as a number. Returns 0, or -1 when it is not one. */
+int db_lsn_parse(const char *text, uint64_t *lsn);
+
+/* db_lsn_record_end: pg_current_wal_insert_lsn() as a position a standby's replay can reach. The insert position right at
+ * the start of a WAL page points past the page header (24 bytes; 40 on a segment's first page), while replay stops at the
+ * end of the last record, before that header: on an idle primary a standby would never "reach" it. */
+uint64_t db_lsn_record_end(uint64_t insert_lsn, uint64_t block_size, uint64_t segment_size);
+
+/* db_lag_history_t: the primary's WAL positions as the monitor saw them, oldest first (each newer than the last), to
+ * answer "since when has the primary had WAL the replica has not replayed". */
+typedef struct db_lag_history {
+    struct db_lag_sample {
+        uint64_t at, lsn; /* at: ms (loop time) when the position was read */
+    } * samples;
+    size_t capacity, first, count;
+} db_lag_history_t;
+
+/* db_lag_history_init: room for `capacity` samples (at least 1); the oldest are dropped when it is full. */
+void db_lag_history_init(db_lag_history_t *h, size_t capacity);
+void db_lag_history_dispose(db_lag_history_t *h);
+
+/* db_lag_history_add: records that the primary had `lsn` at `at` (ignored unless past the newest sample). */
+void db_lag_history_add(db_lag_history_t *h, uint64_t at, uint64_t lsn);
+
+/* db_lag_history_lag: ms since the primary first had WAL past `replayed` (the replica's replay position), as of `now`;
+ * 0 when the replica has replayed the newest sample. Past the history's span it is a lower bound. */
+uint64_t db_lag_history_lag(const db_lag_history_t *h, uint64_t now, uint64_t replayed);
 
 #endif

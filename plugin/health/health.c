@@ -11,6 +11,15 @@ struct dependency {
 };
 
 static H2O_VECTOR(struct dependency) dependencies;
+
+struct detail {
+    const char *name;
+    booka_health_detail_cb write;
+    void *data;
+};
+
+static H2O_VECTOR(struct detail) details;
+
 typedef void (*context_init_cb)(h2o_context_t *ctx);
 static H2O_VECTOR(context_init_cb) context_inits;
 
@@ -36,6 +45,15 @@ void booka_health_add_dependency(const char *name, int required, booka_dependenc
             return;
     h2o_vector_reserve(NULL, &dependencies, dependencies.size + 1);
     dependencies.entries[dependencies.size++] = (struct dependency){name, required, is_up, data};
+}
+
+void booka_health_add_detail(const char *name, booka_health_detail_cb write, void *data)
+{
+    for (size_t i = 0; i != details.size; ++i)
+        if (strcmp(details.entries[i].name, name) == 0)
+            return;
+    h2o_vector_reserve(NULL, &details, details.size + 1);
+    details.entries[details.size++] = (struct detail){name, write, data};
 }
 
 static void send_no_store_json(h2o_req_t *req, int status, const char *reason, booka_buf_t *body)
@@ -68,6 +86,10 @@ static int on_readyz(h2o_handler_t *self, h2o_req_t *req)
         if (!up && d->required)
             ready = 0;
         booka_buf_appendf(&body, "%s\"%s\": \"%s\"", i == 0 ? "" : ", ", d->name, up ? "up" : "down");
+    }
+    for (size_t i = 0; i != details.size; ++i) {
+        booka_buf_appendf(&body, "%s\"%s\": ", i == 0 && dependencies.size == 0 ? "" : ", ", details.entries[i].name);
+        details.entries[i].write(&body, details.entries[i].data);
     }
     booka_buf_append_str(&body, "}");
     if (body.oom)

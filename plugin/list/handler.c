@@ -113,12 +113,13 @@ static void fill_from_database(h2o_context_t *ctx, booka_cache_fill_t *fill, voi
 }
 
 /* cache_key: v1:list:<epoch>:<generation>:<canonical request>. The generation moves on every write (cache/invalidate.h),
- * so a write is visible at the next request; the epoch tells databases apart; the canonical form makes equivalent URLs
+ * so a write is visible at the next request; with a read replica, only once the replica has replayed the write or reads
+ * go to the primary (booka_db_read_generation); the epoch tells databases apart; the canonical form makes equivalent URLs
  * share one entry. */
 static int cache_key(const list_request_t *request, booka_buf_t *key)
 {
     booka_buf_appendf(key, "v1:list:%016" PRIx64 ":%" PRIu64 ":", atomic_load(&booka_cache_epoch),
-                      atomic_load(&booka_cache_generation));
+                      booka_db_read_generation(atomic_load(&booka_cache_generation)));
     list_request_canonical(request, key);
     return key->oom ? -1 : 0;
 }
@@ -292,6 +293,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
     booka_db_context_init(ctx);
     booka_redis_context_init(ctx);
     booka_invalidation_context_init(ctx);
+    booka_db_replica_follow(ctx, &booka_cache_generation);
     if (handler->prewarm.size != 0 && atomic_compare_exchange_strong(&prewarm_claimed, &expected, 1)) {
         struct prewarm *p = h2o_mem_alloc(sizeof(*p));
         *p = (struct prewarm){.handler = handler, .ctx = ctx};

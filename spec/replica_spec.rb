@@ -1,0 +1,233 @@
+# replica_spec.rb: the list read through a REAL streaming hot standby (issue 13, "Read-your-writes through a real
+# streaming replica"): a private primary, a standby made from it with pg_basebackup -R (no second database standing in),
+# replaying late through recovery_min_apply_delay. A rename shows within the standby's own lag + 1 s and the old name
+# never comes back; a paused, stopped, promoted or lagging standby hands reads to the primary, and answers stay right.
+require_relative 'spec_helper'
+
+describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (booka.postgres-replica)' do
+  LIST_PATH = '/api/v1/service-provider-profiles/?fields=id,business_name&sort=newest&limit=5'.freeze
+  WRITES = Integer(ENV.fetch('BOOKA_REPLICA_WRITES', '20'))
+
+  before(:all) do
+    @primary = Booka::PrivatePostgres.new
+    @primary.start
+    Booka::Database.psql('CREATE DATABASE booka;', url: @primary.url)
+    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @primary.url('booka'))
+    raise out unless status.success?
+    Booka::Database.insert_providers(@primary.url('booka'), { 1 => nil, 2 => nil, 3 => nil })
+    @writer = Booka::PsqlSession.new(@primary.url('booka'))
+    @renames = 0
+  end
+
+  after(:all) do
+    @writer&.close
+    @primary&.destroy
+  end
+
+  after(:each) do
+    @watcher&.close
+    @standby&.destroy
+  end
+
+  # standby: a fresh hot standby of the primary for this example, started, with a psql session to watch it.
+  def standby(apply_delay:)
+    @standby = Booka::PrivateStandby.new(@primary, apply_delay: apply_delay)
+    @standby.start
+    @watcher = Booka::PsqlSession.new(@standby.url('booka'))
+    @standby
+  end
+
+  # server: an instance reading lists from `replica` (with the list cache's defaults: a 30 s TTL) and sharing Redis.
+  def server(replica, replica_extra: '')
+    primary = @primary.url('booka')
+    Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: 2
+        booka.postgres: {url: "#{primary}", pool-size: 2, max-reconnect-delay: 300}
+        booka.postgres-replica: {url: "#{replica.url('booka')}"#{replica_extra}}
+        booka.redis: {url: "#{ENV.fetch('REDIS_URL')}", command-timeout: 100, connect-timeout: 300}
+        hosts:
+          default:
+            paths:
+              /api/v1/service-provider-profiles:
+                booka.list: ON
+              /readyz:
+                booka.readiness: ON
+              /metrics:
+                booka.metrics: ON
+      YAML
+    end.start
+  end
+
+  def readyz(srv)
+    get(srv.url('/readyz'))
+  end
+
+  # wait_for_replica_status: polls /readyz until the replica is in `status` (and the instance listens for writes).
+  def wait_for_replica_status(srv, status, timeout: 30)
+    Booka.wait_for(timeout: timeout) do
+      r = readyz(srv)
+      r.status == 200 && r.json['invalidation'] == 'up' && r.json['replica_status'] == status && r
+    end
+  end
+
+  def name_served(srv)
+    r = get(srv.url(LIST_PATH))
+    expect(r.status).to eq 200
+    r.json['data'].find { |p| p['id'] == 1 }&.fetch('business_name')
+  end
+
+  def standby_name
+    @watcher.value('SELECT business_name FROM service_provider_profiles WHERE user_id = 1')
+  end
+
+  def metric(srv, name, labels = '')
+    body = get(srv.url('/metrics')).body
+    body[/^#{Regexp.escape(name)}#{Regexp.escape(labels)} (\S+)$/, 1].to_f
+  end
+
+  # rename: renames provider 1 on the primary, then polls every instance (and the standby itself) until each instance
+  # served the new name and a further `watch` seconds passed, failing if an old name is served after the new one was.
+  # Returns {visible: s until every instance served it, replica: s until the standby itself had it (nil: not in time)}.
+  def rename(servers, within:, watch: 1.0)
+    name = "Renamed #{@renames += 1}"
+    @writer.value("UPDATE service_provider_profiles SET business_name = '#{name}' WHERE user_id = 1")
+    written = Time.now
+    seen = {}
+    replica_at = nil
+    loop do
+      now = Time.now - written
+      replica_at ||= now if @standby.nil? || (standby_name == name rescue false) # rubocop:disable Style/RescueModifier
+      servers.each_with_index do |srv, i|
+        served = name_served(srv)
+        expect(served).to eq(name), "instance #{i} served #{served.inspect} after serving #{name.inspect}" if seen[i]
+        seen[i] ||= Time.now - written if served == name
+      end
+      visible = seen.size == servers.size ? seen.values.max : nil
+      break if visible && now > visible + watch
+      raise "#{name} not served by every instance within #{within} s (#{seen})" if visible.nil? && now > within
+      sleep 0.02
+    end
+    { visible: seen.values.max, replica: replica_at }
+  end
+
+  def percentile(values, p)
+    sorted = values.sort
+    sorted[((sorted.size - 1) * p).round]
+  end
+
+  it "shows a rename within the standby's own lag + 1 s on every instance, and never the old name again" do
+    standby(apply_delay: 3)
+    servers = [server(@standby), server(@standby)]
+    servers.each { |s| wait_for_replica_status(s, 'streaming') }
+    servers.each { |s| expect(name_served(s)).to eq standby_name } # warm: the current name is cached on both
+
+    results = Array.new(WRITES) do
+      r = rename(servers, within: 40)
+      expect(r[:replica]).not_to be_nil
+      expect(r[:visible]).to be <= r[:replica] + 1.0, "visible after #{r[:visible].round(2)} s, the standby had it after " \
+                                                     "#{r[:replica].round(2)} s"
+      r
+    end
+    visible = results.map { |r| r[:visible] }
+    lag = results.map { |r| r[:replica] }
+    puts format("\n    %<n>d renames through a standby applying WAL 3 s late: visible on both instances after " \
+                'p50 %<p50>.2f s, max %<max>.2f s; the standby itself had them after p50 %<l50>.2f s, max %<lmax>.2f s',
+                n: WRITES, p50: percentile(visible, 0.5), max: visible.max, l50: percentile(lag, 0.5), lmax: lag.max)
+    # the fence held each write until the standby replayed it: the replica served the lists, not the primary
+    expect(metric(servers[0], 'booka_db_replica_generations_total', '{how="replayed"}')).to be >= 1
+    expect(readyz(servers[0]).json).to include('replica' => 'up', 'replica_status' => 'streaming')
+  end
+
+  it 'reads from the primary while WAL replay is paused, and from the standby again once it resumes' do
+    standby(apply_delay: 0)
+    srv = server(@standby)
+    wait_for_replica_status(srv, 'streaming')
+    expect(name_served(srv)).to eq standby_name
+
+    @watcher.value('SELECT pg_wal_replay_pause()')
+    r = wait_for_replica_status(srv, 'paused')
+    expect(r.json).to include('postgres' => 'up', 'replica' => 'down')
+    primary_queries = metric(srv, 'booka_db_queries_total', '{pool="primary"}')
+    result = rename([srv], within: 5)
+    expect(result[:replica]).to(be_nil.or(be > result[:visible])) # the paused standby does not have it: the primary answered
+    expect(standby_name).not_to eq name_served(srv)
+    expect(metric(srv, 'booka_db_queries_total', '{pool="primary"}')).to be > primary_queries
+
+    @watcher.value('SELECT pg_wal_replay_resume()')
+    wait_for_replica_status(srv, 'streaming')
+    replica_queries = metric(srv, 'booka_db_queries_total', '{pool="replica"}')
+    rename([srv], within: 5)
+    expect(metric(srv, 'booka_db_queries_total', '{pool="replica"}')).to be > replica_queries
+  end
+
+  it 'reads from the primary while the standby lags past max-lag, and never serves an older answer meanwhile' do
+    standby(apply_delay: 3)
+    srv = server(@standby, replica_extra: ', max-lag: 1000')
+    wait_for_replica_status(srv, 'streaming') # idle: nothing to replay, no lag
+    expect(name_served(srv)).to eq standby_name
+
+    result = rename([srv], within: 10, watch: 3.0) # and never the old name again while the standby catches up
+    expect(result[:replica]).to(be_nil.or(be > result[:visible])) # served before the standby had it: from the primary
+    expect(result[:visible]).to be < 2.5
+    expect(metric(srv, 'booka_db_replica_lag_seconds')).to be >= 0
+    # once the standby has replayed it, it takes reads again (and has the same name)
+    wait_for_replica_status(srv, 'streaming')
+    expect(name_served(srv)).to eq standby_name
+  end
+
+  it 'reads from the primary while the standby is stopped, and from it again once it is back' do
+    standby(apply_delay: 0)
+    srv = server(@standby)
+    wait_for_replica_status(srv, 'streaming')
+
+    @watcher.close
+    @standby.stop
+    r = wait_for_replica_status(srv, 'unreachable')
+    expect(r.json).to include('postgres' => 'up', 'replica' => 'down')
+    5.times { expect(get(srv.url(LIST_PATH)).status).to eq 200 } # never a 503: the primary answers
+    rename([srv], within: 5)
+
+    @standby.start
+    @watcher = Booka::PsqlSession.new(@standby.url('booka'))
+    wait_for_replica_status(srv, 'streaming')
+    replica_queries = metric(srv, 'booka_db_queries_total', '{pool="replica"}')
+    rename([srv], within: 5)
+    expect(metric(srv, 'booka_db_queries_total', '{pool="replica"}')).to be > replica_queries
+  end
+
+  it 'reads from the primary once the standby is promoted (it no longer follows the primary)' do
+    standby(apply_delay: 0)
+    srv = server(@standby)
+    wait_for_replica_status(srv, 'streaming')
+
+    @watcher.value('SELECT pg_promote()')
+    r = wait_for_replica_status(srv, 'promoted')
+    expect(r.json).to include('replica' => 'down')
+    result = rename([srv], within: 5)
+    expect(result[:replica]).to(be_nil.or(be > result[:visible]))
+    expect(standby_name).not_to eq name_served(srv) # the promoted server went its own way; the list follows the primary
+  end
+
+  it 'rejects replica settings it cannot use, naming the line' do
+    srv = Booka::Server.new(<<~YAML)
+      listen: 0
+      booka.postgres: postgresql://127.0.0.1/x
+      booka.postgres-replica: {url: postgresql://127.0.0.1/y, max-lag: 500, probe-interval: 1000}
+    YAML
+    status, out = srv.check_config
+    expect(status).not_to eq 0
+    expect(out).to match(/h2o\.conf:3:.*probe-interval cannot exceed max-lag/)
+
+    srv = Booka::Server.new("listen: 0\nbooka.postgres-replica: {max-lag: 500}\n")
+    status, out = srv.check_config
+    expect(status).not_to eq 0
+    expect(out).to match(/h2o\.conf:2:.*needs a `url`/)
+
+    srv = Booka::Server.new("listen: 0\nbooka.postgres-replica: {url: x, max-lagg: 500}\n")
+    status, out = srv.check_config
+    expect(status).not_to eq 0
+    expect(out).to match(/h2o\.conf:2:.*unknown key \(expected url, max-lag or probe-interval\)/)
+  end
+end

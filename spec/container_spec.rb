@@ -1,9 +1,25 @@
-# container_spec.rb: no Docker engine runs here, so check what can be checked: every package the Dockerfile installs
-# exists in this Debian's apt, its runtime stage covers every shared library the binary links, and its config loads.
+# container_spec.rb: container/ checked two ways. Statically: every package the Dockerfile installs exists in this
+# Debian's apt, its runtime stage covers every shared library the binary links, its config loads, fly.toml's settings
+# hold together. For real: the Dockerfile built by podman (spec/support/podman.rb) from the context podman sends, and
+# the image run against the spec's Postgres and Redis: its migration step, /healthz, a list, an avatar, /metrics only
+# on the private listener, and the SIGTERM drain.
 require_relative 'spec_helper'
 
 describe 'container/' do
   let(:dockerfile) { File.read(File.join(Booka::ROOT, 'container', 'Dockerfile')) }
+  let(:container_conf) { File.read(File.join(Booka::ROOT, 'container', 'h2o.conf')) }
+
+  # local_conf: container/h2o.conf for a server on this machine: the public listener on `port`, the private one on
+  # 127.0.0.1:`metrics_port`, the image's directories replaced by `dir`'s.
+  def local_conf(port, metrics_port, dir)
+    conf = container_conf.sub(/^    listen:\n      port: 8080$/, "    listen:\n      port: #{port}")
+                         .sub(/^    listen:\n      port: 9091\n      host: 0.0.0.0$/,
+                              "    listen:\n      port: #{metrics_port}\n      host: 127.0.0.1")
+                         .sub('/srv/booka/media', File.join(dir, 'media')).sub('/srv/booka/web', File.join(Booka::ROOT, 'web'))
+    raise 'container/h2o.conf no longer has the listeners this spec rewrites' unless conf.include?("port: #{metrics_port}\n") &&
+                                                                                      conf.include?("port: #{port}\n")
+    conf
+  end
 
   # packages named on the apt-get install lines of each stage
   def stage_packages(stage)
@@ -66,9 +82,7 @@ describe 'container/' do
     server = Booka::Server.new(env: { 'DATABASE_URL' => "postgresql://booka@127.0.0.1:#{Booka.free_port}/booka" }) do |s|
       FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), s.dir)
       FileUtils.mkdir_p(File.join(s.dir, 'media'))
-      File.read(File.join(Booka::ROOT, 'container', 'h2o.conf'))
-          .sub(/^listen:\n  port: 8080$/, "listen:\n  port: #{s.port}")
-          .sub('/srv/booka/media', File.join(s.dir, 'media')).sub('/srv/booka/web', File.join(Booka::ROOT, 'web'))
+      local_conf(s.port, s.tls_port, s.dir)
     end
     server.start
     page = get(server.url('/'))
@@ -88,16 +102,42 @@ describe 'container/' do
       raise out unless status.success?
       JSON.parse(out)
     end
-    let(:container_conf) { File.read(File.join(Booka::ROOT, 'container', 'h2o.conf')) }
-
     it 'keeps two machines, deploys rolling, limits concurrency by requests, on the port the config listens on' do
       expect(fly.dig('http_service', 'min_machines_running')).to eq(2)
       expect(fly.dig('deploy', 'strategy')).to eq('rolling')
+      expect(fly.dig('deploy', 'max_unavailable')).to eq(1)
       concurrency = fly.dig('http_service', 'concurrency')
       expect(concurrency['type']).to eq('requests')
       expect(concurrency['soft_limit']).to be < concurrency['hard_limit']
-      expect(container_conf).to match(/^listen:\n  port: #{fly.dig('http_service', 'internal_port')}$/)
+      expect(container_conf).to match(/^  default:\n    listen:\n      port: #{fly.dig('http_service', 'internal_port')}$/)
       expect(File).to exist(File.join(Booka::ROOT, 'container', fly.dig('build', 'dockerfile')))
+    end
+
+    # Fly applies min_machines_running only while autostop is on ("stop" or "suspend"; "off" and false never stop a
+    # machine, so the minimum means nothing); autostart starts the stopped ones again on demand.
+    it 'stops machines in excess and starts them on demand, never below two' do
+      expect(%w[stop suspend]).to include(fly.dig('http_service', 'auto_stop_machines'))
+      expect(fly.dig('http_service', 'auto_start_machines')).to be(true)
+      expect(fly['services']).to be_nil
+    end
+
+    it "migrates on deploy with the image's own migrate step, which the image carries" do
+      command = fly.dig('deploy', 'release_command')
+      expect(command).to eq('/srv/booka/schema/migrate.sh')
+      expect(dockerfile).to include('COPY schema /srv/booka/schema')
+      expect(File).to be_executable(File.join(Booka::ROOT, 'schema', 'migrate.sh'))
+      expect(stage_packages('runtime')).to include('postgresql-client')
+      # Fly runs release_command in place of CMD, after ENTRYPOINT: an ENTRYPOINT would swallow it as arguments
+      expect(dockerfile).not_to match(/^ENTRYPOINT/)
+    end
+
+    it 'has Fly scrape /metrics on the private listener, which no service exposes' do
+      port = fly.dig('metrics', 'port')
+      expect(fly.dig('metrics', 'path')).to eq('/metrics')
+      expect(port).not_to eq(fly.dig('http_service', 'internal_port'))
+      expect(container_conf).to match(/^  metrics:\n    listen:\n      port: #{port}\n      host: 0\.0\.0\.0\n    paths:\n      \/metrics:\n        booka\.metrics: ON$/)
+      expect(container_conf.scan(/booka\.metrics: ON/).size).to eq(1)
+      expect(dockerfile).to match(/^EXPOSE 8080 #{port}$/)
     end
 
     it 'gives SIGTERM more time than the server drains' do
@@ -112,6 +152,24 @@ describe 'container/' do
       expect(fly.dig('checks', 'readyz')).to include('type' => 'http', 'path' => '/readyz',
                                                      'port' => fly.dig('http_service', 'internal_port'))
     end
+  end
+
+  it 'serves /metrics on the private listener only, whatever Host a public request names' do
+    metrics_port = Booka.free_port
+    server = Booka::Server.new(env: { 'DATABASE_URL' => "postgresql://booka@127.0.0.1:#{Booka.free_port}/booka" }) do |s|
+      FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), s.dir)
+      FileUtils.mkdir_p(File.join(s.dir, 'media'))
+      local_conf(s.port, metrics_port, s.dir)
+    end
+    server.start
+    expect(get(server.url('/healthz')).status).to eq(200)
+    private_metrics = get("http://127.0.0.1:#{metrics_port}/metrics")
+    expect(private_metrics.status).to eq(200)
+    expect(private_metrics.body).to include('booka_http_requests_total{route="/healthz",status="200"} 1')
+    expect(get(server.url('/metrics')).status).to eq(404)
+    expect(get(server.url('/metrics'), headers: { 'Host' => 'metrics' }).status).to eq(404)
+    expect(get(server.url('/metrics'), proto: :h2c, headers: { 'Host' => "metrics:#{metrics_port}" }).status).to eq(404)
+    expect(get("http://127.0.0.1:#{metrics_port}/healthz").status).to eq(404)
   end
 
   it 'copies what the container config refers to' do

@@ -6,6 +6,8 @@
 # runc (crun refuses this kernel's hybrid cgroup v1/v2 layout: "cgroups in hybrid mode not supported"), the cgroupfs
 # manager (no systemd), and rlimits no higher than ours (podman's default RLIMIT_NOFILE/NPROC are refused without
 # CAP_SYS_RESOURCE: "setrlimit `RLIMIT_NOFILE`: Operation not permitted").
+require 'digest'
+
 module Booka
   module Podman
     module_function
@@ -52,11 +54,14 @@ module Booka
       out
     end
 
-    # base_image: builds the base once (container/bookworm-slim.sh); seconds spent, 0 when it was cached.
+    # base_image: builds the base (container/bookworm-slim.sh) unless podman holds one made by the same script (its
+    # checksum is the image's label); seconds spent, 0 when it was cached.
     def base_image
-      return 0 if run('image', 'exists', BASE)[1]
+      script = File.join(ROOT, 'container', 'bookworm-slim.sh')
+      made_by, ok = run('image', 'inspect', '--format', '{{index .Labels "org.booka.bookworm-slim-sh"}}', BASE)
+      return 0 if ok && made_by.strip == Digest::SHA256.file(script).hexdigest
       started = Time.now
-      out, status = Open3.capture2e(env, File.join(ROOT, 'container', 'bookworm-slim.sh'), BASE)
+      out, status = Open3.capture2e(env, script, BASE)
       raise "container/bookworm-slim.sh failed:\n#{out}" unless status.success?
       Time.now - started
     end

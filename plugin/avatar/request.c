@@ -15,8 +15,6 @@
 enum param { P_W, P_DPR, P_Q, P_FMT, P_V, NUM_PARAMS };
 static const char *const param_names[NUM_PARAMS] = {"w", "dpr", "q", "fmt", "v"};
 
-#define PARAM_VALUE_MAX 128 /* longer values of known parameters are kept this long (enough for any valid one) */
-
 int avatar_parse_id(h2o_iovec_t rest, int64_t *id)
 {
     int64_t value = 0;
@@ -105,19 +103,17 @@ static int is_decimal_number(const char *v, size_t len)
     return i == len;
 }
 
-/* parse_number: a decimal within [min, max]. Returns 0 with *out set, or -1 after adding the error. */
+/* parse_number: a decimal within [min, max]; `v` is NUL-terminated at `len`. Returns 0 with *out set, or -1 after adding
+ * the error. */
 static int parse_number(enum param p, const char *v, size_t len, int min, int max, double *out, booka_buf_t *errors)
 {
-    char buf[PARAM_VALUE_MAX + 1];
     double value;
 
-    if (len > PARAM_VALUE_MAX || !is_decimal_number(v, len)) {
+    if (!is_decimal_number(v, len)) {
         add_error(errors, "float_parsing", p, "Input should be a valid number, unable to parse string as a number", v, len, NULL);
         return -1;
     }
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    value = strtod(buf, NULL);
+    value = strtod(v, NULL);
     if (!(value >= min) || !(value <= max)) {
         add_range_error(errors, p, !(value >= min), !(value >= min) ? min : max, v, len);
         return -1;
@@ -145,9 +141,12 @@ static int parse_format(const char *v, size_t len, avatar_format_t *out, booka_b
 
 int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors)
 {
-    /* the last occurrence of each known parameter, decoded (cut at PARAM_VALUE_MAX + 1 bytes) */
-    char values[NUM_PARAMS][PARAM_VALUE_MAX + 1];
+    /* the last occurrence of each known parameter, raw; decoded whole afterwards (never cut: a value is judged on every
+     * byte the client sent, so `w=<127 zeros>64garbage` is the int_parsing error it is) */
+    h2o_iovec_t raw[NUM_PARAMS] = {{NULL}};
+    const char *values[NUM_PARAMS] = {NULL};
     size_t value_lens[NUM_PARAMS] = {0};
+    char *decoded;
     int ok = 1;
 
     *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
@@ -159,13 +158,20 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
         for (eq = start; eq < end && query[eq] != '='; ++eq)
             ;
         name_len = booka_form_decode(query + start, eq - start, name, sizeof(name));
-        for (int p = 0; p != NUM_PARAMS && name_len < sizeof(name); ++p) {
-            if (strlen(param_names[p]) == name_len && memcmp(name, param_names[p], name_len) == 0) {
-                size_t n = eq < end ? booka_form_decode(query + eq + 1, end - eq - 1, values[p], PARAM_VALUE_MAX + 1) : 0;
-                value_lens[p] = n > PARAM_VALUE_MAX + 1 ? PARAM_VALUE_MAX + 1 : n;
-            }
-        }
+        for (int p = 0; p != NUM_PARAMS && name_len < sizeof(name); ++p)
+            if (strlen(param_names[p]) == name_len && memcmp(name, param_names[p], name_len) == 0)
+                raw[p] = eq < end ? h2o_iovec_init(query + eq + 1, end - eq - 1) : h2o_iovec_init("", 0);
         start = end + 1;
+    }
+    /* a decoded value is never longer than its raw form: one buffer of the query's length plus a NUL per value holds all */
+    decoded = h2o_mem_alloc(len + NUM_PARAMS);
+    for (size_t p = 0, used = 0; p != NUM_PARAMS; ++p) {
+        if (raw[p].base == NULL)
+            continue;
+        values[p] = decoded + used;
+        value_lens[p] = booka_form_decode(raw[p].base, raw[p].len, decoded + used, raw[p].len);
+        decoded[used + value_lens[p]] = '\0';
+        used += value_lens[p] + 1;
     }
 
     if (value_lens[P_W] != 0) {
@@ -181,10 +187,9 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
         ok = 0;
     if (value_lens[P_FMT] != 0 && parse_format(values[P_FMT], value_lens[P_FMT], &params->format, errors) != 0)
         ok = 0;
-    if (value_lens[P_V] != 0 && value_lens[P_V] <= AVATAR_TOKEN_MAX) {
-        memcpy(params->version, values[P_V], value_lens[P_V]);
-        params->version[value_lens[P_V]] = '\0';
-    }
+    if (value_lens[P_V] != 0 && value_lens[P_V] <= AVATAR_TOKEN_MAX)
+        memcpy(params->version, values[P_V], value_lens[P_V] + 1);
+    free(decoded);
     if (!ok)
         booka_buf_append_str(errors, "]");
     return ok ? 0 : -1;

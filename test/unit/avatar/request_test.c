@@ -113,6 +113,33 @@ static int webp(const char *accept)
     return avatar_accept_names_webp(accept, strlen(accept));
 }
 
+/* Values are judged whole: a value longer than any valid one is not cut to a valid prefix (issue 14, item 5). */
+static void test_long_values(void)
+{
+    char query[1024], zeros[201];
+    avatar_params_t p;
+    const char *errors;
+
+    memset(zeros, '0', 200);
+    zeros[200] = '\0';
+    snprintf(query, sizeof(query), "w=%.127s64garbage", zeros);
+    CHECK(parse(query, &p, &errors) == -1);
+    CHECK(strstr(errors, "\"int_parsing\"") != NULL && strstr(errors, "64garbage") != NULL);
+    snprintf(query, sizeof(query), "q=%.127s64garbage", zeros);
+    CHECK(parse(query, &p, &errors) == -1);
+    CHECK(strstr(errors, "\"int_parsing\"") != NULL);
+    snprintf(query, sizeof(query), "dpr=1.%.200sx", zeros);
+    CHECK(parse(query, &p, &errors) == -1);
+    CHECK(strstr(errors, "\"float_parsing\"") != NULL);
+    snprintf(query, sizeof(query), "fmt=webp%.200s", zeros);
+    CHECK(parse(query, &p, &errors) == -1);
+    CHECK(strstr(errors, "\"enum\"") != NULL);
+    /* as Python's int() and float() read them: leading zeros of any length are still the number */
+    snprintf(query, sizeof(query), "w=%s64&q=%s7&dpr=1.%s5", zeros, zeros, zeros);
+    CHECK(parse(query, &p, &errors) == 0);
+    CHECK(p.width == 64 && p.quality == 7 && p.dpr == 1);
+}
+
 static void test_accept(void)
 {
     CHECK(webp("image/webp"));
@@ -163,6 +190,7 @@ int main(void)
     test_id();
     test_defaults_and_values();
     test_errors();
+    test_long_values();
     test_accept();
     test_variant();
     return unit_report("avatar_request");

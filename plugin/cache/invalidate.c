@@ -152,7 +152,7 @@ static void poll_connect(void)
     }
     if (PQsetnonblocking(listener.conn, 1) != 0 ||
         !PQsendQuery(listener.conn, "LISTEN " CHANNEL "; SELECT CASE WHEN is_called THEN last_value ELSE 0 END, "
-                                    "(SELECT epoch FROM booka_cache_epoch) FROM booka_cache_generation")) {
+                                    "(SELECT epoch FROM booka.cache_epoch) FROM booka.cache_generation")) {
         fail(PQerrorMessage(listener.conn));
         return;
     }

@@ -3,15 +3,18 @@
 -- Anything in between stops the migration, naming what is missing. booka.settings records which case this is.
 -- Idempotent: nothing is created twice, and an adopted table is only ever read.
 
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-
 -- owns_core_tables: the project created the DATA-MODEL tables (here, or through the migrations of before the booka
 -- schema, which recorded themselves in a table schema_migrations (name, sha256)), so it also keeps their denormalised
--- columns true and moves updated_at (004). False: another application owns them and the project never writes them.
+-- columns true and moves updated_at (005). False: another application owns them and the project never writes them.
+-- created_pg_trgm: the extension was not there before this migration (schema/uninstall.sh then removes it).
 CREATE TABLE IF NOT EXISTS booka.settings (
     id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    owns_core_tables boolean NOT NULL
+    owns_core_tables boolean NOT NULL,
+    created_pg_trgm boolean NOT NULL
 );
+
+SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') AS creates_pg_trgm \gset
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL) AS core_tables_missing,
        string_agg(name, ', ') FILTER (WHERE to_regclass(name) IS NULL) AS core_tables_missing_names,
@@ -110,7 +113,8 @@ CREATE INDEX service_provider_profiles_updated_at_idx ON service_provider_profil
 CREATE INDEX service_provider_profiles_location_trgm_idx ON service_provider_profiles
     USING gin (location gin_trgm_ops);
 
-INSERT INTO booka.settings (owns_core_tables) VALUES (true) ON CONFLICT (id) DO NOTHING;
+INSERT INTO booka.settings (owns_core_tables, created_pg_trgm) VALUES (true, :'creates_pg_trgm')
+    ON CONFLICT (id) DO NOTHING;
 \elif :adopted
 -- The columns the project reads must be there (names are DATA-MODEL.md's; types are the owner's business).
 DO $$
@@ -135,7 +139,8 @@ BEGIN
     END IF;
 END
 $$;
-INSERT INTO booka.settings (owns_core_tables) VALUES (:legacy_owned) ON CONFLICT (id) DO NOTHING;
+INSERT INTO booka.settings (owns_core_tables, created_pg_trgm) VALUES (:'legacy_owned', :'creates_pg_trgm')
+    ON CONFLICT (id) DO NOTHING;
 \else
 SELECT set_config('booka.missing_tables', :'core_tables_missing_names', false) \g /dev/null
 DO $$

@@ -13,13 +13,15 @@ SELECT EXISTS (SELECT 1 FROM pg_attribute a
 \endif
 
 \if :legacy
--- Functions first: CASCADE takes the triggers that call them and the views that use them.
+-- Functions first: CASCADE takes the triggers that call them.
 DROP FUNCTION IF EXISTS booka_on_services_change(), booka_on_bookings_change(), booka_on_reviews_change(),
     booka_on_provider_write(), booka_on_provider_list_keys_change(), booka_on_provider_count_change(),
     booka_on_membership_count_change(), booka_on_category_delete(), booka_on_truncate(), booka_notify_invalidate(),
     booka_rebuild_list_data(), booka_sync_provider_services(bigint[]),
     booka_add_list_counts(integer[], smallint[], bigint[]), booka_price_bucket(numeric), booka_booking_counts(text),
     booka_rating_avg(bigint, integer), booka_rfc3339(timestamptz) CASCADE;
+DROP VIEW IF EXISTS booka_list_counts, booka_expected_list_counts, booka_expected_memberships, booka_expected_min_prices,
+    booka_expected_ratings, booka_expected_book_counts;
 DROP TABLE IF EXISTS provider_categories, provider_list_counts, booka_cache_epoch;
 DROP SEQUENCE IF EXISTS booka_cache_generation;
 DROP INDEX IF EXISTS service_provider_profiles_most_booked_idx, service_provider_profiles_top_rated_idx,

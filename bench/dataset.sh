@@ -42,7 +42,7 @@ SQL
 # index-only scans then fetch every heap row; on a set that is already vacuumed this costs seconds.
 vacuum() {
     psql "$url" -X -q -c "VACUUM (ANALYZE) users, service_provider_profiles, service_categories, services, bookings, reviews,
-        provider_categories, provider_list_counts"
+        booka.providers, booka.provider_categories, booka.provider_list_counts"
 }
 
 start=$(date +%s)

@@ -108,7 +108,7 @@ BEGIN
             UPDATE service_provider_profiles
             SET location = pg_temp.any_of('{"Cape Town, Western Cape","Durban, KwaZulu-Natal","100% Fun_Town\\",NULL}'),
                 created_at = created_at - interval '1 day', business_name = business_name || '.',
-                book_count = 999999, rating_avg = 1.23, rating_count = 7, min_price = 0
+                book_count = 999999, rating_avg = 1.23, rating_count = 7
             WHERE user_id = p;
         WHEN 19 THEN  -- new provider with two services
             INSERT INTO users (email, user_type) VALUES ('churn-' || round || '-' || random() || '@example.com', 'service_provider')

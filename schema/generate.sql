@@ -9,8 +9,9 @@
 -- (schema/make-media.sh creates those files), ~30% none.
 --
 -- The load runs in one transaction with session_replication_role = replica (no triggers, no FK checks: rows are
--- consistent by construction), with the secondary indexes dropped and rebuilt at the end, and the denormalised
--- columns computed set-based: counters on the provider insert, the rest by booka_rebuild_list_data().
+-- consistent by construction), with the secondary indexes dropped and rebuilt at the end, and the denormalised data
+-- computed set-based: DATA-MODEL's counters on the provider insert, the list data by booka.rebuild_list_data().
+-- The database must be one whose tables the project created (schema/migrate.sh on an empty database).
 \set ON_ERROR_STOP on
 \if :{?n}
 \else
@@ -48,8 +49,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            - make_interval(days => pg_temp.pick(i, 41, 1500), secs => pg_temp.pick(i, 42, 86400) + (i % 997) / 1000.0)
 $$;
 
-TRUNCATE users, service_provider_profiles, service_categories, services, bookings, reviews, provider_categories,
-    provider_list_counts RESTART IDENTITY;
+TRUNCATE users, service_provider_profiles, service_categories, services, bookings, reviews, booka.providers,
+    booka.provider_categories, booka.provider_list_counts RESTART IDENTITY;
 
 -- Drop the secondary indexes now and rebuild them from their own definitions after the load.
 CREATE TEMP TABLE seed_dropped_indexes ON COMMIT DROP AS
@@ -57,7 +58,8 @@ SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS de
 FROM pg_index i
 WHERE i.indrelid IN ('users'::regclass, 'service_provider_profiles'::regclass, 'service_categories'::regclass,
                      'services'::regclass, 'bookings'::regclass, 'reviews'::regclass,
-                     'provider_categories'::regclass, 'provider_list_counts'::regclass)
+                     'booka.providers'::regclass, 'booka.provider_categories'::regclass,
+                     'booka.provider_list_counts'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid);
 DO $$
 DECLARE
@@ -168,8 +170,8 @@ WHERE b.status = 'completed' AND pg_temp.rnd(b.id, 31) < 0.5;
 
 -- Providers last, with their counters computed from what was loaded above.
 INSERT INTO service_provider_profiles (user_id, business_name, custom_subtitle, description, location, hourly_rate,
-                                       price_visible, profile_picture_url, book_count, rating_count, rating_sum,
-                                       rating_avg, min_price, created_at, updated_at)
+                                       price_visible, profile_picture_url, book_count, rating_count, rating_avg,
+                                       created_at, updated_at)
 SELECT i,
        CASE WHEN pg_temp.rnd(i, 51) < 0.25
             THEN u.first_name || ' ' || u.last_name || ' ' || c.noun
@@ -185,8 +187,8 @@ SELECT i,
             WHEN a.u < 0.7
             THEN '/static/profile_pics/demo-' || lpad(a.media::text, 3, '0') || CASE WHEN a.media % 6 = 0 THEN '.png' ELSE '.jpg' END
        END,
-       coalesce(bc.book_count, 0), coalesce(r.rating_count, 0), coalesce(r.rating_sum, 0),
-       booka_rating_avg(coalesce(r.rating_sum, 0), coalesce(r.rating_count, 0)), mp.min_price,
+       coalesce(bc.book_count, 0), coalesce(r.rating_count, 0),
+       booka.rating_avg(coalesce(r.rating_sum, 0), coalesce(r.rating_count, 0)),
        pg_temp.provider_created(i),
        pg_temp.provider_created(i)
            + (timestamptz '2025-06-01 00:00:00+00' - pg_temp.provider_created(i)) * pg_temp.rnd(i, 63)
@@ -195,18 +197,17 @@ JOIN users u ON u.id = i
 JOIN seed_categories c ON c.id = (:'category_wheel'::integer[])[1 + pg_temp.pick(i, 11, :category_wheel_len)]
 CROSS JOIN LATERAL (SELECT (:'town_wheel'::text[])[1 + pg_temp.pick(i, 60, :town_wheel_len)] AS town) AS t
 CROSS JOIN LATERAL (SELECT pg_temp.rnd(i, 64) AS u, 1 + pg_temp.pick(i, 65, 24) AS media) AS a
-LEFT JOIN booka_expected_book_counts bc ON bc.user_id = i
-LEFT JOIN booka_expected_ratings r ON r.user_id = i
-LEFT JOIN booka_expected_min_prices mp ON mp.user_id = i;
+LEFT JOIN booka.expected_book_counts bc ON bc.user_id = i
+LEFT JOIN booka.expected_ratings r ON r.user_id = i;
 
--- Denormalised columns (already right on the providers), memberships and counts; then the ids continue after
--- the generated ones, and the dropped indexes come back.
+-- The list data (booka.providers, memberships, counts); then the ids continue after the generated ones, and the
+-- dropped indexes come back.
 DO $$
 DECLARE
     t text;
     idx record;
 BEGIN
-    PERFORM booka_rebuild_list_data();
+    PERFORM booka.rebuild_list_data();
     FOREACH t IN ARRAY ARRAY['users', 'service_categories', 'services', 'bookings', 'reviews'] LOOP
         EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, ''id''), coalesce(max(id), 0) + 1, false) FROM %I', t, t);
     END LOOP;

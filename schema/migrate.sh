@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Apply schema/migrations/*.sql in name order to the database named by $1 or $DATABASE_URL.
+# Apply schema/migrations/*.sql in name order to the database named by $1 or $DATABASE_URL: on an empty database it
+# creates DATA-MODEL.md's tables; on a database where another application already made them it adopts them in place,
+# while that application keeps writing (docs/OPERATIONS.md, "Adopt an existing database").
 #
-# Each migration runs in one transaction together with its row in schema_migrations (name, sha256), under an
-# advisory lock that serialises concurrent runs. A migration already recorded with the same checksum is
-# skipped; one whose file changed since is applied again (every migration is idempotent) and re-recorded.
-# On error, the failing migration is rolled back, the ones before it stay applied, and the exit status is non-zero.
+# Everything the project adds lives in the schema `booka` (schema/README.md); its record of applied migrations is
+# booka.schema_migrations (name, sha256). A migration already recorded with the same checksum is skipped; one whose file
+# changed since is applied again (every migration is idempotent) and re-recorded.
+#
+# Each file runs in one or more steps (schema/lib.sh: transactions, autocommit, lock_timeout and retries). psql
+# variable `core` holds the schema of the DATA-MODEL tables (lib.sh core_schema), for the search_path of the functions
+# that triggers run.
+# On error the failing step is rolled back, the ones before it stay applied, and the exit status is non-zero.
 set -euo pipefail
 
 conninfo=${1:-${DATABASE_URL:-}}
@@ -13,33 +19,30 @@ if [ -z "$conninfo" ]; then
     exit 2
 fi
 dir=$(cd "$(dirname "$0")/migrations" && pwd)
+# shellcheck source=schema/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-run_psql() {
-    psql "$conninfo" -X -q -v ON_ERROR_STOP=1 "$@"
-}
-
-run_psql -c "SET client_min_messages = warning" -c "CREATE TABLE IF NOT EXISTS schema_migrations (
-    name text PRIMARY KEY,
-    sha256 text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now())"
+run_psql -c "SET client_min_messages = warning" -c "CREATE SCHEMA IF NOT EXISTS booka" \
+    -c "CREATE TABLE IF NOT EXISTS booka.schema_migrations (
+            name text PRIMARY KEY,
+            sha256 text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now())"
+core=$(core_schema)
 
 for file in "$dir"/[0-9][0-9][0-9]_*.sql; do
     name=$(basename "$file")
     sum=$(sha256sum "$file" | cut -d' ' -f1)
     applied=$(run_psql -At -v name="$name" <<'SQL'
-SELECT sha256 FROM schema_migrations WHERE name = :'name'
+SELECT sha256 FROM booka.schema_migrations WHERE name = :'name'
 SQL
 )
     if [ "$applied" = "$sum" ]; then
         continue
     fi
     echo "migrate: applying $name" >&2
-    {
-        echo "DO \$\$ BEGIN PERFORM pg_advisory_xact_lock(hashtext('booka schema_migrations')); END \$\$;"
-        echo "SET client_min_messages = warning;"
-        cat "$file"
-        echo
-        echo "INSERT INTO schema_migrations (name, sha256) VALUES (:'name', :'sum')"
-        echo "    ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now();"
-    } | run_psql -1 -v name="$name" -v sum="$sum" -f -
+    run_file "$file"
+    run_psql -v name="$name" -v sum="$sum" <<'SQL'
+INSERT INTO booka.schema_migrations (name, sha256) VALUES (:'name', :'sum')
+    ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now();
+SQL
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replace all data in the database ($2 or $DATABASE_URL) with the deterministic demo/scale data set for N providers
 # ($1): schema/generate.sql, fed with a few small real avatar images made here with ImageMagick's convert and
-# embedded as data: URLs. The schema must be migrated first (schema/migrate.sh). Needs a superuser connection
+# embedded as data: URLs. The schema must be migrated first (schema/migrate.sh), on a database whose tables the project
+# created (never an adopted one: the load replaces every row of every table). Needs a superuser connection
 # (the load runs with session_replication_role = replica). Same N, same rows.
 set -euo pipefail
 
@@ -16,6 +17,13 @@ if [ -z "$conninfo" ]; then
     exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
+# never on a database another application owns: the load replaces every row of every table
+owned=$(psql "$conninfo" -X -At -c "SELECT booka.owns_core_tables()" 2>/dev/null || true)
+if [ "$owned" != t ]; then
+    echo "$0: refusing to load: the tables of this database belong to another application (booka.settings)," \
+        "or it is not migrated (schema/migrate.sh)" >&2
+    exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -39,5 +47,5 @@ done >"$tmp/avatars.sql"
 start=$(date +%s)
 psql "$conninfo" -X -q -v ON_ERROR_STOP=1 -v n="$n" -f "$tmp/avatars.sql" -f "$here/generate.sql"
 psql "$conninfo" -X -q -v ON_ERROR_STOP=1 -c "VACUUM (ANALYZE) users, service_provider_profiles, service_categories,
-    services, bookings, reviews, provider_categories, provider_list_counts"
+    services, bookings, reviews, booka.providers, booka.provider_categories, booka.provider_list_counts"
 echo "seed: $n providers loaded in $(($(date +%s) - start)) s" >&2

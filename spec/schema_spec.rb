@@ -15,7 +15,7 @@ describe 'schema/' do
     url = db.recreate('booka_spec_schema')
     run!(File.join(Booka::ROOT, 'schema', 'migrate.sh'), url)
     names = Dir[File.join(Booka::ROOT, 'schema', 'migrations', '*.sql')].map { |f| File.basename(f) }.sort
-    expect(db.psql('SELECT name FROM schema_migrations ORDER BY name', url: url).split("\n")).to eq names
+    expect(db.psql('SELECT name FROM booka.schema_migrations ORDER BY name', url: url).split("\n")).to eq names
     expect(db.psql("SELECT count(*) FROM pg_indexes WHERE indexname LIKE '%location%trgm%' OR indexdef LIKE '%gin_trgm_ops%'", url: url).to_i).to be >= 1
   end
 
@@ -51,7 +51,7 @@ describe 'schema/' do
     url = db.url_for('booka_spec_seed_a')
     out = db.psql(<<~SQL, url: url)
       LISTEN booka_invalidate;
-      SELECT nextval('booka_cache_generation');
+      SELECT nextval('booka.cache_generation');
       UPDATE service_provider_profiles SET business_name = business_name || '' WHERE user_id = (SELECT min(user_id) FROM service_provider_profiles);
     SQL
     before = out.lines.first.to_i

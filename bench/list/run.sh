@@ -58,7 +58,7 @@ if [ -n "$load" ]; then
     "$root/schema/seed.sh" "$load" "$url"
 fi
 providers=$(psql "$url" -X -At -c 'SELECT count(*) FROM service_provider_profiles')
-category=$(psql "$url" -X -At -c "SELECT c.slug FROM service_categories c JOIN provider_categories m ON m.category_id = c.id
+category=$(psql "$url" -X -At -c "SELECT c.slug FROM service_categories c JOIN booka.provider_categories m ON m.category_id = c.id
                                   GROUP BY c.slug ORDER BY count(*) DESC LIMIT 1")
 
 if [ -z "$cases" ]; then

@@ -19,8 +19,9 @@ struct avatar_fill {
     booka_buf_t error_body;
 };
 
-static const char *const statement_read_url =
-    "SELECT profile_picture_url FROM service_provider_profiles WHERE user_id = $1 AND profile_picture_version = $2";
+static const char *const statement_read_url = "SELECT p.profile_picture_url FROM service_provider_profiles p "
+                                              "JOIN booka.providers d ON d.user_id = p.user_id "
+                                              "WHERE p.user_id = $1 AND d.picture_version = $2";
 
 avatar_fill_t *avatar_fill_new(avatar_context_t *actx, const avatar_variant_t *variant, h2o_iovec_t url)
 {

@@ -11,11 +11,12 @@
 #include "http/http.h"
 #include "http/query.h"
 
-/* The lookup: the version token the list emits (the schema derives it from the URL) and, when short, the URL itself;
- * a data: URL of megabytes is read only when a variant has to be built (fill.c). */
+/* The lookup: the version token the list emits (booka.providers.picture_version, which the schema derives from the URL)
+ * and, when short, the URL itself; a data: URL of megabytes is read only when a variant has to be built (fill.c). */
 static const char *const statement_lookup =
-    "SELECT profile_picture_version, CASE WHEN octet_length(profile_picture_url) <= " H2O_TO_STR(
-        AVATAR_URL_INLINE_MAX) " THEN profile_picture_url END FROM service_provider_profiles WHERE user_id = $1";
+    "SELECT d.picture_version, CASE WHEN octet_length(p.profile_picture_url) <= " H2O_TO_STR(
+        AVATAR_URL_INLINE_MAX) " THEN p.profile_picture_url END FROM service_provider_profiles p "
+                               "JOIN booka.providers d ON d.user_id = p.user_id WHERE p.user_id = $1";
 
 /* avatar_request: lives in the request's pool; its disposal (the client went away) lets go of whatever is pending. */
 struct avatar_request {

@@ -121,7 +121,7 @@ void booka_invalidation_context_init(h2o_context_t *ctx)
     atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
     /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two */
     listener = booka_db_listen(ctx, CHANNEL,
-                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka_cache_epoch) "
-                               "FROM booka_cache_generation",
+                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka.cache_epoch) "
+                               "FROM booka.cache_generation",
                                &callbacks, NULL);
 }

@@ -21,25 +21,31 @@ static const char *const sort_keys[LIST_NUM_SORTS][4] = {
  * render.c writes them as RFC 3339 UTC */
 #define EPOCH_MICROSECONDS(column) "(extract(epoch FROM " column ") * 1000000)::int8"
 
-/* one select-list expression per field (id and user_id both come from the leading p.user_id) */
+/* one select-list expression per field (id and user_id both come from the leading p.user_id): `p` is the provider's
+ * service_provider_profiles row, `d` its booka.providers row (the counters and the avatar version token the triggers of
+ * schema/ keep) */
 static const char *const field_columns[LIST_NUM_FIELDS] = {
     [LIST_FIELD_BUSINESS_NAME] = "p.business_name",
     [LIST_FIELD_CUSTOM_SUBTITLE] = "p.custom_subtitle",
-    [LIST_FIELD_PROFILE_PICTURE_URL] = "p.profile_picture_version",
+    [LIST_FIELD_PROFILE_PICTURE_URL] = "d.picture_version",
     [LIST_FIELD_HOURLY_RATE] = "p.hourly_rate",
     [LIST_FIELD_PRICE_VISIBLE] = "p.price_visible",
-    [LIST_FIELD_RATING] = "p.rating_avg",
-    [LIST_FIELD_RATING_COUNT] = "p.rating_count",
-    [LIST_FIELD_BOOK_COUNT] = "p.book_count",
+    [LIST_FIELD_RATING] = "d.rating_avg",
+    [LIST_FIELD_RATING_COUNT] = "d.rating_count",
+    [LIST_FIELD_BOOK_COUNT] = "d.book_count",
     [LIST_FIELD_LOCATION] = "p.location",
     [LIST_FIELD_SERVICE_CATEGORIES] =
-        "(SELECT array_to_json(array_agg(c.name ORDER BY c.name COLLATE \"C\")) FROM provider_categories pc "
+        "(SELECT array_to_json(array_agg(c.name ORDER BY c.name COLLATE \"C\")) FROM booka.provider_categories pc "
         "JOIN service_categories c ON c.id = pc.category_id WHERE pc.user_id = p.user_id)",
     [LIST_FIELD_CREATED_AT] = EPOCH_MICROSECONDS("p.created_at"),
     [LIST_FIELD_UPDATED_AT] = EPOCH_MICROSECONDS("p.updated_at"),
     [LIST_FIELD_USER_FIRST_NAME] = "u.first_name",
     [LIST_FIELD_USER_LAST_NAME] = "u.last_name",
 };
+
+/* the fields read from booka.providers (`d`) */
+static const uint32_t list_data_fields = LIST_FIELD_BIT(LIST_FIELD_PROFILE_PICTURE_URL) | LIST_FIELD_BIT(LIST_FIELD_RATING) |
+                                         LIST_FIELD_BIT(LIST_FIELD_RATING_COUNT) | LIST_FIELD_BIT(LIST_FIELD_BOOK_COUNT);
 
 /* statement_builder: appends text to one statement and numbers its parameters. */
 typedef struct statement_builder {
@@ -116,15 +122,17 @@ static void price_range(statement_builder_t *b, const list_request_t *req)
     price_bounds(b, req);
 }
 
-/* counts_key: the provider_list_counts key of the request's set: 0 for the whole set, else the category's id (NULL for
- * an unknown slug, which matches nothing). */
+/* counts_key: the booka.provider_list_counts key of the request's set: 0 for the whole set, else the id of the category
+ * whose name has the slug (the lowest id if several names normalise alike; NULL for an unknown slug, which matches
+ * nothing). The slug is computed from the name: an adopted service_categories table has no slug column, and it has a
+ * few dozen rows. */
 static void counts_key(statement_builder_t *b, const list_request_t *req)
 {
     if (req->category[0] == '\0') {
         text(b, "0");
         return;
     }
-    text(b, "(SELECT c.id FROM service_categories c WHERE c.slug = ");
+    text(b, "(SELECT min(c.id) FROM service_categories c WHERE booka.category_slug(c.name) = ");
     param(b, req->category, "text");
     text(b, ")");
 }
@@ -135,24 +143,24 @@ enum {
     SET_NO_PRICE = 4,     /* the price range is applied by the caller */
 };
 
-/* filtered_set: "FROM ... t WHERE ...": the providers matching the filters, as `t`: provider_categories of the category
- * (one row per member, with copies of the sort keys, its lowest price in the category and location) or
- * service_provider_profiles. */
+/* filtered_set: "FROM ... t WHERE ...": the providers matching the filters, as `t`: booka.provider_categories of the
+ * category (one row per member, with copies of the sort keys, its lowest price in the category and location) or
+ * booka.providers (one row per provider, with its sort keys and location). */
 static void filtered_set(statement_builder_t *b, const list_request_t *req, list_sql_t *sql, int flags)
 {
     const char *and = " WHERE ";
 
     if (req->category[0] != '\0') {
-        text(b, " FROM provider_categories t WHERE t.category_id = ");
+        text(b, " FROM booka.provider_categories t WHERE t.category_id = ");
         counts_key(b, req);
         and = " AND ";
     } else {
-        text(b, " FROM service_provider_profiles t");
+        text(b, " FROM booka.providers t");
     }
     if ((flags & SET_OFFSET_GUARD) != 0) {
         text(b, and);
         param(b, sql->params[1], "bigint");
-        text(b, " < (SELECT coalesce(sum(n), 0) FROM provider_list_counts WHERE category_id = ");
+        text(b, " < (SELECT coalesce(sum(n), 0) FROM booka.provider_list_counts WHERE category_id = ");
         counts_key(b, req);
         text(b, ")");
         and = " AND ";
@@ -203,25 +211,27 @@ static void build_page(statement_builder_t *b, const list_request_t *req, list_s
     text(b, ") k");
     if (needs_row)
         text(b, " JOIN service_provider_profiles p ON p.user_id = k.user_id");
+    if ((req->fields & list_data_fields) != 0)
+        text(b, " JOIN booka.providers d ON d.user_id = k.user_id");
     if ((req->fields & (LIST_FIELD_BIT(LIST_FIELD_USER_FIRST_NAME) | LIST_FIELD_BIT(LIST_FIELD_USER_LAST_NAME))) != 0)
         text(b, " JOIN users u ON u.id = p.user_id");
     order_by(b, req->sort, "k");
 }
 
-/* build_counts: rows (bucket, n) over the filtered set, bucket = booka_price_bucket of the lowest matching approved
+/* build_counts: rows (bucket, n) over the filtered set, bucket = booka.price_bucket of the lowest matching approved
  * price (6: none); the total is the sum of n, the price distribution buckets 0..5. */
 static void build_counts(statement_builder_t *b, const list_request_t *req, list_sql_t *sql)
 {
     if (!has_filters(req)) {
         /* the counts the triggers keep */
-        text(b, "SELECT bucket, sum(n)::bigint FROM provider_list_counts WHERE category_id = ");
+        text(b, "SELECT bucket, sum(n)::bigint FROM booka.provider_list_counts WHERE category_id = ");
         counts_key(b, req);
         text(b, " GROUP BY bucket");
     } else if (req->when[0] != '\0' && req->location[0] == '\0' && !has_price_filter(req)) {
         /* the kept counts less the few providers busy that day */
-        text(b, "SELECT bucket, sum(n)::bigint FROM (SELECT bucket, n FROM provider_list_counts WHERE category_id = ");
+        text(b, "SELECT bucket, sum(n)::bigint FROM (SELECT bucket, n FROM booka.provider_list_counts WHERE category_id = ");
         counts_key(b, req);
-        text(b, " UNION ALL SELECT booka_price_bucket(t.min_price), -count(*)");
+        text(b, " UNION ALL SELECT booka.price_bucket(t.min_price), -count(*)");
         filtered_set(b, req, sql, SET_NO_FILTERS);
         text(b, req->category[0] != '\0' ? " AND " : " WHERE ");
         text(b, "t.user_id IN (SELECT bk.artist_id FROM bookings bk WHERE bk.event_date = ");
@@ -231,7 +241,7 @@ static void build_counts(statement_builder_t *b, const list_request_t *req, list
         /* from the approved services in the range, grouped by provider: each provider's lowest matching price is its
          * bucket; the list rows are joined only for location or when (every artist is a provider, and with a category the
          * services are already restricted to it) */
-        text(b, "SELECT booka_price_bucket(f.price), count(*) FROM (SELECT s.artist_id, min(s.price) AS price FROM services s "
+        text(b, "SELECT booka.price_bucket(f.price), count(*) FROM (SELECT s.artist_id, min(s.price) AS price FROM services s "
                 "WHERE s.status = 'approved'");
         if (req->category[0] != '\0') {
             text(b, " AND s.service_category_id = ");
@@ -246,7 +256,7 @@ static void build_counts(statement_builder_t *b, const list_request_t *req, list
         }
         text(b, " GROUP BY 1");
     } else {
-        text(b, "SELECT booka_price_bucket(t.min_price), count(*)");
+        text(b, "SELECT booka.price_bucket(t.min_price), count(*)");
         filtered_set(b, req, sql, 0);
         text(b, " GROUP BY 1");
     }

@@ -87,28 +87,28 @@ static void test_paging(void)
 static void test_lean_path(void)
 {
     build("fields=id,business_name,profile_picture_url,created_at,updated_at,user_id&sort=most_booked");
-    CHECK(contains(
-        page_sql(),
-        "SELECT p.user_id, p.business_name, p.profile_picture_version, (extract(epoch FROM p.created_at) * 1000000)::int8"));
+    CHECK(contains(page_sql(),
+                   "SELECT p.user_id, p.business_name, d.picture_version, (extract(epoch FROM p.created_at) * 1000000)::int8"));
+    CHECK(contains(page_sql(), " JOIN booka.providers d ON d.user_id = k.user_id"));
     CHECK(!contains(page_sql(), "users u"));
     CHECK(!contains(page_sql(), "service_categories"));
     CHECK(!contains(page_sql(), "p.profile_picture_url")); /* never the URL itself: it may be a data: URL of megabytes */
     CHECK(!contains(page_sql(), "description"));
     CHECK(contains(page_sql(), "ORDER BY t.book_count DESC, t.user_id DESC"));
-    CHECK(contains(page_sql(), "FROM service_provider_profiles t"));
+    CHECK(contains(page_sql(), "FROM booka.providers t"));
     /* the counts are the maintained ones */
     CHECK_STR_EQ(sql.statements[1].sql,
-                 "SELECT bucket, sum(n)::bigint FROM provider_list_counts WHERE category_id = 0 GROUP BY bucket");
+                 "SELECT bucket, sum(n)::bigint FROM booka.provider_list_counts WHERE category_id = 0 GROUP BY bucket");
     CHECK_INT_EQ(sql.statements[1].num_params, 0);
     /* and a page past the end reads nothing */
-    CHECK(contains(page_sql(), "WHERE $1::bigint < (SELECT coalesce(sum(n), 0) FROM provider_list_counts WHERE category_id = 0)"));
+    CHECK(contains(page_sql(),
+                   "WHERE $1::bigint < (SELECT coalesce(sum(n), 0) FROM booka.provider_list_counts WHERE category_id = 0)"));
 }
 
 static void test_ids_only(void)
 {
     build("fields=id,user_id&sort=newest");
-    CHECK(contains(page_sql(),
-                   "SELECT k.user_id FROM (SELECT t.created_at, t.user_id FROM service_provider_profiles t WHERE $1::bigint < "));
+    CHECK(contains(page_sql(), "SELECT k.user_id FROM (SELECT t.created_at, t.user_id FROM booka.providers t WHERE $1::bigint < "));
     CHECK(!contains(page_sql(), "JOIN"));
 }
 
@@ -122,7 +122,7 @@ static void test_full_path(void)
     CHECK(contains(page_sql(), "SELECT p.user_id, u.last_name FROM"));
     build("");
     CHECK(contains(page_sql(), "JOIN users u"));
-    CHECK(contains(page_sql(), "p.hourly_rate, p.price_visible, p.rating_avg"));
+    CHECK(contains(page_sql(), "p.hourly_rate, p.price_visible, d.rating_avg"));
 }
 
 static void test_sorts(void)
@@ -136,7 +136,7 @@ static void test_sorts(void)
     build("sort=price_high");
     CHECK(contains(page_sql(), "ORDER BY t.min_price DESC NULLS LAST, t.user_id DESC"));
     CHECK(contains(page_sql(), "ORDER BY k.min_price DESC NULLS LAST, k.user_id DESC"));
-    CHECK(contains(page_sql(), "FROM (SELECT t.min_price, t.user_id FROM service_provider_profiles t"));
+    CHECK(contains(page_sql(), "FROM (SELECT t.min_price, t.user_id FROM booka.providers t"));
     build("sort=top_rated");
     CHECK(contains(page_sql(), "FROM (SELECT t.rating_avg, t.rating_count, t.user_id FROM"));
 }
@@ -144,29 +144,31 @@ static void test_sorts(void)
 static void test_category(void)
 {
     build("category=Sound Service&sort=price_low");
+    CHECK(contains(page_sql(), "FROM booka.provider_categories t WHERE t.category_id = (SELECT min(c.id) FROM service_categories c "
+                               "WHERE booka.category_slug(c.name) = $"));
     CHECK(contains(page_sql(),
-                   "FROM provider_categories t WHERE t.category_id = (SELECT c.id FROM service_categories c WHERE c.slug = $"));
-    CHECK(contains(page_sql(),
-                   " AND $2::bigint < (SELECT coalesce(sum(n), 0) FROM provider_list_counts WHERE category_id = (SELECT "
-                   "c.id FROM service_categories c WHERE c.slug = $3::text))"));
+                   " AND $2::bigint < (SELECT coalesce(sum(n), 0) FROM booka.provider_list_counts WHERE category_id = (SELECT "
+                   "min(c.id) FROM service_categories c WHERE booka.category_slug(c.name) = $3::text))"));
     CHECK(param_index(0, "sound_service") != 0);
     CHECK_STR_EQ(sql.statements[1].sql,
-                 "SELECT bucket, sum(n)::bigint FROM provider_list_counts WHERE category_id = (SELECT c.id FROM "
-                 "service_categories c WHERE c.slug = $1::text) GROUP BY bucket");
+                 "SELECT bucket, sum(n)::bigint FROM booka.provider_list_counts WHERE category_id = (SELECT min(c.id) FROM "
+                 "service_categories c WHERE booka.category_slug(c.name) = $1::text) GROUP BY bucket");
     CHECK(param_index(1, "sound_service") == 1);
     /* with a price range, one approved service must be in the category and in the range */
     build("category=dj&min_price=100&max_price=200");
     CHECK(contains(page_sql(), "s.status = 'approved' AND s.service_category_id = t.category_id AND s.price >= $"));
     /* counted from the services in the range, grouped by provider, without joining the list rows */
     CHECK_STR_EQ(sql.statements[1].sql,
-                 "SELECT booka_price_bucket(f.price), count(*) FROM (SELECT s.artist_id, min(s.price) AS price "
-                 "FROM services s WHERE s.status = 'approved' AND s.service_category_id = (SELECT c.id FROM "
-                 "service_categories c WHERE c.slug = $1::text) AND s.price >= $2::numeric AND s.price <= "
+                 "SELECT booka.price_bucket(f.price), count(*) FROM (SELECT s.artist_id, min(s.price) AS price "
+                 "FROM services s WHERE s.status = 'approved' AND s.service_category_id = (SELECT min(c.id) FROM "
+                 "service_categories c WHERE booka.category_slug(c.name) = $1::text) AND s.price >= "
+                 "$2::numeric AND s.price <= "
                  "$3::numeric GROUP BY s.artist_id) f GROUP BY 1");
     /* with location or when too, joined to the filtered list rows */
     build("category=dj&min_price=100&location=cape&when=2024-01-01");
-    CHECK(contains(sql.statements[1].sql, " GROUP BY s.artist_id) f JOIN (SELECT t.user_id FROM provider_categories t WHERE "
-                                          "t.category_id = (SELECT c.id FROM service_categories c WHERE c.slug = $3::text) AND "
+    CHECK(contains(sql.statements[1].sql, " GROUP BY s.artist_id) f JOIN (SELECT t.user_id FROM booka.provider_categories t WHERE "
+                                          "t.category_id = (SELECT min(c.id) FROM service_categories c WHERE "
+                                          "booka.category_slug(c.name) = $3::text) AND "
                                           "t.location ILIKE $4::text AND NOT EXISTS"));
     CHECK(contains(sql.statements[1].sql, ") t ON t.user_id = f.artist_id GROUP BY 1"));
     CHECK(!contains(sql.statements[1].sql, " EXISTS (SELECT 1 FROM services"));
@@ -179,21 +181,21 @@ static void test_filters(void)
     CHECK(contains(page_sql(), "::date AND bk.status IN ('pending', 'confirmed'))"));
     /* `when` alone: the kept counts less the providers busy that day */
     CHECK(contains(sql.statements[1].sql,
-                   "SELECT bucket, sum(n)::bigint FROM (SELECT bucket, n FROM provider_list_counts WHERE "
-                   "category_id = 0 UNION ALL SELECT booka_price_bucket(t.min_price), -count(*) FROM "
-                   "service_provider_profiles t WHERE t.user_id IN (SELECT bk.artist_id FROM bookings bk WHERE "
+                   "SELECT bucket, sum(n)::bigint FROM (SELECT bucket, n FROM booka.provider_list_counts WHERE "
+                   "category_id = 0 UNION ALL SELECT booka.price_bucket(t.min_price), -count(*) FROM "
+                   "booka.providers t WHERE t.user_id IN (SELECT bk.artist_id FROM bookings bk WHERE "
                    "bk.event_date = $1::date AND bk.status IN ('pending', 'confirmed')) GROUP BY 1) x GROUP BY bucket"));
     build("when=2024-06-01&category=dj");
     CHECK(contains(sql.statements[1].sql,
-                   "FROM provider_categories t WHERE t.category_id = (SELECT c.id FROM service_categories c WHERE "
-                   "c.slug = $2::text) AND t.user_id IN (SELECT bk.artist_id"));
+                   "FROM booka.provider_categories t WHERE t.category_id = (SELECT min(c.id) FROM service_categories c WHERE "
+                   "booka.category_slug(c.name) = $2::text) AND t.user_id IN (SELECT bk.artist_id"));
     build("min_price=100");
     CHECK(contains(page_sql(), "s.price >= $") && !contains(page_sql(), "s.price <= $"));
     build("max_price=100");
     CHECK(!contains(page_sql(), "s.price >= $") && contains(page_sql(), "s.price <= $"));
     CHECK(!contains(page_sql(), "service_category_id"));
     build("location=x&when=2024-06-01");
-    CHECK(contains(sql.statements[1].sql, "SELECT booka_price_bucket(t.min_price), count(*) FROM service_provider_profiles t WHERE "
+    CHECK(contains(sql.statements[1].sql, "SELECT booka.price_bucket(t.min_price), count(*) FROM booka.providers t WHERE "
                                           "t.location ILIKE $1::text AND NOT EXISTS"));
     CHECK(contains(sql.statements[1].sql, " GROUP BY 1"));
 }

@@ -1,0 +1,21 @@
+-- 004: the indexes the list needs on DATA-MODEL's tables beyond the ones DATA-MODEL.md asks for, built with
+-- CREATE INDEX CONCURRENTLY (their writers go on while it runs). Named booka_*: schema/uninstall.sh drops them by name.
+-- Idempotent: an index left invalid by an interrupted build is dropped and built again; a valid one is kept.
+-- migrate: autocommit
+
+SELECT format('DROP INDEX CONCURRENTLY %s', i.indexrelid::regclass)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+WHERE NOT i.indisvalid AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = :'core')
+  AND c.relname IN ('booka_services_approved_price_idx', 'booka_services_approved_category_price_idx',
+                    'booka_bookings_open_event_date_idx') \gexec
+
+-- Approved services by price, with their provider: the total of a price-filtered list is counted from the services
+-- in the price range (grouped by provider) rather than by probing every provider.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_price_idx ON services (price) INCLUDE (artist_id)
+    WHERE status = 'approved';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_category_price_idx ON services
+    (service_category_id, price) INCLUDE (artist_id) WHERE status = 'approved';
+-- Providers busy on a date (the `when` filter counted from the bookings side).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_bookings_open_event_date_idx ON bookings (event_date, artist_id)
+    WHERE status IN ('pending', 'confirmed');

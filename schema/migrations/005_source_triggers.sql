@@ -1,0 +1,288 @@
+-- 005: triggers on DATA-MODEL's tables that keep the list data of 003 exact on every write, and NOTIFY the caches.
+--
+--   bookings, reviews  --(deltas)-->  booka.providers book_count / rating_count / rating_sum
+--   services           --(recount of the touched providers)-->  booka.providers.min_price, booka.provider_categories
+--   service_provider_profiles  --(copies; a row per new provider; its row goes with it)-->  booka.providers
+--   service_categories  --(a deleted category's rows)-->  booka.provider_categories, booka.provider_list_counts
+--   any write to them and to users  -->  NOTIFY booka_invalidate, <next cache generation>
+--
+-- A provider whose row is not built yet (a database being adopted: 006 builds them in batches while these triggers
+-- already run) gets it built from scratch by the first write that touches it (booka.ensure_providers,
+-- booka.add_provider_deltas), so that every write is counted exactly once whichever commits first.
+-- Row sets are handled per statement through transition tables, so a bulk statement costs one pass.
+--
+-- The trigger functions are SECURITY DEFINER with a fixed search_path: the other application's role writes
+-- through them without any privilege on the schema booka.
+--
+-- Each table's triggers are created in a transaction of their own (CREATE TRIGGER takes a lock that makes the
+-- table's writers wait while it is held; schema/migrate.sh bounds the wait with lock_timeout and retries).
+-- Idempotent: functions and triggers are created or replaced.
+
+-- bookings: book_count moves by the number of counted bookings (confirmed, completed) gained or lost per provider,
+-- including a booking that changes status or provider.
+CREATE OR REPLACE FUNCTION booka.on_bookings_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    artists bigint[];
+    books integer[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(artist_id), array_agg(booka.booking_counts(status)) INTO artists, books FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(artist_id), array_agg(-booka.booking_counts(status)) INTO artists, books FROM old_rows;
+    ELSE
+        SELECT array_agg(artist_id), array_agg(delta) INTO artists, books
+        FROM (SELECT artist_id, -booka.booking_counts(status) AS delta FROM old_rows
+              UNION ALL
+              SELECT artist_id, booka.booking_counts(status) FROM new_rows) AS r;
+    END IF;
+    PERFORM booka.add_provider_deltas(artists, books, NULL, NULL);
+    RETURN NULL;
+END
+$$;
+
+-- reviews: rating_count and rating_sum move by what each provider gained or lost (rating_avg follows), including a
+-- review that changes rating or provider.
+CREATE OR REPLACE FUNCTION booka.on_reviews_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    artists bigint[];
+    counts integer[];
+    sums bigint[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(artist_id), array_agg(1), array_agg(rating) INTO artists, counts, sums FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(artist_id), array_agg(-1), array_agg(-rating) INTO artists, counts, sums FROM old_rows;
+    ELSE
+        SELECT array_agg(artist_id), array_agg(n), array_agg(rating) INTO artists, counts, sums
+        FROM (SELECT artist_id, -1 AS n, -rating AS rating FROM old_rows
+              UNION ALL
+              SELECT artist_id, 1, rating FROM new_rows) AS r;
+    END IF;
+    PERFORM booka.add_provider_deltas(artists, NULL, counts, sums);
+    RETURN NULL;
+END
+$$;
+
+-- services: any statement that touches an approved service (before or after) resyncs the providers involved.
+CREATE OR REPLACE FUNCTION booka.on_services_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    artists bigint[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT artist_id ORDER BY artist_id) INTO artists FROM new_rows WHERE status = 'approved';
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT artist_id ORDER BY artist_id) INTO artists FROM old_rows WHERE status = 'approved';
+    ELSE
+        SELECT array_agg(DISTINCT artist_id ORDER BY artist_id) INTO artists
+        FROM (SELECT artist_id, status FROM old_rows UNION ALL SELECT artist_id, status FROM new_rows) AS r
+        WHERE status = 'approved';
+    END IF;
+    IF artists IS NOT NULL THEN
+        PERFORM booka.sync_services(artists);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- service_provider_profiles, new rows: their booka.providers rows.
+CREATE OR REPLACE FUNCTION booka.on_provider_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    PERFORM booka.ensure_providers(ARRAY(SELECT user_id FROM new_rows));
+    RETURN NULL;
+END
+$$;
+
+-- service_provider_profiles, updated rows: the copied columns (created_at, location, the picture's version) follow.
+-- A row not built yet is built from scratch, or, when a concurrent build of it commits first (it could not see this
+-- change), gets the copies on top. A changed user_id is the old provider going and a new one coming.
+CREATE OR REPLACE FUNCTION booka.on_provider_update() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    gone bigint[] := ARRAY(SELECT user_id FROM old_rows EXCEPT SELECT user_id FROM new_rows);
+    changed bigint[] := ARRAY(SELECT n.user_id FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id
+                              WHERE (n.created_at, n.location, n.profile_picture_url)
+                                    IS DISTINCT FROM (o.created_at, o.location, o.profile_picture_url)
+                              ORDER BY 1);
+    missing bigint;
+BEGIN
+    -- statements only for rows that need them: an UPDATE of no rows still runs booka.providers' statement triggers
+    IF cardinality(gone) > 0 THEN
+        DELETE FROM booka.providers b WHERE b.user_id = ANY (gone);
+    END IF;
+    PERFORM booka.ensure_providers(ARRAY(SELECT user_id FROM new_rows EXCEPT SELECT user_id FROM old_rows));
+    IF cardinality(changed) = 0 THEN
+        RETURN NULL;
+    END IF;
+    FOR missing IN
+        WITH updated AS (UPDATE booka.providers b
+                         SET created_at = n.created_at, location = n.location,
+                             picture_version = booka.picture_version(n.profile_picture_url)
+                         FROM new_rows n WHERE n.user_id = ANY (changed) AND b.user_id = n.user_id
+                         RETURNING b.user_id)
+        SELECT c.user_id FROM unnest(changed) AS c (user_id) WHERE c.user_id NOT IN (SELECT user_id FROM updated)
+        ORDER BY 1
+    LOOP
+        INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at,
+                                          location, picture_version)
+        SELECT * FROM booka.compute_providers(ARRAY[missing])
+        ON CONFLICT (user_id) DO UPDATE
+            SET created_at = EXCLUDED.created_at, location = EXCLUDED.location, picture_version = EXCLUDED.picture_version;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- service_provider_profiles, deleted rows: their rows go (and their memberships with them).
+CREATE OR REPLACE FUNCTION booka.on_provider_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    DELETE FROM booka.providers b WHERE b.user_id IN (SELECT user_id FROM old_rows);
+    RETURN NULL;
+END
+$$;
+
+-- service_categories, deleted rows: their memberships (none are left when the services went first) and their counts.
+CREATE OR REPLACE FUNCTION booka.on_category_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    DELETE FROM booka.provider_categories m WHERE m.category_id IN (SELECT id FROM old_rows);
+    DELETE FROM booka.provider_list_counts c WHERE c.category_id IN (SELECT id FROM old_rows);
+    RETURN NULL;
+END
+$$;
+
+-- TRUNCATE bypasses row and statement triggers: rebuild after it.
+CREATE OR REPLACE FUNCTION booka.on_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    PERFORM booka.rebuild_list_data();
+    RETURN NULL;
+END
+$$;
+
+-- Cache invalidation: the next cache generation, once per statement (PostgreSQL folds identical notifications of one
+-- transaction into one, delivered at commit).
+CREATE OR REPLACE FUNCTION booka.notify_invalidate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    PERFORM pg_notify('booka_invalidate', nextval('booka.cache_generation')::text);
+    RETURN NULL;
+END
+$$;
+
+-- Only on a database the project owns (booka.settings): DATA-MODEL's denormalised columns of the profiles belong to
+-- the triggers. A write that is not the mirror's (booka.mirror_counters) keeps them as they were (zero on insert: a
+-- new provider has no bookings or reviews yet), and updated_at moves on every update.
+CREATE OR REPLACE FUNCTION booka.on_owned_provider_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    IF current_setting('booka.mirror', true) IS DISTINCT FROM 'on' THEN
+        IF TG_OP = 'INSERT' THEN
+            NEW.book_count := 0;
+            NEW.rating_count := 0;
+            NEW.rating_avg := NULL;
+        ELSE
+            NEW.book_count := OLD.book_count;
+            NEW.rating_count := OLD.rating_count;
+            NEW.rating_avg := OLD.rating_avg;
+        END IF;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := greatest(clock_timestamp(), OLD.updated_at + interval '1 microsecond');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Only on a database the project owns: booka.providers' counters, once changed, are mirrored into the profiles.
+CREATE OR REPLACE FUNCTION booka.on_owned_counters_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM booka.mirror_counters(ARRAY(SELECT user_id FROM new_rows));
+    ELSE
+        PERFORM booka.mirror_counters(ARRAY(SELECT n.user_id FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id
+                                            WHERE (n.book_count, n.rating_count, n.rating_sum)
+                                                  IS DISTINCT FROM (o.book_count, o.rating_count, o.rating_sum)));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+SELECT owns_core_tables AS owned FROM booka.settings \gset
+\if :owned
+CREATE OR REPLACE TRIGGER owned_counters_insert AFTER INSERT ON booka.providers
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_owned_counters_change();
+CREATE OR REPLACE TRIGGER owned_counters_update AFTER UPDATE ON booka.providers
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION booka.on_owned_counters_change();
+\endif
+
+-- migrate: commit
+SELECT owns_core_tables AS owned FROM booka.settings \gset
+\if :owned
+CREATE OR REPLACE TRIGGER booka_owned_write BEFORE INSERT OR UPDATE ON service_provider_profiles
+    FOR EACH ROW EXECUTE FUNCTION booka.on_owned_provider_write();
+\endif
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON service_provider_profiles
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_provider_insert();
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON service_provider_profiles
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION booka.on_provider_update();
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON service_provider_profiles
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_provider_delete();
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON service_provider_profiles
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON service_provider_profiles
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- migrate: commit
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON services
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON services
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON services
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON services
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON services
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- migrate: commit
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON bookings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON bookings
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON bookings
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON bookings
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- migrate: commit
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON reviews
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON reviews
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON reviews
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON reviews
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON reviews
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- migrate: commit
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON service_categories
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_category_delete();
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON service_categories
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- migrate: commit
+-- users: first_name/last_name appear in full list items.
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();

@@ -228,6 +228,6 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     srv = Booka::Server.new("listen: 0\nbooka.postgres-replica: {url: x, max-lagg: 500}\n")
     status, out = srv.check_config
     expect(status).not_to eq 0
-    expect(out).to match(/h2o\.conf:2:.*unknown key \(expected url, max-lag or probe-interval\)/)
+    expect(out).to match(/h2o\.conf:2:.*unknown key `max-lagg` \(expected url, max-lag or probe-interval\)/)
   end
 end

@@ -46,6 +46,11 @@ static const char *const release_names[NUM_RELEASES] = {"replayed", "primary", "
 
 /* Read from any thread. */
 static _Atomic uint64_t visible_generation, visible_fence, replay_lsn, lag_ms;
+/* Generations are compared by the order the monitor saw them in, never by value: a value is a write's sequence number
+ * or, after a reconnect or an unknown payload, a derived one with the top bit set (cache/invalidate.c), so a newer
+ * generation can be a smaller number. visible_ordinal: the published generation's place in that order (0: the first
+ * one, published by whichever thread asked first). Written under publish_mutex. */
+static _Atomic uint64_t visible_ordinal;
 static _Atomic int status = STARTING, lag_known;
 static _Atomic uint64_t releases[NUM_RELEASES];
 static booka_histogram_t hold_time;
@@ -59,15 +64,16 @@ static struct monitor {
     h2o_timeout_t interval;
     h2o_timeout_entry_t tick;
     int primary_in_flight, replica_in_flight;
-    uint64_t primary_sent_at, primary_generation; /* the followed generation when the primary probe was sent */
+    uint64_t primary_sent_at, primary_ordinal; /* the last generation seen (its ordinal) when the primary probe was sent */
+    uint64_t last_ordinal;                     /* the ordinal of the last followed generation seen */
     uint64_t replica_sent_at;
     int primary_up, replica_answered; /* the last probe of each answered */
     int in_recovery, paused, receiving;
     uint64_t async_window; /* ms: 3 x the primary's wal_writer_delay, 0 until read (see fence_candidate) */
     struct followed {
-        uint64_t generation, seen_at, fence; /* fence: FENCE_UNKNOWN until a probe gave one */
-    } pending, visible;                      /* a followed generation held back (generation 0: none), and the published one */
-    uint64_t pending_since;                  /* when the first generation still held back was seen */
+        uint64_t generation, ordinal, seen_at, fence; /* fence: FENCE_UNKNOWN until a probe gave one */
+    } pending, visible;     /* a followed generation held back (generation 0: none), and the published one */
+    uint64_t pending_since; /* when the first generation still held back was seen */
     db_lag_history_t history;
 } monitor;
 
@@ -137,12 +143,13 @@ uint64_t db_lag_history_lag(const db_lag_history_t *h, uint64_t now, uint64_t re
 
 /* publish: `generation` becomes the one cache keys carry, with `fence` (or FENCE_UNKNOWN) as what the replica must have
  * replayed to take reads. The fence is stored first: a thread that sees the new generation then sees its fence (or a
- * later one). Generations only move forward. */
-static void publish(uint64_t fence, uint64_t generation)
+ * later one). Generations only move forward: `ordinal` must be past the published one's (or this is the first). */
+static void publish(uint64_t fence, uint64_t generation, uint64_t ordinal)
 {
     pthread_mutex_lock(&publish_mutex);
-    if (generation > atomic_load(&visible_generation)) {
+    if (atomic_load(&visible_generation) == 0 || ordinal > atomic_load(&visible_ordinal)) {
         atomic_store(&visible_fence, fence);
+        atomic_store(&visible_ordinal, ordinal);
         atomic_store(&visible_generation, generation);
     }
     pthread_mutex_unlock(&publish_mutex);
@@ -167,10 +174,11 @@ uint64_t booka_db_read_generation(uint64_t notified)
     /* the first generation the LISTEN connection reads (at start-up) has no older one worth serving: it is published at
      * once, reading the primary until its fence is known and replayed */
     if ((visible = atomic_load(&visible_generation)) == 0 && notified != 0) {
-        publish(FENCE_UNKNOWN, notified);
+        publish(FENCE_UNKNOWN, notified, 0);
         visible = atomic_load(&visible_generation);
     }
-    return visible < notified ? visible : notified;
+    /* a newer notified generation is held by the monitor until the replica has its fence (observe_generation) */
+    return visible != 0 ? visible : notified;
 }
 
 int db_replica_readable(void)
@@ -220,7 +228,7 @@ static void release_pending(uint64_t now, enum release_reason reason)
                   "replica: generation %" PRIu64 " held for max-lag without the replica replaying its fence (%" PRIX64
                   " replayed, %" PRIX64 " needed); list reads go to the primary until it does",
                   monitor.pending.generation, atomic_load(&replay_lsn), monitor.pending.fence);
-    publish(monitor.pending.fence, monitor.pending.generation);
+    publish(monitor.pending.fence, monitor.pending.generation, monitor.pending.ordinal);
     monitor.visible = monitor.pending;
     ++releases[reason];
     booka_histogram_observe(&hold_time, (now - monitor.pending_since) * 1000);
@@ -237,7 +245,7 @@ static void evaluate(void)
     set_status(judge());
     if (monitor.pending.generation == 0)
         return;
-    if (monitor.pending.generation <= atomic_load(&visible_generation)) {
+    if (monitor.pending.ordinal <= atomic_load(&visible_ordinal)) {
         monitor.pending.generation = 0;
         return;
     }
@@ -253,6 +261,7 @@ static void evaluate(void)
 /* ---- probes ---- */
 
 static void send_primary_probe(void);
+static void observe_generation(uint64_t now);
 
 /* result_value: row 0's column `col` of a one-row result, NULL when SQL NULL or absent. */
 static const char *result_value(PGresult *const *results, size_t num_results, int col)
@@ -271,7 +280,7 @@ static const char *result_value(PGresult *const *results, size_t num_results, in
  * asynchronous one within 3 x wal_writer_delay (PostgreSQL's documented bound). The lower of the two is used. */
 static uint64_t fence_candidate(const struct followed *f, uint64_t tagged, uint64_t sent_at, uint64_t insert, uint64_t flush)
 {
-    if (f->generation == 0 || tagged < f->generation)
+    if (f->generation == 0 || tagged < f->ordinal)
         return FENCE_UNKNOWN;
     if (monitor.async_window != 0 && sent_at >= f->seen_at + monitor.async_window && flush < insert)
         return flush;
@@ -281,11 +290,11 @@ static uint64_t fence_candidate(const struct followed *f, uint64_t tagged, uint6
 /* offer_fence: what one primary probe tells about the held and the published generation's fences. */
 static void offer_fence(uint64_t insert, uint64_t flush)
 {
-    uint64_t fence = fence_candidate(&monitor.pending, monitor.primary_generation, monitor.primary_sent_at, insert, flush);
+    uint64_t fence = fence_candidate(&monitor.pending, monitor.primary_ordinal, monitor.primary_sent_at, insert, flush);
 
     if (fence < monitor.pending.fence)
         monitor.pending.fence = fence;
-    fence = fence_candidate(&monitor.visible, monitor.primary_generation, monitor.primary_sent_at, insert, flush);
+    fence = fence_candidate(&monitor.visible, monitor.primary_ordinal, monitor.primary_sent_at, insert, flush);
     if (fence < monitor.visible.fence) {
         monitor.visible.fence = fence;
         lower_visible_fence(fence, monitor.visible.generation);
@@ -352,7 +361,8 @@ static void send_primary_probe(void)
 {
     monitor.primary_in_flight = 1;
     monitor.primary_sent_at = h2o_now(monitor.ctx->loop);
-    monitor.primary_generation = atomic_load(monitor.followed);
+    observe_generation(monitor.primary_sent_at);
+    monitor.primary_ordinal = monitor.last_ordinal;
     send_probe("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn(), current_setting('wal_block_size'), "
                "pg_size_bytes(current_setting('wal_segment_size')), "
                "(SELECT setting FROM pg_settings WHERE name = 'wal_writer_delay')",
@@ -378,12 +388,12 @@ static void observe_generation(uint64_t now)
 
     visible = booka_db_read_generation(followed); /* publishes the first generation */
     if (visible != monitor.visible.generation)    /* published by a request thread (the first one) */
-        monitor.visible = (struct followed){visible, now, FENCE_UNKNOWN};
-    if (followed <= atomic_load(&visible_generation) || followed == monitor.pending.generation)
+        monitor.visible = (struct followed){visible, atomic_load(&visible_ordinal), now, FENCE_UNKNOWN};
+    if (followed == visible || followed == monitor.pending.generation)
         return;
     if (monitor.pending.generation == 0)
         monitor.pending_since = now;
-    monitor.pending = (struct followed){followed, now, FENCE_UNKNOWN};
+    monitor.pending = (struct followed){followed, ++monitor.last_ordinal, now, FENCE_UNKNOWN};
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)

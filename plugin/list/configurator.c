@@ -49,7 +49,7 @@ static const booka_config_key_t list_keys[] = {
     BOOKA_CONFIG_DURATION("max-age", list_settings_t, max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("s-maxage", list_settings_t, s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("stale-while-revalidate", list_settings_t, stale_while_revalidate, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
-    BOOKA_CONFIG_DURATION("cache-ttl", list_settings_t, cache_ttl, BOOKA_CONFIG_SECONDS, 1, TEN_YEARS),
+    BOOKA_CONFIG_DURATION("cache-ttl", list_settings_t, cache_ttl, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("cache-stale", list_settings_t, cache_stale, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("cache-jitter", list_settings_t, cache_jitter, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_SIZE("cache-size", list_settings_t, cache_size_mib, BOOKA_CONFIG_MIB, 1, 65536),

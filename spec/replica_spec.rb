@@ -112,6 +112,24 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     { visible: seen.values.max, replica: replica_at }
   end
 
+  # watch_readyz: the /readyz bodies seen (every ~0.1 s) while the block runs.
+  def watch_readyz(srv)
+    seen = []
+    done = false
+    watcher = Thread.new do
+      until done
+        r = readyz(srv)
+        seen << r.json if r.status == 200
+        sleep 0.1
+      end
+    end
+    yield
+    seen
+  ensure
+    done = true
+    watcher&.join
+  end
+
   def percentile(values, p)
     sorted = values.sort
     sorted[((sorted.size - 1) * p).round]
@@ -168,10 +186,15 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     wait_for_replica_status(srv, 'streaming') # idle: nothing to replay, no lag
     expect(name_served(srv)).to eq standby_name
 
-    result = rename([srv], within: 10, watch: 3.0) # and never the old name again while the standby catches up
-    expect(result[:replica]).to(be_nil.or(be > result[:visible])) # served before the standby had it: from the primary
-    expect(result[:visible]).to be < 2.5
-    expect(metric(srv, 'booka_db_replica_lag_seconds')).to be >= 0
+    seen = watch_readyz(srv) do
+      result = rename([srv], within: 10, watch: 3.0) # and never the old name again while the standby catches up
+      expect(result[:replica]).to(be_nil.or(be > result[:visible])) # served before the standby had it: from the primary
+      expect(result[:visible]).to be < 2.5
+    end
+    lagging = seen.select { |r| r['replica_status'] == 'lagging' }
+    expect(lagging).not_to be_empty
+    expect(lagging.map { |r| r['replica_lag_seconds'] }).to all(be > 1.0)
+    expect(lagging.map { |r| r['replica'] }).to all(eq 'down')
     # once the standby has replayed it, it takes reads again (and has the same name)
     wait_for_replica_status(srv, 'streaming')
     expect(name_served(srv)).to eq standby_name

@@ -21,7 +21,7 @@ module Booka
 
     # set: changes a setting of the running standby (ALTER SYSTEM + reload), e.g. recovery_min_apply_delay.
     def set(name, value)
-      PsqlSession.once(url, "ALTER SYSTEM SET #{name} = '#{value}'")
+      PsqlSession.once(url, "ALTER SYSTEM SET #{name} = '#{value.to_s.gsub("'", "''")}'")
       PsqlSession.once(url, 'SELECT pg_reload_conf()')
     end
   end

@@ -387,7 +387,7 @@ describe 'hostile input' do
 
       it "avatar #{param}: 7000 characters and numbers past 64 bits are 422" do
         expect_avatar_ignored_or_error(request("#{Hx::AVATAR}1?#{param}=#{'a' * 7000}"), param, type)
-        digits = { 'w' => 'less_than_equal', 'q' => 'less_than_equal' }.fetch(param, type) # dpr: over 128 characters
+        digits = { 'w' => 'less_than_equal', 'q' => 'less_than_equal', 'dpr' => 'less_than_equal' }.fetch(param, type) # a number, judged whole
         expect_validation_error(request("#{Hx::AVATAR}1?#{param}=#{'9' * 7000}"), param, digits)
         expect_validation_error(request("#{Hx::AVATAR}1?#{param}=-99999999999999999999999"), param,
                                 param == 'fmt' ? 'enum' : 'greater_than_equal')

@@ -700,7 +700,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
       expect(check(ok_conf)[0]).to eq 0
       status, out = check(list_conf("booka.postgres:\n  url: postgresql://u@127.0.0.1/db\n  pool-size: 0\n"))
       expect(status).not_to eq 0
-      expect(out).to match(/h2o\.conf:\d+:\d+: .*expected a number from 1 to 256/)
+      expect(out).to match(/h2o\.conf:\d+:\d+: .*expected a whole number from 1 to 256/)
       status, out = check(list_conf("booka.postgres:\n  url: postgresql://u@127.0.0.1/db\n  pool: 3\n"))
       expect(status).not_to eq 0
       expect(out).to include 'unknown key'

@@ -365,7 +365,7 @@ describe 'booka-origin host' do
     it 'rejects a negative number instead of wrapping it (list, Redis, host)' do
       status, out = check('', "booka.list: {cache-ttl: -1}")
       expect(status).not_to eq 0
-      expect_error(out, '-1}', 'in command booka.list, expected a duration from 1 to 315360000 s')
+      expect_error(out, '-1}', 'in command booka.list, expected a duration from 0 to 315360000 s')
       expect(out).to include('got `-1`')
       status, out = check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: -5}")
       expect(status).not_to eq 0

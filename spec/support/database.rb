@@ -18,8 +18,9 @@ module Booka
       out
     end
 
-    # lock_table: a psql session holding ACCESS EXCLUSIVE on `table` until unlock(session): queries on it wait meanwhile.
-    def lock_table(url, table = 'service_provider_profiles')
+    # lock_table: a psql session holding ACCESS EXCLUSIVE on `table` (by default the two tables every list and avatar query
+    # reads: the profiles and their derived rows) until unlock(session): queries on them wait meanwhile.
+    def lock_table(url, table = 'service_provider_profiles, booka.providers')
       session = IO.popen(['psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
       session.puts "BEGIN; LOCK TABLE #{table} IN ACCESS EXCLUSIVE MODE; SELECT 1;"
       session.flush

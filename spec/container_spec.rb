@@ -255,7 +255,7 @@ describe 'container/' do
     end
 
     it "migrates an empty database with fly.toml's release_command" do
-      applied = Booka::Database.psql('SELECT count(*) FROM schema_migrations', url: @db).to_i
+      applied = Booka::Database.psql('SELECT count(*) FROM booka.schema_migrations', url: @db).to_i
       expect(applied).to eq Dir[File.join(Booka::ROOT, 'schema', 'migrations', '[0-9][0-9][0-9]_*.sql')].size
       expect(@migrate[0]).to include('migrate: applying 001_')
     end

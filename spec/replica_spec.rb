@@ -5,8 +5,14 @@
 require_relative 'spec_helper'
 
 describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (booka.postgres-replica)' do
-  LIST_PATH = '/api/v1/service-provider-profiles/?fields=id,business_name&sort=newest&limit=5'.freeze
-  WRITES = Integer(ENV.fetch('BOOKA_REPLICA_WRITES', '20'))
+  # methods, not constants: a constant assigned in a describe block is global, and list_spec.rb has a LIST_PATH of its own
+  def replica_list_path
+    '/api/v1/service-provider-profiles/?fields=id,business_name&sort=newest&limit=5'
+  end
+
+  def replica_writes
+    Integer(ENV.fetch('BOOKA_REPLICA_WRITES', '20'))
+  end
 
   before(:all) do
     @primary = Booka::PrivatePostgres.new
@@ -73,7 +79,7 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
   end
 
   def name_served(srv)
-    r = get(srv.url(LIST_PATH))
+    r = get(srv.url(replica_list_path))
     expect(r.status).to eq 200
     r.json['data'].find { |p| p['id'] == 1 }&.fetch('business_name')
   end
@@ -141,7 +147,7 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     servers.each { |s| wait_for_replica_status(s, 'streaming') }
     servers.each { |s| expect(name_served(s)).to eq standby_name } # warm: the current name is cached on both
 
-    results = Array.new(WRITES) do
+    results = Array.new(replica_writes) do
       r = rename(servers, within: 40)
       expect(r[:replica]).not_to be_nil
       expect(r[:visible]).to be <= r[:replica] + 1.0, "visible after #{r[:visible].round(2)} s, the standby had it after " \
@@ -152,7 +158,7 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     lag = results.map { |r| r[:replica] }
     puts format("\n    %<n>d renames through a standby applying WAL 3 s late: visible on both instances after " \
                 'p50 %<p50>.2f s, max %<max>.2f s; the standby itself had them after p50 %<l50>.2f s, max %<lmax>.2f s',
-                n: WRITES, p50: percentile(visible, 0.5), max: visible.max, l50: percentile(lag, 0.5), lmax: lag.max)
+                n: replica_writes, p50: percentile(visible, 0.5), max: visible.max, l50: percentile(lag, 0.5), lmax: lag.max)
     # the fence held each write until the standby replayed it: the replica served the lists, not the primary
     expect(metric(servers[0], 'booka_db_replica_generations_total', '{how="replayed"}')).to be >= 1
     expect(readyz(servers[0]).json).to include('replica' => 'up', 'replica_status' => 'streaming')
@@ -209,7 +215,7 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     @standby.stop
     r = wait_for_replica_status(srv, 'unreachable')
     expect(r.json).to include('postgres' => 'up', 'replica' => 'down')
-    5.times { expect(get(srv.url(LIST_PATH)).status).to eq 200 } # never a 503: the primary answers
+    5.times { expect(get(srv.url(replica_list_path)).status).to eq 200 } # never a 503: the primary answers
     rename([srv], within: 5)
 
     @standby.start

@@ -4,6 +4,7 @@
 #include "cache/redis.h"
 #include "cache/tiered.h"
 #include "db/db.h"
+#include "edge/edge.h"
 #include "health/health.h"
 #include "http/http.h"
 #include "list/list.h"
@@ -17,6 +18,7 @@ void booka_register_configurators(h2o_globalconf_t *conf)
     booka_health_register_configurator(conf);
     booka_redis_register_configurator(conf);
     booka_db_register_configurator(conf);
+    booka_edge_register_configurator(conf);
     booka_list_register_configurator(conf);
     booka_mruby_register_configurator(conf);
     booka_avatar_register_configurator(conf);

@@ -3,6 +3,7 @@
 require_relative 'spec_helper'
 require 'base64'
 require 'digest'
+require 'uri'
 
 describe 'booka.edge' do
   def list_path
@@ -115,6 +116,167 @@ describe 'booka.edge' do
         expect(status).not_to eq(0), edge
         expect(out).to match(message), "#{edge}: #{out}"
       end
+    end
+  end
+end
+
+describe 'booka.edge purging' do
+  def list_path
+    '/api/v1/service-provider-profiles/'
+  end
+
+  def psql(sql)
+    Booka::Database.psql(sql, url: @db).strip
+  end
+
+  before(:all) do
+    @db = Booka::Database.recreate('booka_spec_edge_purge')
+    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'seed.sh'), '60', @db)
+    raise out unless status.success?
+    # a provider in some categories (`@in`), and a category with providers that it is not in (`@out`)
+    @provider, @in = psql('SELECT m.user_id, c.slug FROM provider_categories m JOIN service_categories c ON c.id = m.category_id ' \
+                          'ORDER BY m.user_id, c.slug LIMIT 1').split('|')
+    @out = psql('SELECT c.slug FROM service_categories c WHERE EXISTS (SELECT 1 FROM provider_categories m WHERE ' \
+                "m.category_id = c.id) AND NOT EXISTS (SELECT 1 FROM provider_categories m WHERE m.category_id = c.id AND m.user_id = #{@provider}) " \
+                'ORDER BY c.slug LIMIT 1')
+    @picture = "data:image/png;base64,#{Base64.strict_encode64(Booka.png(64, 64, [30, 30, 200]))}"
+    Booka::Database.insert_providers(@db, { 990_002 => @picture })
+  end
+
+  # origin: a booka-origin on this group's database and the stack's Redis, with booka.edge `edge`, ready: its LISTEN
+  # connection is up (a write before that would not reach it) and its pool answers.
+  def origin(edge, list: '{s-maxage: 3600}', env: {}, redis: ENV.fetch('REDIS_URL'))
+    s = Booka::Server.new(env: env) do |srv|
+      <<~YAML
+        listen: #{srv.port}
+        num-threads: 2
+        booka.edge: #{edge}
+        booka.postgres: {url: "#{@db}", pool-size: 2}
+        booka.redis: {url: "#{redis}", command-timeout: 200, connect-timeout: 500}
+        hosts:
+          default:
+            paths:
+              #{list_path}:
+                booka.list: #{list}
+              /api/v1/img/avatar/:
+                booka.avatar: ON
+              /metrics:
+                booka.metrics: ON
+              /healthz:
+                booka.health: ON
+              /readyz:
+                booka.readiness: ON
+      YAML
+    end.start
+    Booka.wait_for(timeout: 20) { get(s.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
+    s
+  end
+
+  # metric: the sum of the samples of `name` whose labels include `labels`.
+  def metric(srv, name, labels = {})
+    get(srv.url('/metrics')).body.lines.grep(/\A#{name}[{ ]/)
+                            .select { |l| labels.all? { |k, v| l.include?(%(#{k}="#{v}")) } }
+                            .sum { |l| l.split.last.to_f }
+  end
+
+  def names(response)
+    response.json['data'].to_h { |item| [item['id'].to_s, item['business_name']] }
+  end
+
+  def rename(id, name)
+    psql("UPDATE service_provider_profiles SET business_name = '#{name}' WHERE user_id = #{id}")
+  end
+
+  describe 'with Varnish in front' do
+    before(:each) { @varnish_port = Booka.free_port }
+    after(:each) { @varnish&.stop }
+
+    def varnish_in_front_of(srv)
+      @varnish = Booka::Varnish.new(srv.port, port: @varnish_port).start
+    end
+
+    def edge
+      "{varnish: http://127.0.0.1:#{@varnish_port}/}"
+    end
+
+    it 'keeps lists for an hour, and a write shows through Varnish within 2 s, purged by one of two instances' do
+      a = origin(edge)
+      b = origin(edge)
+      varnish = varnish_in_front_of(a)
+      mine = varnish.url("#{list_path}?category=#{@in}&limit=100&fields=id,business_name")
+      whole = varnish.url("#{list_path}?limit=100&fields=id,business_name")
+      other = varnish.url("#{list_path}?category=#{@out}&limit=100&fields=id,business_name")
+      [mine, whole, other].each do |url|
+        first = get(url)
+        expect(first.status).to eq 200
+        expect(first['cache-control']).to include 's-maxage=3600'
+        expect(first['xkey']).to be_nil # the VCL keeps the tags to itself
+        expect(get(url)['x-edge-cache']).to eq 'HIT'
+      end
+      expect(names(get(mine))[@provider]).not_to be_nil
+
+      rename(@provider, 'Renamed At The Edge')
+      started = Time.now
+      Booka.wait_for(timeout: 10) { names(get(mine))[@provider] == 'Renamed At The Edge' }
+      expect(Time.now - started).to be < 2.0
+      Booka.wait_for(timeout: 10) { names(get(whole))[@provider] == 'Renamed At The Edge' }
+      expect(Time.now - started).to be < 2.0
+      unrelated = get(other)
+      expect(unrelated['x-edge-cache']).to eq 'HIT' # a category the provider is not in keeps its copy
+      expect(unrelated['age'].to_i).to be >= 0
+
+      # exactly one instance claimed the change and sent one purge; the other saw it claimed
+      sleep 1.5 # a second purge, if any were sent, would have come by now
+      changes = [a, b].map { |s| metric(s, 'booka_edge_changes_total', decision: 'claimed') }
+      expect(changes.sort).to eq [0, 1]
+      expect([a, b].sum { |s| metric(s, 'booka_edge_changes_total', decision: 'elsewhere') }).to eq 1
+      expect([a, b].sum { |s| metric(s, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') }).to eq 1
+      expect([a, b].sum { |s| metric(s, 'booka_edge_purged_tags_total', target: 'varnish') }).to be >= 2
+    end
+
+    it 'purges an avatar at its unversioned URL when the picture changes' do
+      a = origin(edge)
+      varnish = varnish_in_front_of(a)
+      url = varnish.url('/api/v1/img/avatar/990002?w=32&fmt=jpeg')
+      before = get(url)
+      expect(before.status).to eq 200
+      expect(get(url)['x-edge-cache']).to eq 'HIT'
+      other = "data:image/png;base64,#{Base64.strict_encode64(Booka.png(64, 64, [30, 200, 30]))}"
+      psql("UPDATE service_provider_profiles SET profile_picture_url = '#{other}' WHERE user_id = 990002")
+      started = Time.now
+      Booka.wait_for(timeout: 10) { get(url)['etag'] != before['etag'] }
+      expect(Time.now - started).to be < 2.0
+    end
+
+    it 'without purging, the same Varnish serves the old list for its s-maxage' do
+      a = origin('{tag-headers: xkey}') # tags, but no purge target
+      varnish = varnish_in_front_of(a)
+      url = varnish.url("#{list_path}?category=#{@in}&limit=100&fields=id,business_name")
+      expect(get(url).status).to eq 200
+      rename(@provider, 'Never Purged')
+      Booka.wait_for(timeout: 10) { names(get(a.url("#{list_path}?category=#{@in}&limit=100&fields=id,business_name")))[@provider] == 'Never Purged' }
+      expect(names(get(url))[@provider]).not_to eq 'Never Purged' # the origin has it; the edge keeps its copy
+      expect(get(url)['x-edge-cache']).to eq 'HIT'
+    end
+
+    it 'retries a purge Varnish cannot take, and logs it' do
+      a = origin(edge) # nothing listens at the Varnish port yet
+      rename(@provider, 'While Varnish Is Down')
+      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'retried') >= 1 }
+      expect(a.log).to match(/\[booka\] \[edge\] varnish 127\.0\.0\.1:#{@varnish_port}: purge of \d+ tags failed .* try 2 of 8/)
+      varnish_in_front_of(a)
+      Booka.wait_for(timeout: 20) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') >= 1 }
+      expect(a.log).to include 'purging works again'
+    end
+  end
+
+  it 'spells a category tag in the trigger as the origin does on the response' do
+    psql("INSERT INTO service_categories (name) VALUES ('Café Crème, 2.0%') ON CONFLICT DO NOTHING")
+    s = origin('{tag-headers: xkey}')
+    psql('SELECT name, booka_edge_tag_text(slug) FROM service_categories ORDER BY id').lines.each do |line|
+      name, tag = line.chomp.split('|', 2)
+      r = get(s.url("#{list_path}?category=#{URI.encode_www_form_component(name)}&limit=1"))
+      expect(r['xkey']).to eq("booka-list booka-list-cat-#{tag}"), name
     end
   end
 end

@@ -45,20 +45,29 @@ static void start_connect(void);
 static void on_readable(h2o_socket_t *sock, const char *err);
 static void on_writable(h2o_socket_t *sock, const char *err);
 
+static booka_invalidation_observer observer;
+
+void booka_invalidation_set_observer(booka_invalidation_observer fn)
+{
+    observer = fn;
+}
+
 void booka_invalidation_apply_payload(const char *payload)
 {
     char *end;
-    uint64_t n, cur;
+    uint64_t n, cur, before = atomic_load(&booka_cache_generation);
 
     errno = 0;
     n = strtoull(payload, &end, 10);
-    if (payload[0] == '\0' || *end != '\0' || errno != 0) {
+    if (payload[0] < '0' || payload[0] > '9' || (*end != '\0' && *end != ' ') || errno != 0) {
         atomic_fetch_add(&booka_cache_generation, 1);
-        return;
+    } else {
+        cur = before;
+        while (n > cur && !atomic_compare_exchange_weak(&booka_cache_generation, &cur, n))
+            ;
     }
-    cur = atomic_load(&booka_cache_generation);
-    while (n > cur && !atomic_compare_exchange_weak(&booka_cache_generation, &cur, n))
-        ;
+    if (observer != NULL)
+        observer(payload, before, atomic_load(&booka_cache_generation));
 }
 
 int booka_invalidation_is_listening(void)

@@ -24,8 +24,18 @@ void booka_invalidation_context_init(h2o_context_t *ctx, const char *conninfo);
 /* booka_invalidation_is_listening: the LISTEN connection is up (for /readyz). */
 int booka_invalidation_is_listening(void);
 
-/* booka_invalidation_apply_payload: what a notification's payload does to the generation: a number moves it forward
- * (never back); anything else (older triggers sent table names) bumps it by one. Exposed for unit tests. */
+/* booka_invalidation_apply_payload: what a notification's payload does to the generation: a number, alone or followed by
+ * a space and what the change touched (schema migration 010: "<number> <tag> <tag>..."), moves it forward (never back);
+ * anything else (older triggers sent table names) bumps it by one. The set-up read after each (re)connect passes the
+ * sequence's value alone. Then the observer, if any, is told. Exposed for unit tests. */
 void booka_invalidation_apply_payload(const char *payload);
+
+/* booka_invalidation_observer: told of every payload applied, on the thread that applied it (the LISTEN connection's
+ * loop); `before` and `after` are the generation around it. Must not block: copy what it needs and return. */
+typedef void (*booka_invalidation_observer)(const char *payload, uint64_t before, uint64_t after);
+
+/* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
+ * applied; NULL removes it. */
+void booka_invalidation_set_observer(booka_invalidation_observer observer);
 
 #endif

@@ -25,4 +25,5 @@ void booka_register_configurators(h2o_globalconf_t *conf)
     booka_metrics_add_collector(booka_cache_collect_metrics);
     booka_metrics_add_collector(booka_redis_collect_metrics);
     booka_metrics_add_collector(booka_db_collect_metrics);
+    booka_metrics_add_collector(booka_edge_collect_metrics);
 }

@@ -1,14 +1,14 @@
-/* configurator.c: `booka.edge`, the cache tags responses carry (plugin/edge/README.md). */
+/* configurator.c: `booka.edge`, the cache tags responses carry and where purges go (plugin/edge/README.md). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "h2o.h"
 #include "h2o/configurator.h"
+#include "cache/invalidate.h"
 #include "edge/internal.h"
 
-
-edge_settings_t edge_settings = {.prefix = "booka-", .prefix_len = 6};
+edge_settings_t edge_settings = {.prefix = "booka-", .prefix_len = 6, .batch_delay_ms = 50, .claim_ttl_s = 3600};
 
 /* check_keys: every key of the mapping `node` is one of `allowed` (comma-separated); else an error naming them. */
 static int check_keys(h2o_configurator_command_t *cmd, yoml_t *node, const char *allowed)
@@ -98,6 +98,105 @@ static int scan_prefix(h2o_configurator_command_t *cmd, yoml_t *node)
     return 0;
 }
 
+/* target_new: a target of `kind` with its defaults, appended to the settings. */
+static edge_target_conf_t *target_new(edge_kind_t kind)
+{
+    edge_target_conf_t *t;
+
+    h2o_vector_reserve(NULL, &edge_settings.targets, edge_settings.targets.size + 1);
+    t = edge_settings.targets.entries + edge_settings.targets.size++;
+    *t = (edge_target_conf_t){.kind = kind,
+                              .kind_name = "varnish",
+                              .timeout_ms = 5000,
+                              .max_tags = 100,
+                              .max_bytes = 4096,
+                              .max_attempts = 8,
+                              .burst = 1};
+    t->stats = h2o_mem_alloc(sizeof(*t->stats));
+    *t->stats = (edge_target_stats_t){0};
+    return t;
+}
+
+/* scan_limits: the keys every target takes: timeout (ms), max-tags, max-attempts, requests-per-minute (0: no limit),
+ * burst, with max-tags at most `max_tags`. */
+static int scan_limits(h2o_configurator_command_t *cmd, yoml_t *node, edge_target_conf_t *t, uint64_t max_tags)
+{
+    yoml_t *v;
+    uint64_t n;
+
+    if ((v = yoml_get(node, "timeout")) != NULL) {
+        if (scan_number(cmd, v, 100, 600000, &n) != 0)
+            return -1;
+        t->timeout_ms = n;
+    }
+    if ((v = yoml_get(node, "max-tags")) != NULL) {
+        if (scan_number(cmd, v, 1, max_tags, &n) != 0)
+            return -1;
+        t->max_tags = n;
+    }
+    if ((v = yoml_get(node, "max-attempts")) != NULL) {
+        if (scan_number(cmd, v, 1, 100, &n) != 0)
+            return -1;
+        t->max_attempts = (unsigned)n;
+    }
+    if ((v = yoml_get(node, "requests-per-minute")) != NULL) {
+        if (scan_number(cmd, v, 0, 1000000, &n) != 0)
+            return -1;
+        t->per_minute = (double)n;
+    }
+    if ((v = yoml_get(node, "burst")) != NULL) {
+        if (scan_number(cmd, v, 1, 100000, &n) != 0)
+            return -1;
+        t->burst = (double)n;
+    }
+    return 0;
+}
+
+/* set_url: parses `url` (kept for the process: the parsed parts point into it) with one of the allowed schemes. */
+static int set_url(h2o_configurator_command_t *cmd, yoml_t *node, edge_target_conf_t *t, const char *url, int https_only)
+{
+    char *copy = h2o_strdup(NULL, url, SIZE_MAX).base;
+
+    if (h2o_url_parse(copy, SIZE_MAX, &t->url) != 0 || t->url.host.len == 0 ||
+        (https_only && t->url.scheme != &H2O_URL_SCHEME_HTTPS) || (!https_only && t->url.scheme != &H2O_URL_SCHEME_HTTP) ||
+        strpbrk(copy, " \r\n\t") != NULL) {
+        h2o_configurator_errprintf(cmd, node, "expected an %s URL",
+                                   https_only ? "https://host[:port]/path" : "http://host[:port]/");
+        free(copy);
+        return -1;
+    }
+    t->endpoint = h2o_strdup(NULL, t->url.authority.base, t->url.authority.len).base;
+    return 0;
+}
+
+static int add_varnish_server(h2o_configurator_command_t *cmd, yoml_t *node, void *limits)
+{
+    edge_target_conf_t *t = target_new(EDGE_VARNISH);
+
+    if (set_url(cmd, node, t, node->data.scalar, 0) != 0)
+        return -1;
+    t->path = h2o_strdup(NULL, t->url.path.len != 0 ? t->url.path.base : "/", t->url.path.len != 0 ? t->url.path.len : 1).base;
+    return limits != NULL ? scan_limits(cmd, limits, t, 10000) : 0;
+}
+
+/* on_varnish: `varnish: URL`, a list of URLs, or {servers: URL or list, timeout, max-tags, max-attempts,
+ * requests-per-minute, burst}: one target per server. */
+static int on_varnish(h2o_configurator_command_t *cmd, yoml_t *node)
+{
+    yoml_t *servers = node;
+
+    if (node->type == YOML_TYPE_MAPPING) {
+        if (check_keys(cmd, node, "servers,timeout,max-tags,max-attempts,requests-per-minute,burst") != 0)
+            return -1;
+        if ((servers = yoml_get(node, "servers")) == NULL) {
+            h2o_configurator_errprintf(cmd, node, "expected `servers: [http://host:port/, ...]`");
+            return -1;
+        }
+    }
+    return scan_string_or_list(cmd, servers, "a Varnish URL (http://host:port/)", add_varnish_server,
+                               node->type == YOML_TYPE_MAPPING ? node : NULL);
+}
+
 /* on_config_edge: the mapping of `booka.edge` (every key in plugin/edge/README.md). */
 static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
@@ -105,7 +204,7 @@ static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_cont
     uint64_t n;
     yoml_t *v;
 
-    if (check_keys(cmd, node, "tag-prefix,tag-headers,stale-if-error") != 0)
+    if (check_keys(cmd, node, "tag-prefix,tag-headers,stale-if-error,batch-delay,varnish") != 0)
         return -1;
     if ((v = yoml_get(node, "tag-prefix")) != NULL && scan_prefix(cmd, v) != 0)
         return -1;
@@ -117,7 +216,19 @@ static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_cont
             return -1;
         edge_settings.stale_if_error = n;
     }
+    if ((v = yoml_get(node, "batch-delay")) != NULL) {
+        if (scan_number(cmd, v, 0, 60000, &n) != 0)
+            return -1;
+        edge_settings.batch_delay_ms = n;
+    }
+    if ((v = yoml_get(node, "varnish")) != NULL && on_varnish(cmd, v) != 0)
+        return -1;
+    if (yoml_get(node, "tag-headers") == NULL) /* by default, the header each configured edge reads */
+        for (size_t i = 0; i != edge_settings.targets.size; ++i)
+            headers |= EDGE_HEADER_XKEY;
     edge_settings.headers = headers;
+    if (edge_settings.targets.size != 0)
+        booka_invalidation_set_observer(edge_purge_observe);
     return 0;
 }
 

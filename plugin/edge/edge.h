@@ -1,5 +1,6 @@
 /* edge.h: the shared caches in front of the origin (Cloudflare, Varnish, Fastly). Responses name what they depend on in
- * cache tags (Cache-Tag, xkey, Surrogate-Key), so that a write can purge them; see plugin/edge/README.md. */
+ * cache tags (Cache-Tag, xkey, Surrogate-Key), and on every write one instance purges the tags the write touched; see
+ * plugin/edge/README.md. */
 #ifndef BOOKA_EDGE_H
 #define BOOKA_EDGE_H
 
@@ -29,5 +30,15 @@ void booka_edge_tag_avatar(h2o_req_t *req, int64_t provider_id);
 /* booka_edge_cache_control: `cache_control` with ", stale-if-error=N" appended when `booka.edge` sets stale-if-error
  * (a new string kept for the process), else `cache_control` itself. Call after the global level is configured. */
 h2o_iovec_t booka_edge_cache_control(h2o_iovec_t cache_control);
+
+/* booka_edge_is_purging: some purge target (Varnish, Cloudflare) is configured. */
+int booka_edge_is_purging(void);
+
+/* booka_edge_context_init: the first loop thread to call it hosts the purger (later calls do nothing); call it where the
+ * invalidation's LISTEN connection is started, after it. Nothing without purge targets. */
+void booka_edge_context_init(h2o_context_t *ctx);
+
+/* booka_edge_collect_metrics: changes claimed, purge requests and tags per target, in Prometheus text format. */
+void booka_edge_collect_metrics(booka_buf_t *out);
 
 #endif

@@ -270,6 +270,121 @@ describe 'booka.edge purging' do
     end
   end
 
+  describe 'with Cloudflare in front (a local stand-in for its API)' do
+    before(:each) { @api = Booka::CloudflareApi.new }
+    after(:each) { @api.stop }
+
+    def zone
+      '023e105f4ecef8ad9ca31a8372d0c353' # the shape of a zone id: 32 hex digits
+    end
+
+    def token
+      'Sp3c-T0ken_for.the-edge'
+    end
+
+    def cf_env
+      { 'CLOUDFLARE_ZONE_ID' => zone, 'CLOUDFLARE_API_TOKEN' => token }
+    end
+
+    def cf_edge(extra = '')
+      "{cloudflare: {api: \"#{@api.api}\", ca-file: \"#{@api.ca_file}\"#{extra}}}"
+    end
+
+    # every request must be what Cloudflare documents: POST /client/v4/zones/{zone_id}/purge_cache, a bearer token,
+    # JSON {"tags": [...]} of at most 100 tags
+    def expect_documented(request)
+      expect(request.method).to eq 'POST'
+      expect(request.path).to eq "/client/v4/zones/#{zone}/purge_cache"
+      expect(request.headers['authorization']).to eq "Bearer #{token}"
+      expect(request.headers['content-type']).to eq 'application/json'
+      body = JSON.parse(request.body)
+      expect(body.keys).to eq ['tags']
+      expect(body['tags'].size).to be_between(1, 100)
+      expect(body['tags']).to all(match(/\Abooka-[a-z0-9_.%-]+\z/))
+      body['tags']
+    end
+
+    it 'purges by tag through the documented API call, exactly once per change with two instances on one Redis' do
+      a = origin(cf_edge, env: cf_env)
+      b = origin(cf_edge, env: cf_env)
+      expect(get(a.url("#{list_path}?limit=1"))['cache-tag']).to eq 'booka-list,booka-list-all'
+      rename(@provider, 'Purged At Cloudflare')
+      Booka.wait_for(timeout: 10) { @api.requests.size >= 1 }
+      sleep 1.5 # a duplicate, if any instance sent one, would have come by now
+      expect(@api.requests.size).to eq 1
+      tags = expect_documented(@api.requests.first)
+      expect(tags).to include('booka-list-all', "booka-list-cat-#{@in}")
+      expect(tags).not_to include("booka-list-cat-#{@out}")
+      expect([a, b].sum { |s| metric(s, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') }).to eq 1
+
+      psql("UPDATE service_provider_profiles SET profile_picture_url = '/static/profile_pics/new.jpg' WHERE user_id = 990002")
+      Booka.wait_for(timeout: 10) { @api.requests.size >= 2 }
+      sleep 1.5
+      expect(@api.requests.size).to eq 2
+      expect(expect_documented(@api.requests.last)).to include('booka-avatar-990002', 'booka-list-all')
+    end
+
+    it 'batches changes and keeps within the rate and the tags per request it is given' do
+      a = origin(cf_edge(', requests-per-minute: 60, burst: 1, max-tags: 2'), env: cf_env)
+      ids = psql('SELECT user_id FROM service_provider_profiles WHERE user_id <> 990002 ORDER BY user_id LIMIT 4').split
+      expected = psql("SELECT DISTINCT 'booka-list-cat-' || booka_edge_tag_text(c.slug) FROM provider_categories m " \
+                      "JOIN service_categories c ON c.id = m.category_id WHERE m.user_id IN (#{ids.join(',')})").split
+      ids.each { |id| rename(id, "Batched #{id}") }
+      Booka.wait_for(timeout: 60) do
+        purged = @api.requests.flat_map { |r| JSON.parse(r.body)['tags'] }
+        (expected + ['booka-list-all']).all? { |t| purged.include?(t) }
+      end
+      requests = @api.requests
+      requests.each { |r| expect(expect_documented(r).size).to be <= 2 }
+      expect(requests.size).to be < ids.size * ((expected.size + 2) / 2.0).ceil # changes shared requests
+      requests.each_cons(2) { |x, y| expect(y.at - x.at).to be > 0.8 } # one a second (a bucket of one)
+      expect(metric(a, 'booka_edge_purged_tags_total', target: 'cloudflare')).to be >= expected.size + 1
+    end
+
+    it 'retries 429 and 5xx with backoff (Retry-After honoured), drops what Cloudflare refuses, and never holds a request' do
+      @api.script(:hang, [429, { 'Retry-After' => '1' }, '{"success":false,"errors":[{"code":10000,"message":"rate limited"}]}'],
+                  [503, {}, '{"success":false}'])
+      a = origin(cf_edge(', timeout: 5000'), env: cf_env)
+      rename(@provider, 'Retried')
+      Booka.wait_for(timeout: 10) { @api.requests.size >= 1 }
+      # while the purge hangs (up to its 5 s timeout), requests are served as ever
+      10.times do
+        started = Time.now
+        expect(get(a.url("#{list_path}?limit=5")).status).to eq 200
+        expect(Time.now - started).to be < 2.5
+      end
+      expect(@api.requests.size).to eq 1
+      Booka.wait_for(timeout: 30) { @api.requests.size >= 4 }
+      first, second, third, fourth = @api.requests
+      expect(second.at - first.at).to be >= 4.9 # the timeout
+      expect(third.at - second.at).to be >= 1.0 # Retry-After: 1
+      expect([second, third, fourth].map(&:body).uniq).to eq [first.body] # the same tags each time
+      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') == 1 }
+      expect(metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried')).to eq 3
+      expect(a.log).to include('no answer within the timeout', 'status 429', 'status 503')
+
+      @api.script([403, {}, '{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}'])
+      rename(@provider, 'Refused')
+      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'failed') == 1 }
+      expect(a.log).to match(/cloudflare 127\.0\.0\.1:\d+: purge of \d+ tags failed \(status 403: .*Authentication error.*\) after 1 tries; dropped/)
+    end
+
+    it 'needs the zone and token from the environment, and a trusted certificate' do
+      s = Booka::Server.new(<<~YAML)
+        listen: #{Booka.free_port}
+        booka.edge: #{cf_edge}
+      YAML
+      status, out = s.check_config
+      expect(status).not_to eq 0
+      expect(out).to match(/h2o\.conf:\d+:\d+.*Cloudflare purging needs the environment variable CLOUDFLARE_ZONE_ID \(not set\)/)
+
+      a = origin("{cloudflare: {api: \"#{@api.api}\"}}", env: cf_env) # the system's CAs do not know the spec's certificate
+      rename(@provider, 'Untrusted')
+      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried') >= 1 }
+      expect(@api.requests).to eq []
+    end
+  end
+
   it 'spells a category tag in the trigger as the origin does on the response' do
     psql("INSERT INTO service_categories (name) VALUES ('Café Crème, 2.0%') ON CONFLICT DO NOTHING")
     s = origin('{tag-headers: xkey}')

@@ -1,12 +1,19 @@
 /* configurator.c: `booka.edge`, the cache tags responses carry and where purges go (plugin/edge/README.md). */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "h2o.h"
 #include "h2o/configurator.h"
 #include "cache/invalidate.h"
 #include "edge/internal.h"
+
+#define CLOUDFLARE_API "https://api.cloudflare.com/client/v4"
+#define CLOUDFLARE_ZONE_ENV "CLOUDFLARE_ZONE_ID"
+#define CLOUDFLARE_TOKEN_ENV "CLOUDFLARE_API_TOKEN"
 
 edge_settings_t edge_settings = {.prefix = "booka-", .prefix_len = 6, .batch_delay_ms = 50, .claim_ttl_s = 3600};
 
@@ -105,20 +112,30 @@ static edge_target_conf_t *target_new(edge_kind_t kind)
 
     h2o_vector_reserve(NULL, &edge_settings.targets, edge_settings.targets.size + 1);
     t = edge_settings.targets.entries + edge_settings.targets.size++;
-    *t = (edge_target_conf_t){.kind = kind,
-                              .kind_name = "varnish",
-                              .timeout_ms = 5000,
-                              .max_tags = 100,
-                              .max_bytes = 4096,
-                              .max_attempts = 8,
-                              .burst = 1};
+    if (kind == EDGE_VARNISH)
+        *t = (edge_target_conf_t){.kind = kind,
+                                  .kind_name = "varnish",
+                                  .timeout_ms = 5000,
+                                  .max_tags = 100,
+                                  .max_bytes = 4096,
+                                  .max_attempts = 8,
+                                  .burst = 1};
+    else /* Cloudflare's documented limits: 100 tags a request; Free plan: 5 requests a minute, a bucket of 25 */
+        *t = (edge_target_conf_t){.kind = kind,
+                                  .kind_name = "cloudflare",
+                                  .timeout_ms = 10000,
+                                  .max_tags = 100,
+                                  .max_bytes = 64 * 1024,
+                                  .max_attempts = 8,
+                                  .per_minute = 5,
+                                  .burst = 25};
     t->stats = h2o_mem_alloc(sizeof(*t->stats));
     *t->stats = (edge_target_stats_t){0};
     return t;
 }
 
 /* scan_limits: the keys every target takes: timeout (ms), max-tags, max-attempts, requests-per-minute (0: no limit),
- * burst, with max-tags at most `max_tags`. */
+ * burst. `max_tags` bounds max-tags (Cloudflare takes 100 a request). */
 static int scan_limits(h2o_configurator_command_t *cmd, yoml_t *node, edge_target_conf_t *t, uint64_t max_tags)
 {
     yoml_t *v;
@@ -197,6 +214,108 @@ static int on_varnish(h2o_configurator_command_t *cmd, yoml_t *node)
                                node->type == YOML_TYPE_MAPPING ? node : NULL);
 }
 
+/* env_value: the environment variable `name`, checked to be 1..max bytes of `allowed` (NULL: any visible ASCII). */
+static const char *env_value(h2o_configurator_command_t *cmd, yoml_t *node, const char *name, size_t max, const char *allowed)
+{
+    const char *v = getenv(name);
+    size_t len = v != NULL ? strlen(v) : 0;
+    int ok = len != 0 && len <= max;
+
+    for (size_t i = 0; ok && i != len; ++i)
+        ok = allowed != NULL ? strchr(allowed, v[i]) != NULL : v[i] > 0x20 && v[i] < 0x7f;
+    if (!ok) {
+        h2o_configurator_errprintf(cmd, node, "Cloudflare purging needs the environment variable %s (%s)", name,
+                                   len == 0 ? "not set" : "malformed");
+        return NULL;
+    }
+    return v;
+}
+
+/* cloudflare_ssl_ctx: TLS to the API: TLS 1.2 or later, the peer verified against `ca_file` (or the system's store) and
+ * its certificate checked for the API's host name (OpenSSL's own check: libh2o 2.2's client does not do it). */
+static SSL_CTX *cloudflare_ssl_ctx(h2o_configurator_command_t *cmd, yoml_t *node, const char *ca_file, h2o_iovec_t host)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509_VERIFY_PARAM *param;
+    char name[256], addr[16];
+    int ok;
+
+    if (ctx == NULL || host.len >= sizeof(name)) {
+        h2o_configurator_errprintf(cmd, node, "cannot set up TLS for the Cloudflare API");
+        goto Error;
+    }
+    memcpy(name, host.base, host.len);
+    name[host.len] = '\0';
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if ((ca_file != NULL ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+        h2o_configurator_errprintf(cmd, node, "cannot load the certificate authorities%s%s", ca_file != NULL ? " of " : "",
+                                   ca_file != NULL ? ca_file : "");
+        goto Error;
+    }
+    param = SSL_CTX_get0_param(ctx);
+    if (inet_pton(AF_INET, name, addr) == 1)
+        ok = X509_VERIFY_PARAM_set1_ip_asc(param, name);
+    else
+        ok = X509_VERIFY_PARAM_set1_host(param, name, 0);
+    if (ok != 1) {
+        h2o_configurator_errprintf(cmd, node, "cannot check certificates for the host %s", name);
+        goto Error;
+    }
+    return ctx;
+Error:
+    if (ctx != NULL)
+        SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* on_cloudflare: `cloudflare: ON`, or {api, ca-file, timeout, max-tags, max-attempts, requests-per-minute, burst}; the
+ * zone id and API token come from CLOUDFLARE_ZONE_ID and CLOUDFLARE_API_TOKEN (containers need no templating, and the
+ * token stays out of the configuration file). */
+static int on_cloudflare(h2o_configurator_command_t *cmd, yoml_t *node)
+{
+    const char *api = CLOUDFLARE_API, *ca_file = NULL, *zone, *token;
+    edge_target_conf_t *t;
+    yoml_t *v;
+    char *s;
+    size_t base_len;
+
+    if (node->type == YOML_TYPE_SCALAR) {
+        ssize_t on = h2o_configurator_get_one_of(cmd, node, "OFF,ON");
+        if (on <= 0)
+            return (int)on;
+    } else if (node->type == YOML_TYPE_MAPPING) {
+        if (check_keys(cmd, node, "api,ca-file,timeout,max-tags,max-attempts,requests-per-minute,burst") != 0)
+            return -1;
+        if ((v = yoml_get(node, "api")) != NULL)
+            api = v->type == YOML_TYPE_SCALAR ? v->data.scalar : "";
+        if ((v = yoml_get(node, "ca-file")) != NULL)
+            ca_file = v->type == YOML_TYPE_SCALAR ? v->data.scalar : "";
+    } else {
+        h2o_configurator_errprintf(cmd, node, "expected ON, OFF or a mapping");
+        return -1;
+    }
+    if ((zone = env_value(cmd, node, CLOUDFLARE_ZONE_ENV, 64, "0123456789abcdefABCDEF")) == NULL ||
+        (token = env_value(cmd, node, CLOUDFLARE_TOKEN_ENV, 1024, NULL)) == NULL)
+        return -1;
+    t = target_new(EDGE_CLOUDFLARE);
+    if (set_url(cmd, (v = yoml_get(node, "api")) != NULL ? v : node, t, api, 1) != 0 ||
+        (node->type == YOML_TYPE_MAPPING && scan_limits(cmd, node, t, 100) != 0))
+        return -1;
+    if ((t->ssl_ctx = cloudflare_ssl_ctx(cmd, node, ca_file, t->url.host)) == NULL)
+        return -1;
+    base_len = t->url.path.len;
+    while (base_len != 0 && t->url.path.base[base_len - 1] == '/')
+        --base_len;
+    s = h2o_mem_alloc(base_len + strlen(zone) + 32);
+    sprintf(s, "%.*s/zones/%s/purge_cache", (int)base_len, t->url.path.base, zone);
+    t->path = s;
+    s = h2o_mem_alloc(strlen(token) + 8);
+    sprintf(s, "Bearer %s", token);
+    t->authorization = s;
+    return 0;
+}
+
 /* on_config_edge: the mapping of `booka.edge` (every key in plugin/edge/README.md). */
 static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_context_t *ctx, yoml_t *node)
 {
@@ -204,7 +323,7 @@ static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_cont
     uint64_t n;
     yoml_t *v;
 
-    if (check_keys(cmd, node, "tag-prefix,tag-headers,stale-if-error,batch-delay,varnish") != 0)
+    if (check_keys(cmd, node, "tag-prefix,tag-headers,stale-if-error,batch-delay,varnish,cloudflare") != 0)
         return -1;
     if ((v = yoml_get(node, "tag-prefix")) != NULL && scan_prefix(cmd, v) != 0)
         return -1;
@@ -223,9 +342,11 @@ static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_cont
     }
     if ((v = yoml_get(node, "varnish")) != NULL && on_varnish(cmd, v) != 0)
         return -1;
+    if ((v = yoml_get(node, "cloudflare")) != NULL && on_cloudflare(cmd, v) != 0)
+        return -1;
     if (yoml_get(node, "tag-headers") == NULL) /* by default, the header each configured edge reads */
         for (size_t i = 0; i != edge_settings.targets.size; ++i)
-            headers |= EDGE_HEADER_XKEY;
+            headers |= edge_settings.targets.entries[i].kind == EDGE_VARNISH ? EDGE_HEADER_XKEY : EDGE_HEADER_CACHE_TAG;
     edge_settings.headers = headers;
     if (edge_settings.targets.size != 0)
         booka_invalidation_set_observer(edge_purge_observe);

@@ -1,5 +1,5 @@
-/* request.c: one purge request on the event loop with libh2o's HTTP/1 client: Varnish's xkey purge;
- * its status, Retry-After and the start of its body. */
+/* request.c: one purge request on the event loop with libh2o's HTTP/1 client: Varnish's xkey purge or Cloudflare's
+ * purge-by-tag API call, its status, Retry-After and the start of its body. */
 #include <stdlib.h>
 #include <string.h>
 #include "edge/internal.h"
@@ -18,17 +18,41 @@ struct edge_request {
 
 size_t edge_tag_overhead(const edge_target_conf_t *target)
 {
-    return edge_settings.prefix_len + 1; /* " <prefix><tag>" */
+    /* Varnish: "<prefix><tag> "; Cloudflare: "\"<prefix><tag>\"," */
+    return edge_settings.prefix_len + (target->kind == EDGE_VARNISH ? 1 : 3);
 }
 
 void edge_build_request(const edge_target_conf_t *target, const edge_tag_list_t *tags, booka_buf_t *out)
 {
-    /* the VCL shipped beside this file (varnish.vcl) purges the keys of `xkey-purge`, separated by spaces */
-    booka_buf_appendf(out, "PURGE %s HTTP/1.1\r\nHost: %.*s\r\nxkey-purge:", target->path, (int)target->url.authority.len,
-                      target->url.authority.base);
-    for (size_t i = 0; i != tags->size; ++i)
-        booka_buf_appendf(out, " %s%s", edge_settings.prefix, tags->entries[i]);
-    booka_buf_append_str(out, "\r\nContent-Length: 0\r\nUser-Agent: booka-origin\r\nConnection: close\r\n\r\n");
+    booka_buf_t json = {NULL};
+
+    if (target->kind == EDGE_VARNISH) {
+        /* the VCL shipped beside this file (varnish.vcl) purges the keys of `xkey-purge`, separated by spaces */
+        booka_buf_appendf(out, "PURGE %s HTTP/1.1\r\nHost: %.*s\r\nxkey-purge:", target->path, (int)target->url.authority.len,
+                          target->url.authority.base);
+        for (size_t i = 0; i != tags->size; ++i)
+            booka_buf_appendf(out, " %s%s", edge_settings.prefix, tags->entries[i]);
+        booka_buf_append_str(out, "\r\nContent-Length: 0\r\nUser-Agent: booka-origin\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    /* https://developers.cloudflare.com/api/resources/cache/methods/purge/: POST /zones/{zone_id}/purge_cache with
+     * {"tags": [...]} and the API token as a bearer token */
+    booka_buf_append_str(&json, "{\"tags\":[");
+    for (size_t i = 0; i != tags->size; ++i) {
+        booka_buf_t tag = {NULL};
+        booka_buf_appendf(&tag, "%s%s", edge_settings.prefix, tags->entries[i]);
+        if (i != 0)
+            booka_buf_append_str(&json, ",");
+        booka_json_string(&json, tag.base, tag.len);
+        booka_buf_free(&tag);
+    }
+    booka_buf_append_str(&json, "]}");
+    booka_buf_appendf(out,
+                      "POST %s HTTP/1.1\r\nHost: %.*s\r\nAuthorization: %s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nUser-Agent: booka-origin\r\nConnection: close\r\n\r\n",
+                      target->path, (int)target->url.authority.len, target->url.authority.base, target->authorization, json.len);
+    booka_buf_append(out, json.base, json.len);
+    booka_buf_free(&json);
 }
 
 /* finish: reports once and frees the request; the client must be gone or is cancelled here. */

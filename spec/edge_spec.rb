@@ -369,6 +369,22 @@ describe 'booka.edge purging' do
       expect(a.log).to match(/cloudflare 127\.0\.0\.1:\d+: purge of \d+ tags failed \(status 403: .*Authentication error.*\) after 1 tries; dropped/)
     end
 
+    it 'purges without a claim while Redis does not answer: twice rather than never' do
+      redis = Booka::PrivateRedis.new.start
+      a = origin(cf_edge, env: cf_env, redis: redis.url)
+      b = origin(cf_edge, env: cf_env, redis: redis.url)
+      redis.kill
+      rename(@provider, 'Redis Is Gone')
+      Booka.wait_for(timeout: 10) { @api.requests.size >= 2 }
+      expect(@api.requests.map { |r| expect_documented(r) }.uniq.size).to eq 1 # both purged the same tags
+      [a, b].each do |s|
+        expect(metric(s, 'booka_edge_changes_total', decision: 'uncoordinated')).to eq 1
+        expect(s.log).to include 'Redis does not answer: purging changes without claiming them'
+      end
+    ensure
+      redis&.destroy
+    end
+
     it 'needs the zone and token from the environment, and a trusted certificate' do
       s = Booka::Server.new(<<~YAML)
         listen: #{Booka.free_port}

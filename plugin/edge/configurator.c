@@ -15,7 +15,7 @@
 #define CLOUDFLARE_ZONE_ENV "CLOUDFLARE_ZONE_ID"
 #define CLOUDFLARE_TOKEN_ENV "CLOUDFLARE_API_TOKEN"
 
-edge_settings_t edge_settings = {.prefix = "booka-", .prefix_len = 6, .batch_delay_ms = 50, .claim_ttl_s = 3600};
+edge_settings_t edge_settings = {.prefix = "booka-", .prefix_len = 6, .batch_delay_ms = 50, .claim_ttl_s = 300};
 
 /* check_keys: every key of the mapping `node` is one of `allowed` (comma-separated); else an error naming them. */
 static int check_keys(h2o_configurator_command_t *cmd, yoml_t *node, const char *allowed)

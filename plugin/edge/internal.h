@@ -50,7 +50,7 @@ typedef struct edge_settings {
     unsigned headers;        /* EDGE_HEADER_* bits: which response headers carry the tags */
     uint64_t stale_if_error; /* seconds, added to the list's Cache-Control; 0: not sent */
     uint64_t batch_delay_ms; /* a change waits this long for others to share its request */
-    uint64_t claim_ttl_s;    /* lifetime of a change's claim in Redis */
+    uint64_t claim_ttl_s;    /* lifetime of a change's claim in Redis, seconds */
     H2O_VECTOR(edge_target_conf_t) targets;
 } edge_settings_t;
 

@@ -108,8 +108,8 @@ describe 'booka.edge' do
         '{tag-headers: [xkey, cache-tags]}' => /h2o\.conf:\d+:\d+.*unknown tag header \(expected cache-tag, xkey or surrogate-key\)/,
         '{tag-prefix: "a b"}' => /h2o\.conf:\d+:\d+.*expected at most 64 characters/,
         '{stale-if-errors: 10}' => /h2o\.conf:\d+:\d+.*unknown key/,
-        '{stale-if-error: -1}' => /h2o\.conf:\d+:\d+.*expected a number from 0 to 31536000/,
-        '{stale-if-error: 10s}' => /h2o\.conf:\d+:\d+.*expected a number/,
+        '{stale-if-error: -1}' => /h2o\.conf:\d+:\d+.*expected a whole number from 0 to 31536000/,
+        '{stale-if-error: 10s}' => /h2o\.conf:\d+:\d+.*expected a whole number/,
         'ON' => /h2o\.conf:\d+:\d+.*argument cannot be a scalar/
       }.each do |edge, message|
         status, out = origin(edge, start: false).check_config

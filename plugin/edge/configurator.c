@@ -9,6 +9,7 @@
 #include "h2o.h"
 #include "h2o/configurator.h"
 #include "cache/invalidate.h"
+#include "config/table.h"
 #include "edge/internal.h"
 
 #define CLOUDFLARE_API "https://api.cloudflare.com/client/v4"
@@ -38,21 +39,13 @@ static int check_keys(h2o_configurator_command_t *cmd, yoml_t *node, const char 
     return 0;
 }
 
-/* scan_number: a decimal integer in [min, max] from a scalar node, else an error at the node. */
+/* scan_number: a whole number in [min, max] from a scalar node, else an error at the node (the shared reader's rules and
+ * message: plugin/config/table.h). */
 static int scan_number(h2o_configurator_command_t *cmd, yoml_t *node, uint64_t min, uint64_t max, uint64_t *out)
 {
-    const char *s = node->type == YOML_TYPE_SCALAR ? node->data.scalar : "";
-    uint64_t value = 0;
-    size_t i = 0;
+    booka_config_number_t rule = {.kind = BOOKA_CONFIG_KIND_COUNT, .unit = 1, .min = min, .max = max};
 
-    for (; s[i] >= '0' && s[i] <= '9' && value <= (UINT64_MAX - 9) / 10; ++i)
-        value = value * 10 + (uint64_t)(s[i] - '0');
-    if (i == 0 || s[i] != '\0' || value < min || value > max) {
-        h2o_configurator_errprintf(cmd, node, "expected a number from %" PRIu64 " to %" PRIu64, min, max);
-        return -1;
-    }
-    *out = value;
-    return 0;
+    return booka_config_scan_number(cmd, node, &rule, out);
 }
 
 /* scan_string_or_list: a scalar, or a sequence of scalars; calls `each` for every one. */

@@ -7,6 +7,7 @@
 #include "avatar/internal.h"
 #include "cache/redis.h"
 #include "db/db.h"
+#include "edge/edge.h"
 #include "http/etag.h"
 #include "http/http.h"
 #include "http/query.h"
@@ -72,6 +73,8 @@ static void set_representation_headers(struct avatar_request *r, booka_cache_out
     if (r->params.format == AVATAR_FORMAT_AUTO)
         set_header(req, H2O_STRLIT("vary"), H2O_STRLIT("Accept"));
     set_header(req, H2O_STRLIT("x-cache"), booka_cache_outcome_names[outcome], strlen(booka_cache_outcome_names[outcome]));
+    if (!versioned) /* the picture behind this URL changes: the edge purges it by these tags; a versioned URL never changes */
+        booka_edge_tag_avatar(req, r->provider_id);
 }
 
 /* send_not_modified: a 304 without Content-Length: RFC 9110 8.6 allows only the 200's length there, which a revalidation

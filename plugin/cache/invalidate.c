@@ -8,7 +8,10 @@
  * payload that is not a sequence number (garbage, a table name from an older trigger, 2^64-1). Such a value is derived
  * from its inputs (FNV-1a), so every instance that sees the same thing computes the same generation and they keep sharing
  * keys; and since it is never a sequence number, the next write's notification always moves the generation. No payload
- * can pin it: the next real write replaces whatever a bad one set. */
+ * can pin it: the next real write replaces whatever a bad one set.
+ *
+ * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go to the
+ * observer (the edge purger), not into the generation. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,21 +64,47 @@ static int sequence_number(const char *text, uint64_t *n)
     return 1;
 }
 
+static booka_invalidation_observer observer;
+
+void booka_invalidation_set_observer(booka_invalidation_observer fn)
+{
+    observer = fn;
+}
+
 void booka_invalidation_apply_payload(const char *payload)
 {
-    uint64_t n;
+    uint64_t n, before = atomic_load(&booka_cache_generation);
+    size_t digits = strcspn(payload, " ");
+    char number[24];
+    int known = digits < sizeof(number);
 
-    if (!sequence_number(payload, &n))
-        n = unknown_change(atomic_load(&booka_cache_generation), payload);
+    /* "<number>" or "<number> <tag> <tag>..." (schema migration 005): the number follows the rule above, the tags are the
+     * observer's (the edge purger) */
+    if (known) {
+        memcpy(number, payload, digits);
+        number[digits] = '\0';
+        known = sequence_number(number, &n);
+    }
+    if (!known)
+        n = unknown_change(before, payload);
     atomic_store(&booka_cache_generation, n);
+    if (observer != NULL)
+        observer(known && payload[digits] == ' ' ? payload + digits + 1 : NULL, n);
 }
 
 void booka_invalidation_apply_setup(const char *sequence_value)
 {
     /* the same after every reconnect while nothing was written (instances agree, keys survive), different once something
      * was; without the sequence (an older schema), a step from wherever the generation is */
+    static int set_up_before;
     uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation);
-    atomic_store(&booka_cache_generation, unknown_change(from, sequence_value != NULL ? sequence_value : ""));
+    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "");
+
+    atomic_store(&booka_cache_generation, n);
+    /* after a reconnect, writes made while nobody listened changed what is unknown; the first set-up missed nothing */
+    if (set_up_before && observer != NULL)
+        observer(NULL, n);
+    set_up_before = 1;
 }
 
 int booka_invalidation_is_listening(void)

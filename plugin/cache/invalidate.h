@@ -25,12 +25,23 @@ void booka_invalidation_context_init(h2o_context_t *ctx);
 int booka_invalidation_is_listening(void);
 
 /* booka_invalidation_apply_payload: what a notification's payload does to the generation (the rule: invalidate.c): a
- * sequence number (digits, at most 2^63-1) becomes the generation; anything else moves it to a value derived from it and
+ * sequence number (digits, at most 2^63-1), alone or followed by a space and the cache tags the write made stale
+ * (schema migration 005: "<number> <tag> <tag>..."), becomes the generation; anything else moves it to a value derived from it and
  * the current generation, in the upper half, where no sequence number is. Exposed for unit tests. */
 void booka_invalidation_apply_payload(const char *payload);
 
 /* booka_invalidation_apply_setup: what a (re)connect does: the generation moves to a value in the upper half derived from
  * the sequence's value (NULL when it could not be read: derived from the current generation). Exposed for unit tests. */
 void booka_invalidation_apply_setup(const char *sequence_value);
+
+/* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved to
+ * `generation`: `tags` is what follows a write's number and a space (empty: nothing any response depends on), or NULL
+ * when what changed is unknown (a reconnect after the first set-up, a payload without tags or not of the form above):
+ * then everything may be stale. Must not block: copy what it needs and return. */
+typedef void (*booka_invalidation_observer)(const char *tags, uint64_t generation);
+
+/* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
+ * applied; NULL removes it. */
+void booka_invalidation_set_observer(booka_invalidation_observer observer);
 
 #endif

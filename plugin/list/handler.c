@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "cache/invalidate.h"
 #include "cache/redis.h"
+#include "edge/edge.h"
 #include "health/health.h"
 #include "http/etag.h"
 #include "http/http.h"
@@ -133,6 +134,7 @@ struct list_http_request {
     list_handler_t *handler;
     booka_cache_lookup_t *lookup;
     booka_cache_value_t *value;
+    const booka_edge_tags_t *edge_tags; /* the cache tags of the request's category, built once per category */
 };
 
 /* send_cached: the answer, with the headers of API.md's caching section; a 200 whose ETag the client holds is a 304 with
@@ -161,6 +163,7 @@ static void send_cached(struct list_http_request *r, booka_cache_outcome_t outco
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, r->handler->cache_control.base,
                           r->handler->cache_control.len, 1);
     h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, v->etag.base, v->etag.len, 1);
+    booka_edge_set_tags(req, r->edge_tags);
     if (booka_etag_request_matches(req, v->etag))
         booka_http_send(req, 304, "Not Modified", NULL, h2o_iovec_init(NULL, 0));
     else
@@ -240,7 +243,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     copy = h2o_mem_alloc(sizeof(*copy));
     *copy = request;
     r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
-    *r = (struct list_http_request){req, handler, NULL, NULL};
+    *r = (struct list_http_request){req, handler, NULL, NULL,
+                                    booka_edge_list_tags(request.category, strlen(request.category), &req->pool)};
     r->lookup = booka_cache_lookup(req->conn->ctx, handler->store, &handler->policy, h2o_iovec_init(key.base, key.len),
                                    fill_from_database, copy, free_request_copy, on_cached, r, booka_http_request_id(req));
     booka_buf_free(&key);
@@ -294,6 +298,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
     booka_redis_context_init(ctx);
     booka_invalidation_context_init(ctx);
     booka_db_replica_follow(ctx, &booka_cache_generation);
+    booka_edge_context_init(ctx);
     if (handler->prewarm.size != 0 && atomic_compare_exchange_strong(&prewarm_claimed, &expected, 1)) {
         struct prewarm *p = h2o_mem_alloc(sizeof(*p));
         *p = (struct prewarm){.handler = handler, .ctx = ctx};
@@ -318,7 +323,9 @@ list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cach
         store = booka_cache_store_create(cache_bytes);
     handler->super.on_req = on_req;
     handler->super.on_context_init = on_context_init;
-    handler->cache_control = cache_control;
+    handler->cache_control = booka_edge_cache_control(cache_control);
+    if (handler->cache_control.base != cache_control.base)
+        free(cache_control.base);
     handler->policy = *policy;
     handler->store = store;
     booka_http_attach(pathconf);

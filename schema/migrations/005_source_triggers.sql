@@ -4,7 +4,7 @@
 --   services           --(recount of the touched providers)-->  booka.providers.min_price, booka.provider_categories
 --   service_provider_profiles  --(copies; a row per new provider; its row goes with it)-->  booka.providers
 --   service_categories  --(a deleted category's rows)-->  booka.provider_categories, booka.provider_list_counts
---   any write to them and to users  -->  NOTIFY booka_invalidate, <next cache generation>
+--   any write to them and to users  -->  NOTIFY booka_invalidate, '<next cache generation> <cache tags made stale>'
 --
 -- A provider whose row is not built yet (a database being adopted: 006 builds them in batches while these triggers
 -- already run) gets it built from scratch by the first write that touches it (booka.ensure_providers,
@@ -164,12 +164,117 @@ BEGIN
 END
 $$;
 
--- Cache invalidation: the next cache generation, once per statement (PostgreSQL folds identical notifications of one
--- transaction into one, delivered at commit).
+-- Cache invalidation that names what changed, so the edge (Cloudflare, Varnish) purges only what a write touched
+-- (plugin/edge/README.md). The payload of NOTIFY booka_invalidate becomes "<generation> <tag> <tag> ...": the next value
+-- of booka.cache_generation as before (servers read the number up to the first space), then the cache tags the write
+-- makes stale, without the configured prefix:
+--   list                every list response      (a category was added, renamed or removed; a bulk write; TRUNCATE)
+--   list-all            lists without a category (any provider change: any provider may appear in them)
+--   list-cat-<slug>     lists of one category    (a provider in it changed, or a service moved in or out of it)
+--   avatar              every unversioned avatar (bulk write, TRUNCATE)
+--   avatar-<id>         one provider's unversioned avatar URL (its picture changed, or the provider came or went)
+-- "<generation> " with no tag: a write no response depends on (a new user who is not a provider yet).
+-- One notification per statement as before, now only for the statement a client sent: statements that triggers run on
+-- its behalf (a booking moving book_count, a provider delete cascading to services) are covered by the notification of
+-- the statement that caused them.
+
+-- booka.edge_tag_text: a category slug as tag text: bytes a-z, 0-9, '_' and '.' kept, every other byte %XX (upper-case
+-- hex), so no tag holds a separator or a byte a header cannot carry. plugin/edge/tags.c spells it the same way.
+CREATE OR REPLACE FUNCTION booka.edge_tag_text(t text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(string_agg(CASE WHEN b BETWEEN 97 AND 122 OR b BETWEEN 48 AND 57 OR b IN (95, 46) THEN chr(b)
+                                    ELSE '%' || lpad(upper(to_hex(b)), 2, '0') END, '' ORDER BY i), '')
+    FROM (SELECT i, get_byte(convert_to(t, 'UTF8'), i) AS b
+          FROM generate_series(0, octet_length(convert_to(t, 'UTF8')) - 1) AS i) AS bytes
+$$;
+
+-- booka.invalidate_notify: NOTIFY with the next generation and the tags of the providers touched (list-all and their
+-- categories' lists, plus the categories given, where a service was), of the pictures changed, and the families given.
+-- More than 100 tags, or a payload near PostgreSQL's 8000-byte limit, collapse into the families that cover them.
+CREATE OR REPLACE FUNCTION booka.invalidate_notify(providers bigint[], categories bigint[], pictures bigint[], families text[])
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    tags text[] := coalesce(families, '{}');
+    text_of_tags text;
+BEGIN
+    IF cardinality(providers) > 0 THEN
+        tags := tags || 'list-all'::text || ARRAY(
+            SELECT DISTINCT 'list-cat-' || booka.edge_tag_text(booka.category_slug(c.name))
+            FROM service_categories c
+            WHERE c.id IN (SELECT m.category_id FROM booka.provider_categories m WHERE m.user_id = ANY (providers)
+                           UNION SELECT unnest(categories)));
+    END IF;
+    IF cardinality(pictures) > 0 THEN
+        tags := tags || ARRAY(SELECT 'avatar-' || p FROM unnest(pictures) AS p);
+    END IF;
+    text_of_tags := array_to_string(ARRAY(SELECT DISTINCT t FROM unnest(tags) AS t ORDER BY t), ' ');
+    IF cardinality(tags) > 100 OR octet_length(text_of_tags) > 7900 THEN
+        text_of_tags := array_to_string(ARRAY(SELECT DISTINCT split_part(t, '-', 1) FROM unnest(tags) AS t ORDER BY 1), ' ');
+    END IF;
+    PERFORM pg_notify('booka_invalidate', nextval('booka.cache_generation')::text || ' ' || text_of_tags);
+END
+$$;
+
+-- booka.notify_invalidate: the statement trigger of every table lists or avatars are built from. Reads the rows the
+-- statement wrote (transition tables old_rows / new_rows) for the providers, categories and pictures involved; a
+-- statement of more than 1000 rows purges the families instead (a bulk load or fix-up touches most of everything).
 CREATE OR REPLACE FUNCTION booka.notify_invalidate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+DECLARE
+    provider_column text := CASE TG_TABLE_NAME WHEN 'service_provider_profiles' THEN 'user_id' WHEN 'users' THEN 'id'
+                                               ELSE 'artist_id' END;
+    written text := CASE TG_OP WHEN 'INSERT' THEN 'SELECT * FROM new_rows' WHEN 'DELETE' THEN 'SELECT * FROM old_rows'
+                               ELSE 'SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows' END;
+    is_profiles boolean := TG_TABLE_NAME = 'service_provider_profiles';
+    is_bulk boolean;
+    providers bigint[];
+    categories bigint[];
+    pictures bigint[];
 BEGIN
-    PERFORM pg_notify('booka_invalidate', nextval('booka.cache_generation')::text);
+    IF pg_trigger_depth() > 1 THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM booka.invalidate_notify(NULL, NULL, NULL, '{list,avatar}');
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'service_categories' THEN
+        PERFORM booka.invalidate_notify(NULL, NULL, NULL, '{list}');
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT count(*) > 1000 FROM (SELECT 1 FROM (%s) AS w LIMIT 1001) AS c', written) INTO is_bulk;
+    IF is_bulk THEN
+        PERFORM booka.invalidate_notify(NULL, NULL, NULL,
+                                        CASE WHEN is_profiles OR TG_TABLE_NAME = 'users' THEN '{list,avatar}' ELSE '{list}' END::text[]);
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'users' THEN
+        IF TG_OP = 'DELETE' THEN -- a provider's user went, and its profile with it (cascade): its categories are gone too
+            EXECUTE 'SELECT array_agg(id) FROM old_rows WHERE user_type = ''service_provider''' INTO pictures;
+            PERFORM booka.invalidate_notify(NULL, NULL, pictures, CASE WHEN pictures IS NULL THEN '{}' ELSE '{list}' END::text[]);
+            RETURN NULL;
+        END IF;
+        EXECUTE format('SELECT array_agg(DISTINCT w.id) FROM (%s) AS w '
+                       'WHERE EXISTS (SELECT 1 FROM service_provider_profiles p WHERE p.user_id = w.id)', written) INTO providers;
+        PERFORM booka.invalidate_notify(providers, NULL, NULL, NULL);
+        RETURN NULL;
+    END IF;
+    IF is_profiles AND TG_OP = 'DELETE' THEN -- its memberships went with it (cascade): every list may have shown it
+        EXECUTE 'SELECT array_agg(user_id) FROM old_rows' INTO pictures;
+        PERFORM booka.invalidate_notify(NULL, NULL, pictures, '{list}');
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT array_agg(DISTINCT %I) FROM (%s) AS w', provider_column, written) INTO providers;
+    IF TG_TABLE_NAME = 'services' THEN -- the categories a service left or entered, besides the providers' current ones
+        EXECUTE format('SELECT array_agg(DISTINCT service_category_id) FROM (%s) AS w', written) INTO categories;
+    ELSIF is_profiles AND TG_OP = 'INSERT' THEN
+        EXECUTE 'SELECT array_agg(user_id) FROM new_rows WHERE profile_picture_url IS NOT NULL' INTO pictures;
+    ELSIF is_profiles THEN
+        EXECUTE 'SELECT array_agg(n.user_id) FROM new_rows n LEFT JOIN old_rows o ON o.user_id = n.user_id '
+                'WHERE o.profile_picture_url IS DISTINCT FROM n.profile_picture_url' INTO pictures;
+    END IF;
+    PERFORM booka.invalidate_notify(providers, categories, pictures, NULL);
     RETURN NULL;
 END
 $$;
@@ -237,7 +342,14 @@ CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON service_provider_pro
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_provider_delete();
 CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON service_provider_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON service_provider_profiles
+DROP TRIGGER IF EXISTS booka_invalidate ON service_provider_profiles; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON service_provider_profiles
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON service_provider_profiles
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON service_provider_profiles
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON service_provider_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
@@ -249,7 +361,14 @@ CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON services
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
 CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON services
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON services
+DROP TRIGGER IF EXISTS booka_invalidate ON services; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON services
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON services
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON services
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON services
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
@@ -261,7 +380,14 @@ CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON bookings
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
 CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON bookings
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON bookings
+DROP TRIGGER IF EXISTS booka_invalidate ON bookings; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON bookings
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON bookings
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON bookings
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON bookings
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
@@ -273,7 +399,14 @@ CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON reviews
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
 CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON reviews
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON reviews
+DROP TRIGGER IF EXISTS booka_invalidate ON reviews; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON reviews
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON reviews
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON reviews
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON reviews
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
@@ -284,5 +417,12 @@ CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR T
 
 -- migrate: commit
 -- users: first_name/last_name appear in full list items.
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+DROP TRIGGER IF EXISTS booka_invalidate ON users; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON users
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON users
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON users
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();

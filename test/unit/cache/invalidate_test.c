@@ -37,7 +37,7 @@ static void test_not_numbers(void)
                                       "-5",
                                       "+5",
                                       " 5",
-                                      "5 ",
+                                      "5x list",
                                       "0x10",
                                       "service_provider_profiles",
                                       ""};
@@ -82,11 +82,60 @@ static void test_setup(void)
     CHECK(generation() != first && (generation() & UPPER) != 0);
 }
 
+static char seen_tags[64];
+static uint64_t seen_generation;
+static int seen, seen_unknown;
+
+static void observe(const char *tags, uint64_t generation)
+{
+    if (tags == NULL)
+        ++seen_unknown;
+    else
+        snprintf(seen_tags, sizeof(seen_tags), "%s", tags);
+    seen_generation = generation;
+    ++seen;
+}
+
+/* test_tags: migration 010's "<number> <tag>...": the number is the generation, the tags go to the observer; a bare
+ * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown. */
+static void test_tags(void)
+{
+    booka_invalidation_set_observer(observe);
+    booka_invalidation_apply_payload("1200 list-all list-cat-dj avatar-7");
+    CHECK_INT_EQ(generation(), 1200);
+    CHECK_INT_EQ(seen, 1);
+    CHECK_STR_EQ(seen_tags, "list-all list-cat-dj avatar-7");
+    CHECK_INT_EQ(seen_generation, 1200);
+    booka_invalidation_apply_payload("1100 list-all"); /* committed late: the latest wins, the observer hears it */
+    CHECK_INT_EQ(generation(), 1100);
+    CHECK_STR_EQ(seen_tags, "list-all");
+    booka_invalidation_apply_payload("1101 "); /* a write no response depends on */
+    CHECK_INT_EQ(generation(), 1101);
+    CHECK_STR_EQ(seen_tags, "");
+    CHECK_INT_EQ(seen_unknown, 0);
+    booka_invalidation_apply_payload("1300x list"); /* junk in the number: unknown, upper half */
+    CHECK((generation() & UPPER) != 0);
+    CHECK_INT_EQ(seen_unknown, 1);
+    booka_invalidation_apply_payload("18446744073709551615 list-all"); /* cannot pin it either with tags */
+    CHECK((generation() & UPPER) != 0);
+    CHECK_INT_EQ(seen_unknown, 2);
+    booka_invalidation_apply_payload("1301"); /* a bare number: an older trigger, what it touched is unknown */
+    CHECK_INT_EQ(generation(), 1301);
+    CHECK_INT_EQ(seen_unknown, 3);
+    booka_invalidation_apply_setup("1301"); /* test_setup ran the first set-up: this is a reconnect */
+    CHECK_INT_EQ(seen_unknown, 4);
+    CHECK(seen_generation == generation());
+    booka_invalidation_set_observer(NULL);
+    booka_invalidation_apply_payload("1400 list");
+    CHECK_INT_EQ(seen, 7);
+}
+
 int main(void)
 {
     test_numbers();
     test_not_numbers();
     test_setup();
+    test_tags();
     CHECK(!booka_invalidation_is_listening());
     return unit_report("invalidate");
 }

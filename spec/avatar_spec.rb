@@ -239,7 +239,9 @@ describe 'GET /api/v1/img/avatar/{id}' do
       43 => '/static/profile_pics/quality.webp',
       44 => @upstream.url('/redirect.jpg'),
       45 => "https://127.0.0.1:#{@file_server.tls_port}/ok.jpg",
-      46 => "https://127.0.0.1:#{other_port}/ok.jpg"
+      46 => "https://127.0.0.1:#{other_port}/ok.jpg",
+      47 => "http://[unix:#{File.join(Dir.tmpdir, 'booka-no-such.sock')}]/ok.jpg",
+      48 => "http://[::ffff:127.0.0.1]:#{@file_server.port}/ok.jpg"
     }
     Booka::Database.psql("INSERT INTO users (id, email, user_type) VALUES (900, 'client@example.com', 'client');", url: @db)
     Booka::Database.insert_providers(@db, @pictures)
@@ -261,6 +263,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
                   max-source-bytes: 1M
                   worker-threads: 2
                   fetch-connect-timeout: 2500
+                  fetch-allow: [127.0.0.0/8, "::1/128"]
                   fetch-timeout: 3000
                   fetch-ca-file: #{@ca_bundle}
                   max-age: 3600
@@ -506,12 +509,39 @@ describe 'GET /api/v1/img/avatar/{id}' do
             default:
               paths:
                 /api/v1/img/avatar:
-                  booka.avatar: ON
+                  booka.avatar: {fetch-allow: [127.0.0.0/8, "::1/128"]}
         YAML
       end.start
       # a variant nobody built yet (instances share built ones through Redis), from a self-signed certificate
       expect_json_error(get(server.url('/api/v1/img/avatar/36?w=79')), 502)
       expect_json_error(avatar('46?w=80'), 502) # a trusted certificate for another name
+    end
+
+    it 'fetches only from public addresses unless fetch-allow names the block, never from a UNIX socket' do
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar: ON
+        YAML
+      end.start
+      # variants nobody built yet: loopback by address, by a name that resolves to it, inside IPv6
+      { '30?w=77' => '127.0.0.1: not a public address', '36?w=77' => 'localhost: it resolves to an address that is not public',
+        '48?w=77' => '::ffff:127.0.0.1: not a public address' }.each do |path, logged|
+        expect_json_error(get(server.url("/api/v1/img/avatar/#{path}")), 502)
+        expect(server.log).to include("refused to fetch from #{logged}")
+      end
+      # the same answer as a server that is not there: refusals map no network
+      expect(get(server.url('/api/v1/img/avatar/30?w=77')).body).to eq get(server.url('/api/v1/img/avatar/34?w=77')).body
+      # with fetch-allow, loopback is reachable (by name and inside IPv6 too), a UNIX socket still is not
+      expect(avatar('48?w=77').status).to eq 200
+      expect_json_error(avatar('47?w=77'), 502)
+      expect(@server.log).to include('a bracketed host that is not an IPv6 address')
     end
 
     it 'reads a chunked response' do

@@ -50,7 +50,7 @@ describe 'the access log and the error log' do
               #{list}:
                 booka.list: ON
               /api/v1/img/avatar:
-                booka.avatar: ON
+                booka.avatar: {fetch-allow: 127.0.0.0/8}
               /readyz:
                 booka.readiness: ON
       YAML

@@ -93,6 +93,32 @@ static int set_ca_file(h2o_configurator_command_t *cmd, yoml_t *value, void *dir
     return 0;
 }
 
+/* add_allowed_block: one `fetch-allow` entry, an address block such as 10.1.0.0/16 or fd00::/8. */
+static int add_allowed_block(h2o_configurator_command_t *cmd, yoml_t *node, avatar_directive_t *d)
+{
+    booka_cidr_t cidr;
+
+    if (node->type != YOML_TYPE_SCALAR || booka_cidr_parse(node->data.scalar, &cidr) != 0) {
+        h2o_configurator_errprintf(cmd, node, "expected an address block such as 10.1.0.0/16 or fd00::/8 (host bits zero)");
+        return -1;
+    }
+    h2o_vector_reserve(NULL, &d->conf.fetch_allow, d->conf.fetch_allow.size + 1);
+    d->conf.fetch_allow.entries[d->conf.fetch_allow.size++] = cidr;
+    return 0;
+}
+
+/* set_fetch_allow: `fetch-allow`: one block or a list of them that picture fetches may reach besides public addresses
+ * (address.c says which are not public). */
+static int set_fetch_allow(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    if (value->type != YOML_TYPE_SEQUENCE)
+        return add_allowed_block(cmd, value, directive);
+    for (size_t i = 0; i != value->data.sequence.size; ++i)
+        if (add_allowed_block(cmd, value->data.sequence.elements[i], directive) != 0)
+            return -1;
+    return 0;
+}
+
 #define TEN_YEARS 315360000
 #define ONE_HOUR_MS 3600000
 static const booka_config_key_t avatar_keys[] = {
@@ -107,6 +133,7 @@ static const booka_config_key_t avatar_keys[] = {
     BOOKA_CONFIG_DURATION("fetch-timeout", avatar_directive_t, conf.fetch_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
     BOOKA_CONFIG_SIZE("fetch-max-bytes", avatar_directive_t, conf.fetch_max_bytes, BOOKA_CONFIG_BYTES, 1024, (uint64_t)1 << 32),
     BOOKA_CONFIG_CUSTOM("fetch-ca-file", set_ca_file),
+    BOOKA_CONFIG_CUSTOM("fetch-allow", set_fetch_allow),
     BOOKA_CONFIG_DURATION("max-age", avatar_directive_t, conf.max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("s-maxage", avatar_directive_t, conf.s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("versioned-max-age", avatar_directive_t, conf.versioned_max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),

@@ -12,6 +12,7 @@
 #include "cache/tiered.h"
 #include "http/etag.h"
 #include "http/json.h"
+#include "http/client.h"
 #include "image/image.h"
 
 /* ---- configuration (configurator.c) ---- */
@@ -26,6 +27,7 @@ typedef struct avatar_config {
     uint64_t fetch_timeout;         /* ms: the whole fetch */
     size_t fetch_max_bytes;
     SSL_CTX *fetch_ssl_ctx;
+    H2O_VECTOR(booka_cidr_t) fetch_allow;          /* `fetch-allow`: blocks a fetch may reach besides public addresses */
     uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
     size_t cache_budget;                           /* bytes of variants kept in process */
     uint64_t cache_ttl;                            /* seconds a variant stays cached */
@@ -186,6 +188,17 @@ typedef struct avatar_context {
 
 /* avatar_handler_register: installs the handler on `pathconf` with `conf` (copied). */
 avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar_config_t *conf);
+
+/* ---- the source's address (address.c) ---- */
+
+/* avatar_address_is_public: whether an IPv4 (4 bytes, family AF_INET) or IPv6 (16 bytes) address is publicly routable:
+ * not loopback, private, shared (CGNAT), link-local, unique-local, multicast, documentation or otherwise reserved; an
+ * IPv4 address inside IPv6 (mapped, NAT64, 6to4) is judged as IPv4. */
+int avatar_address_is_public(int family, const uint8_t *addr);
+
+/* avatar_address_allowed: whether a fetch may connect to `sa`: an IPv4/IPv6 address that is public or inside one of
+ * conf's `fetch-allow` blocks. Never a UNIX socket. */
+int avatar_address_allowed(const avatar_config_t *conf, const struct sockaddr *sa);
 
 /* ---- the upstream fetch (fetch.c) ---- */
 

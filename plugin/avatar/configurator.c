@@ -127,6 +127,8 @@ static const booka_config_key_t avatar_keys[] = {
                       (uint64_t)1 << 32),
     BOOKA_CONFIG_COUNT("max-source-pixels", avatar_directive_t, conf.limits.max_source_pixels, 1, (uint64_t)1 << 34),
     BOOKA_CONFIG_COUNT("max-side", avatar_directive_t, conf.limits.max_output_side, 16, 8192),
+    BOOKA_CONFIG_SIZE("max-decode-memory", avatar_directive_t, conf.limits.max_decode_bytes, BOOKA_CONFIG_BYTES, 0,
+                      (uint64_t)1 << 34),
     BOOKA_CONFIG_COUNT("worker-threads", avatar_directive_t, conf.worker_threads, 1, 256),
     BOOKA_CONFIG_COUNT("queue-limit", avatar_directive_t, conf.queue_limit, 0, 1000000),
     BOOKA_CONFIG_DURATION("fetch-connect-timeout", avatar_directive_t, conf.fetch_connect_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),

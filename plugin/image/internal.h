@@ -28,8 +28,9 @@ typedef struct booka_image_window {
 typedef struct booka_image_plan {
     const booka_image_info_t *info;
     uint32_t crop_x, crop_y, crop_side;
-    uint32_t side;      /* output side */
-    int shrink_on_load; /* decoders may reduce while decoding, keeping >= 2 * side source pixels across the crop */
+    uint32_t side;           /* output side */
+    int shrink_on_load;      /* decoders may reduce while decoding, keeping >= 2 * side source pixels across the crop */
+    size_t max_decode_bytes; /* limits.max_decode_bytes (0: none) */
 } booka_image_plan_t;
 
 typedef struct booka_image_resampler booka_image_resampler_t;

@@ -1,4 +1,5 @@
 /* jpeg.c: JPEG decoding (DCT shrink-on-load, greyscale, CMYK/YCCK, progressive) into the resampler, and JPEG encoding. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ static void on_jpeg_error_exit(j_common_ptr cinfo)
     switch (cinfo->err->msg_code) {
     case JERR_OUT_OF_MEMORY:
         ctx->error = BOOKA_IMAGE_ERROR_NO_MEMORY;
+        break;
+    case JERR_NO_BACKING_STORE: /* libjpeg needed more than max_memory_to_use for its whole-image buffers */
+        ctx->error = BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS;
         break;
     case JERR_INPUT_EMPTY:
     case JERR_INPUT_EOF:
@@ -138,6 +142,9 @@ static booka_image_error_t run_jpeg_decode(jpeg_decode_t *job, const uint8_t *sr
         return job->errors.error;
     jpeg_create_decompress(cinfo);
     job->created = 1;
+    /* libjpeg-turbo counts its allocations against this and, with no backing store (jmemnobs), fails a decode whose
+     * whole-image buffers (a progressive file's coefficients) would go past it: JERR_NO_BACKING_STORE */
+    cinfo->mem->max_memory_to_use = (long)(plan->max_decode_bytes < LONG_MAX ? plan->max_decode_bytes : LONG_MAX);
     job->progress.progress_monitor = on_jpeg_progress;
     cinfo->progress = &job->progress;
     jpeg_mem_src(cinfo, src, (unsigned long)len);

@@ -49,6 +49,7 @@ booka_image_error_t booka_image_render(const uint8_t *src, size_t len, const boo
     booka_image_plan_crop(info.width, info.height, info.orientation, &plan.crop_x, &plan.crop_y, &plan.crop_side);
     plan.side = params->side;
     plan.shrink_on_load = !params->full_decode;
+    plan.max_decode_bytes = limits->max_decode_bytes;
     if ((err = decode_plan(src, len, &plan, out)) != BOOKA_IMAGE_OK)
         return err;
     if ((err = booka_image_apply_orientation(out, info.orientation)) != BOOKA_IMAGE_OK)

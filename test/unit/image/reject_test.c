@@ -279,6 +279,27 @@ static void test_messages(void)
     CHECK(!booka_image_error_is_source_fault(BOOKA_IMAGE_OK));
 }
 
+/* test_progressive_memory: a progressive JPEG keeps every coefficient of the image in libjpeg until its last scan (a
+ * 6320x6320 one took 120 MB and 0.4 s); max_decode_bytes refuses it before decoding, while a baseline file of the same
+ * size, decoded a row of blocks at a time, stays within the same limit. */
+static void test_progressive_memory(void)
+{
+    size_t prog_len = 0, base_len = 0;
+    uint8_t *prog, *base;
+    booka_image_limits_t limits = booka_image_default_limits;
+
+    CHECK(fixture_sh("convert -size 3000x3000 gradient:red-blue -quality 60 -interlace Plane big-progressive.jpg"));
+    CHECK(fixture_sh("convert -size 3000x3000 gradient:red-blue -quality 60 big-baseline.jpg"));
+    prog = fixture_read("big-progressive.jpg", &prog_len);
+    base = fixture_read("big-baseline.jpg", &base_len);
+    CHECK_INT_EQ(render(prog, prog_len, &limits), BOOKA_IMAGE_OK); /* the default (64 MiB) takes 9 MP */
+    limits.max_decode_bytes = 8 * 1024 * 1024;
+    CHECK_INT_EQ(render(prog, prog_len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+    CHECK_INT_EQ(render(base, base_len, &limits), BOOKA_IMAGE_OK);
+    free(prog);
+    free(base);
+}
+
 int main(void)
 {
     if (!make_fixtures())
@@ -288,6 +309,7 @@ int main(void)
     test_png_bomb_headers();
     test_jpeg_headers();
     test_limits();
+    test_progressive_memory();
     test_bad_params();
     test_png_crc();
     test_random_damage();

@@ -544,6 +544,35 @@ describe 'GET /api/v1/img/avatar/{id}' do
       expect(@server.log).to include('a bracketed host that is not an IPv6 address')
     end
 
+    it 'fetches a source that just failed once for all its variants, within fetch-failure-ttl' do
+      before = @upstream.hits('/error.jpg').to_i
+      %w[32?w=61 32?w=62 32?w=63&fmt=jpeg].each { |path| expect_json_error(avatar(path), 502) }
+      expect(@upstream.hits('/error.jpg').to_i - before).to eq 1
+    end
+
+    it 'answers 503 with Retry-After instead of starting more than fetch-concurrency fetches' do
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar: {fetch-allow: 127.0.0.0/8, fetch-concurrency: 1, fetch-timeout: 3000}
+        YAML
+      end.start
+      slow = Thread.new { get(server.url('/api/v1/img/avatar/33?w=58'), timeout: 10) } # hangs upstream until 3 s
+      Booka.wait_for(timeout: 5) { @upstream.hits('/hang.jpg').to_i.positive? }
+      res = get(server.url('/api/v1/img/avatar/30?w=58'))
+      expect_json_error(res, 503)
+      expect(res['retry-after']).to eq '1'
+      expect(res.body).to include 'the picture sources are busy'
+      expect(slow.value.status).to eq 504
+      expect(get(server.url('/api/v1/img/avatar/30?w=58')).status).to eq 200 # the slot is free again
+    end
+
     it 'reads a chunked response' do
       expect(avatar('38?w=80').status).to eq(200)
     end

@@ -136,6 +136,8 @@ static const booka_config_key_t avatar_keys[] = {
     BOOKA_CONFIG_SIZE("fetch-max-bytes", avatar_directive_t, conf.fetch_max_bytes, BOOKA_CONFIG_BYTES, 1024, (uint64_t)1 << 32),
     BOOKA_CONFIG_CUSTOM("fetch-ca-file", set_ca_file),
     BOOKA_CONFIG_CUSTOM("fetch-allow", set_fetch_allow),
+    BOOKA_CONFIG_COUNT("fetch-concurrency", avatar_directive_t, conf.fetch_concurrency, 1, 100000),
+    BOOKA_CONFIG_DURATION("fetch-failure-ttl", avatar_directive_t, conf.fetch_failure_ttl, BOOKA_CONFIG_MS, 0, ONE_HOUR_MS),
     BOOKA_CONFIG_DURATION("max-age", avatar_directive_t, conf.max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("s-maxage", avatar_directive_t, conf.s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("versioned-max-age", avatar_directive_t, conf.versioned_max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
@@ -156,6 +158,8 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
                                 .queue_limit = 64,
                                 .fetch_connect_timeout = 3000,
                                 .fetch_timeout = 10000,
+                                .fetch_concurrency = 32,
+                                .fetch_failure_ttl = 10000,
                                 .max_age = 86400,
                                 .s_maxage = 604800,
                                 .versioned_max_age = 31536000,
@@ -195,6 +199,11 @@ static const struct {
     {"avatar-busy", "booka_avatar_busy_total", "Avatar misses refused with 503 because the worker pool was full.",
      &avatar_stat_queue_full},
     {"avatar-fetches", "booka_avatar_fetches_total", "Avatar sources fetched from http(s) upstreams.", &avatar_stat_fetches},
+    {"avatar-fetch-busy", "booka_avatar_fetch_busy_total",
+     "Avatar misses refused with 503 because fetch-concurrency fetches were in flight.", &avatar_stat_fetch_busy},
+    {"avatar-fetch-failure-hits", "booka_avatar_fetch_failure_hits_total",
+     "Avatar misses answered from the memory of a source that failed within fetch-failure-ttl, without fetching.",
+     &avatar_stat_fetch_failure_hits},
 };
 
 /* on_status: the `avatar` block of the status handler's JSON (a fragment starting with a comma, as libh2o expects). */

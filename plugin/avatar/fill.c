@@ -116,10 +116,33 @@ static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, s
 static void on_fetched(void *data, int status, const char *message, uint8_t *body, size_t len)
 {
     avatar_fill_t *fill = data;
-    if (status == 200)
+
+    avatar_gate_leave(fill->actx->handler);
+    if (status == 200) {
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, body, len);
-    else
+    } else {
+        avatar_gate_remember(fill->actx, fill->url, fill->url_len, status, message);
         fail(fill, status, message);
+    }
+}
+
+/* fetch_source: an http(s) source, through the gate: a source that just failed answers as it did; a full worker pool
+ * (the bytes could not be rendered) or fetch-concurrency fetches in flight answer 503 before anything is fetched. */
+static void fetch_source(avatar_fill_t *fill)
+{
+    int status;
+    const char *message;
+
+    if (avatar_gate_recall(fill->actx, fill->url, fill->url_len, &status, &message)) {
+        fail(fill, status, message);
+    } else if (avatar_pool_is_full(fill->actx->handler->pool)) {
+        atomic_fetch_add(&avatar_stat_queue_full, 1);
+        fail(fill, 503, "the image workers are busy, try again");
+    } else if (avatar_gate_enter(fill->actx->handler) != 0) {
+        fail(fill, 503, "the picture sources are busy, try again");
+    } else {
+        avatar_fetch(fill->actx, fill->url, fill->url_len, booka_cache_fill_trace(fill->handle), on_fetched, fill);
+    }
 }
 
 /* start_source: the URL is known; get its bytes the way its form asks for. */
@@ -138,7 +161,7 @@ static void start_source(avatar_fill_t *fill)
         render(fill, AVATAR_SOURCE_MEDIA, h2o_strdup(NULL, path.base, path.len).base, path.len, NULL, 0);
         break;
     case AVATAR_SOURCE_HTTP:
-        avatar_fetch(fill->actx, fill->url, fill->url_len, booka_cache_fill_trace(fill->handle), on_fetched, fill);
+        fetch_source(fill);
         break;
     default:
         fail(fill, 404, "the provider's picture is not available");

@@ -302,6 +302,7 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
     handler->super.on_req = on_req;
     handler->super.on_context_init = on_context_init;
     handler->conf = *conf;
+    pthread_mutex_init(&handler->failed_mutex, NULL);
     snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64, conf->max_age, conf->s_maxage);
     handler->cache_control = h2o_strdup(NULL, header, SIZE_MAX);
     snprintf(header, sizeof(header), "public, max-age=%" PRIu64 ", s-maxage=%" PRIu64 ", immutable", conf->versioned_max_age,

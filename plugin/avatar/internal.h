@@ -3,6 +3,7 @@
 #ifndef BOOKA_AVATAR_INTERNAL_H
 #define BOOKA_AVATAR_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
@@ -28,6 +29,8 @@ typedef struct avatar_config {
     size_t fetch_max_bytes;
     SSL_CTX *fetch_ssl_ctx;
     H2O_VECTOR(booka_cidr_t) fetch_allow;          /* `fetch-allow`: blocks a fetch may reach besides public addresses */
+    size_t fetch_concurrency;                      /* fetches in flight per handler (all threads); more answer 503 */
+    uint64_t fetch_failure_ttl;                    /* ms a failed source is answered from memory (0: never) */
     uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
     size_t cache_budget;                           /* bytes of variants kept in process */
     uint64_t cache_ttl;                            /* seconds a variant stays cached */
@@ -109,6 +112,9 @@ avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit);
 /* avatar_pool_start: starts the workers, once (later calls do nothing). Thread-safe. */
 void avatar_pool_start(avatar_pool_t *pool);
 
+/* avatar_pool_is_full: whether a submit would be refused now (checked before a source is fetched for a render). */
+int avatar_pool_is_full(avatar_pool_t *pool);
+
 /* avatar_pool_submit: queues `job` (FIFO). Returns 0, or -1 when the pool is full; the job is then not touched. */
 int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job);
 
@@ -169,6 +175,15 @@ extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat
 
 /* ---- the handler's per-thread state (handler.c) ---- */
 
+/* avatar_failed_source_t: a source whose fetch just failed, by the hash of its URL (gate.c). */
+typedef struct avatar_failed_source {
+    uint64_t hash, until; /* hash 0: empty; until: booka_clock_us */
+    int status;
+    const char *message; /* a string literal of fetch.c's */
+} avatar_failed_source_t;
+
+#define AVATAR_FAILED_SOURCES 1024 /* per handler, direct-mapped: a newer failure takes an older one's slot */
+
 typedef struct avatar_handler {
     h2o_handler_t super;
     avatar_config_t conf;
@@ -176,6 +191,9 @@ typedef struct avatar_handler {
     booka_cache_policy_t cache_policy;
     booka_cache_store_t *store;
     avatar_pool_t *pool;
+    _Atomic size_t fetches_in_flight; /* the fetch gate's count (gate.c) */
+    pthread_mutex_t failed_mutex;     /* guards `failed`, shared by every thread */
+    avatar_failed_source_t failed[AVATAR_FAILED_SOURCES];
 } avatar_handler_t;
 
 typedef struct avatar_context {
@@ -188,6 +206,22 @@ typedef struct avatar_context {
 
 /* avatar_handler_register: installs the handler on `pathconf` with `conf` (copied). */
 avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar_config_t *conf);
+
+/* ---- the fetch gate (gate.c) ---- */
+
+extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits;
+
+/* avatar_gate_recall: whether `url` failed (on any thread) within fetch-failure-ttl; then its status and message. */
+int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int *status, const char **message);
+
+/* avatar_gate_remember: `url`'s fetch failed with `status` and `message` (a string literal); recalled for
+ * fetch-failure-ttl. */
+void avatar_gate_remember(avatar_context_t *actx, const char *url, size_t len, int status, const char *message);
+
+/* avatar_gate_enter: takes one of the handler's fetch-concurrency slots; -1 (counted) when none is free.
+ * avatar_gate_leave: gives it back. Any thread. */
+int avatar_gate_enter(avatar_handler_t *handler);
+void avatar_gate_leave(avatar_handler_t *handler);
 
 /* ---- the source's address (address.c) ---- */
 

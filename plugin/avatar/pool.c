@@ -84,6 +84,16 @@ void avatar_pool_start(avatar_pool_t *pool)
     pthread_mutex_unlock(&pool->mutex);
 }
 
+int avatar_pool_is_full(avatar_pool_t *pool)
+{
+    int full;
+
+    pthread_mutex_lock(&pool->mutex);
+    full = pool->unfinished >= pool->capacity;
+    pthread_mutex_unlock(&pool->mutex);
+    return full;
+}
+
 int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job)
 {
     int ret = -1;

@@ -295,7 +295,9 @@ void booka_edge_context_init(h2o_context_t *ctx)
     for (size_t i = 0; i != edge_settings.targets.size; ++i) {
         target_t *t = purger.targets + i;
         *t = (target_t){.conf = edge_settings.targets.entries + i};
-        h2o_timeout_init(ctx->loop, &t->io_timeout, t->conf->timeout_ms);
+        /* the request's deadline is on_tick's (timeout_ms for the whole request); libh2o's own I/O timeout is only a
+         * backstop, set past it so the two never race to fail the same request with different errors */
+        h2o_timeout_init(ctx->loop, &t->io_timeout, t->conf->timeout_ms + 4 * TICK_MS);
         t->client_ctx = (h2o_http1client_ctx_t){.loop = ctx->loop,
                                                 .getaddr_receiver = &ctx->receivers.hostinfo_getaddr,
                                                 .io_timeout = &t->io_timeout,

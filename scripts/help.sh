@@ -1,2 +1,2 @@
 #!/usr/bin/env bash
-sed -n '2,5s/^# \{0,1\}//p' "$(dirname "$0")/../dev"
+sed -n '2,6s/^# \{0,1\}//p' "$(dirname "$0")/../dev"

@@ -539,6 +539,9 @@ int main(int argc, char **argv)
     threads[0].tid = pthread_self();
     h2o_multithread_create_thread(&sigtid, NULL, signal_thread, &signals);
     run_thread((void *)0);
+    /* only the signal thread starts a shutdown, and it returns once it woke the loops: joined, it is not a thread the
+     * process leaves behind (ThreadSanitizer's "thread leak") */
+    pthread_join(sigtid, NULL);
     if (server_conf.pid_file != NULL)
         unlink(server_conf.pid_file);
     fprintf(stderr, "booka-origin: stopped (%d connections left open)\n", atomic_load(&num_connections));

@@ -2,7 +2,7 @@
 module Booka
   ROOT = File.expand_path('../..', __dir__)
   BIN = File.expand_path(ENV['BOOKA_BIN'] || File.join(ROOT, 'build', 'booka-origin'), ROOT)
-  SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/
+  SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|WARNING: ThreadSanitizer/
 
   class ServerError < StandardError; end
 
@@ -86,7 +86,9 @@ module Booka
     def server_env
       { 'ASAN_OPTIONS' => 'detect_leaks=1:abort_on_error=0:halt_on_error=1',
         'LSAN_OPTIONS' => "suppressions=#{File.join(ROOT, 'test', 'lsan-server.supp')}:print_suppressions=0",
-        'UBSAN_OPTIONS' => 'print_stacktrace=1' }.merge(@env)
+        'UBSAN_OPTIONS' => 'print_stacktrace=1',
+        'TSAN_OPTIONS' => "suppressions=#{File.join(ROOT, 'test', 'tsan-server.supp')}:halt_on_error=0:second_deadlock_stack=1" }
+        .merge(@env)
     end
 
     def wait_until_listening(port, timeout: 20)

@@ -2,6 +2,7 @@
 # form (data URL, media file, http and https upstreams), the 404/422/502/503/504 answers, ETag and 304, Cache-Control
 # and `immutable`, the variant cache and single-flight (proved with the server's decode counter), CORS, HEAD, HTTP/1.1
 # and HTTP/2, and the picture quality against ImageMagick's Lanczos. Fixtures are made here with ImageMagick.
+require 'etc'
 require_relative 'spec_helper'
 require 'base64'
 require 'digest'
@@ -585,6 +586,89 @@ describe 'GET /api/v1/img/avatar/{id}' do
       started = Time.now
       expect_json_error(avatar('33?w=80'), 504)
       expect(Time.now - started).to be_between(2.4, 5)
+    end
+  end
+
+  describe 'media-base-url: stored /static/ paths fetched from shared storage (stock h2o serving the media files)' do
+    # media_server: an instance whose stored paths resolve below `base`
+    def media_server(base, extra = '')
+      Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 2
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar: {media-base-url: "#{base}", fetch-allow: 127.0.0.0/8, fetch-timeout: 2000#{extra}}
+        YAML
+      end.start
+    end
+
+    before(:all) do
+      @stock_port = Booka.free_port
+      @stock_log = File.join(@work, 'stock-access.log')
+      File.write(File.join(@work, 'stock.conf'), <<~YAML)
+        listen: {port: #{@stock_port}, host: 127.0.0.1}
+        user: #{Etc.getpwuid(Process.uid).name}
+        access-log: #{@stock_log}
+        hosts:
+          default:
+            paths:
+              /media:
+                file.dir: #{@media}
+      YAML
+      @stock = Process.spawn('h2o', '-c', File.join(@work, 'stock.conf'), out: File::NULL, err: File.join(@work, 'stock.err'))
+      Booka.wait_for(timeout: 10) { TCPSocket.new('127.0.0.1', @stock_port).close || true rescue nil }
+    end
+
+    after(:all) do
+      Process.kill('TERM', @stock) if @stock
+      Process.wait(@stock) if @stock
+    end
+
+    def stock_fetches(path)
+      File.exist?(@stock_log) ? File.readlines(@stock_log).count { |l| l.include?("GET /media/#{path} ") } : 0
+    end
+
+    it 'renders every variant of a picture from one fetch per instance, and answers 404 for what is not there' do
+      srv = media_server("http://127.0.0.1:#{@stock_port}/media")
+      %w[1?w=40 1?w=41&fmt=jpeg 1?w=42&dpr=2 1?w=43&q=50].each { |path| expect(get(srv.url("/api/v1/img/avatar/#{path}")).status).to eq 200 }
+      Booka.wait_for(timeout: 5) { stock_fetches('profile_pics/landscape.jpg') >= 1 }
+      expect(stock_fetches('profile_pics/landscape.jpg')).to eq 1
+      expect_json_error(get(srv.url('/api/v1/img/avatar/13?w=40')), 404) # the storage answers 404
+      expect_json_error(get(srv.url('/api/v1/img/avatar/21?w=40')), 404) # a path with .. is never requested
+      expect(File.read(@stock_log)).not_to include('..')
+    end
+
+    it 'answers 502 when the storage is not there and 504 when it does not answer, without hanging' do
+      silent = TCPServer.new('127.0.0.1', 0)
+      holder = Thread.new { loop { (c = silent.accept) && Thread.new(c) { |x| sleep 10; x.close } } }
+      expect_json_error(get(media_server("http://127.0.0.1:#{Booka.free_port}/m/").url('/api/v1/img/avatar/2?w=40')), 502)
+      started = Time.now
+      expect_json_error(get(media_server("http://127.0.0.1:#{silent.addr[1]}/m/").url('/api/v1/img/avatar/2?w=40'), timeout: 10), 504)
+      expect(Time.now - started).to be < 5
+    ensure
+      holder&.kill
+      silent&.close
+    end
+
+    it 'refuses media-base-url beside media-root, and a URL that is not http(s), naming the line' do
+      { "{media-base-url: \"http://127.0.0.1/m/\", media-root: #{@media}}" => 'media-base-url and media-root exclude each other',
+        '{media-base-url: "ftp://x/m/"}' => 'expected an http(s) URL' }.each do |conf, message|
+        status, out = Booka::Server.new(<<~YAML).check_config
+          listen: 1
+          booka.postgres: #{@db}
+          hosts:
+            default:
+              paths:
+                /a:
+                  booka.avatar: #{conf}
+        YAML
+        expect(status).not_to eq 0
+        expect(out).to match(/h2o\.conf:\d+:\d+: .*#{Regexp.escape(message)}/)
+      end
     end
   end
 

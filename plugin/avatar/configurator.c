@@ -93,6 +93,27 @@ static int set_ca_file(h2o_configurator_command_t *cmd, yoml_t *value, void *dir
     return 0;
 }
 
+/* set_media_base_url: `media-base-url`, an http(s) URL that stored /static/ paths are fetched below (a bucket, the
+ * legacy backend); a '/' is added when it does not end with one. */
+static int set_media_base_url(h2o_configurator_command_t *cmd, yoml_t *node, void *directive)
+{
+    avatar_config_t *conf = &((avatar_directive_t *)directive)->conf;
+    h2o_url_t parsed;
+    const char *s = node->type == YOML_TYPE_SCALAR ? node->data.scalar : "";
+    size_t len = strlen(s);
+
+    if (h2o_url_parse(s, len, &parsed) != 0 || parsed.host.len == 0 || strchr(s, '?') != NULL || strchr(s, '#') != NULL) {
+        h2o_configurator_errprintf(cmd, node,
+                                   "expected an http(s) URL without query or fragment, e.g. https://media.example.com/static/");
+        return -1;
+    }
+    free(conf->media_base_url);
+    conf->media_base_url = h2o_mem_alloc(len + 2);
+    memcpy(conf->media_base_url, s, len);
+    strcpy(conf->media_base_url + len, len != 0 && s[len - 1] == '/' ? "" : "/");
+    return 0;
+}
+
 /* add_allowed_block: one `fetch-allow` entry, an address block such as 10.1.0.0/16 or fd00::/8. */
 static int add_allowed_block(h2o_configurator_command_t *cmd, yoml_t *node, avatar_directive_t *d)
 {
@@ -123,6 +144,10 @@ static int set_fetch_allow(h2o_configurator_command_t *cmd, yoml_t *value, void 
 #define ONE_HOUR_MS 3600000
 static const booka_config_key_t avatar_keys[] = {
     BOOKA_CONFIG_CUSTOM("media-root", open_media_root),
+    BOOKA_CONFIG_CUSTOM("media-base-url", set_media_base_url),
+    BOOKA_CONFIG_SIZE("originals-cache-size", avatar_directive_t, conf.originals_cache_size, BOOKA_CONFIG_BYTES, 0,
+                      (uint64_t)1 << 40),
+    BOOKA_CONFIG_DURATION("originals-ttl", avatar_directive_t, conf.originals_ttl, BOOKA_CONFIG_SECONDS, 1, 86400),
     BOOKA_CONFIG_SIZE("max-source-bytes", avatar_directive_t, conf.limits.max_source_bytes, BOOKA_CONFIG_BYTES, 1024,
                       (uint64_t)1 << 32),
     BOOKA_CONFIG_COUNT("max-source-pixels", avatar_directive_t, conf.limits.max_source_pixels, 1, (uint64_t)1 << 34),
@@ -159,6 +184,8 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
                                 .fetch_connect_timeout = 3000,
                                 .fetch_timeout = 10000,
                                 .fetch_concurrency = 32,
+                                .originals_cache_size = 64 * 1024 * 1024,
+                                .originals_ttl = 300,
                                 .fetch_failure_ttl = 10000,
                                 .max_age = 86400,
                                 .s_maxage = 604800,
@@ -175,6 +202,10 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
     } else if (booka_config_apply(cmd, node, avatar_keys, BOOKA_CONFIG_NKEYS(avatar_keys), &d, NULL) != 0) {
         goto Error;
     }
+    if (d.conf.media_base_url != NULL && d.conf.media_root != NULL) {
+        h2o_configurator_errprintf(cmd, yoml_get(node, "media-base-url"), "media-base-url and media-root exclude each other");
+        goto Error;
+    }
     if (yoml_get(node, "fetch-max-bytes") == NULL)
         d.conf.fetch_max_bytes = d.conf.limits.max_source_bytes;
     if ((d.conf.fetch_ssl_ctx = create_client_ssl_ctx(cmd, d.ca_file != NULL ? d.ca_file : node,
@@ -186,6 +217,7 @@ Error:
     if (d.conf.media_root_fd != -1)
         close(d.conf.media_root_fd);
     free(d.conf.media_root);
+    free(d.conf.media_base_url);
     return -1;
 }
 
@@ -201,6 +233,9 @@ static const struct {
     {"avatar-fetches", "booka_avatar_fetches_total", "Avatar sources fetched from http(s) upstreams.", &avatar_stat_fetches},
     {"avatar-fetch-busy", "booka_avatar_fetch_busy_total",
      "Avatar misses refused with 503 because fetch-concurrency fetches were in flight.", &avatar_stat_fetch_busy},
+    {"avatar-originals-hits", "booka_avatar_originals_hits_total",
+     "Avatar misses rendered from a source fetched earlier (the originals cache), without fetching it again.",
+     &avatar_stat_originals_hits},
     {"avatar-fetch-failure-hits", "booka_avatar_fetch_failure_hits_total",
      "Avatar misses answered from the memory of a source that failed within fetch-failure-ttl, without fetching.",
      &avatar_stat_fetch_failure_hits},

@@ -113,12 +113,48 @@ static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, s
     }
 }
 
+/* keep_original: the fetched source goes to the originals cache for its other variants (a copy; the render takes the
+ * bytes). */
+static void keep_original(avatar_fill_t *fill, const uint8_t *body, size_t len)
+{
+    avatar_handler_t *handler = fill->actx->handler;
+    uint64_t now = booka_cache_now(), until = now + handler->conf.originals_ttl * 1000;
+    booka_cache_value_t *value;
+
+    if (handler->originals == NULL)
+        return;
+    if ((value = booka_cache_value_new(h2o_iovec_init(body, len), h2o_iovec_init("", 0), h2o_iovec_init("", 0), 200, now, until,
+                                       until)) == NULL)
+        return; /* only a cache: the render goes on */
+    booka_cache_store_put(handler->originals, fill->url, fill->url_len, value);
+    booka_cache_value_release(value);
+}
+
+/* reuse_original: the source's bytes from the originals cache (a copy for the render), or NULL. */
+static uint8_t *reuse_original(avatar_fill_t *fill, size_t *len)
+{
+    avatar_handler_t *handler = fill->actx->handler;
+    booka_cache_value_t *value;
+    uint8_t *bytes = NULL;
+
+    if (handler->originals == NULL || (value = booka_cache_store_get(handler->originals, fill->url, fill->url_len)) == NULL)
+        return NULL;
+    if (booka_cache_now() < value->fresh_until && (bytes = malloc(value->body.len != 0 ? value->body.len : 1)) != NULL) {
+        memcpy(bytes, value->body.base, value->body.len);
+        *len = value->body.len;
+        atomic_fetch_add(&avatar_stat_originals_hits, 1);
+    }
+    booka_cache_value_release(value);
+    return bytes;
+}
+
 static void on_fetched(void *data, int status, const char *message, uint8_t *body, size_t len)
 {
     avatar_fill_t *fill = data;
 
     avatar_gate_leave(fill->actx->handler);
     if (status == 200) {
+        keep_original(fill, body, len);
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, body, len);
     } else {
         avatar_gate_remember(fill->actx, fill->url, fill->url_len, status, message);
@@ -132,8 +168,12 @@ static void fetch_source(avatar_fill_t *fill)
 {
     int status;
     const char *message;
+    uint8_t *bytes;
+    size_t len;
 
-    if (avatar_gate_recall(fill->actx, fill->url, fill->url_len, &status, &message)) {
+    if ((bytes = reuse_original(fill, &len)) != NULL) {
+        render(fill, AVATAR_SOURCE_HTTP, NULL, 0, bytes, len);
+    } else if (avatar_gate_recall(fill->actx, fill->url, fill->url_len, &status, &message)) {
         fail(fill, status, message);
     } else if (avatar_pool_is_full(fill->actx->handler->pool)) {
         atomic_fetch_add(&avatar_stat_queue_full, 1);
@@ -143,6 +183,23 @@ static void fetch_source(avatar_fill_t *fill)
     } else {
         avatar_fetch(fill->actx, fill->url, fill->url_len, booka_cache_fill_trace(fill->handle), on_fetched, fill);
     }
+}
+
+/* fetch_media: a stored media path under media-base-url: fetched like any http(s) source (the same gate, address rules
+ * and originals cache); a path media-root would refuse is 404 here too. */
+static void fetch_media(avatar_fill_t *fill, h2o_iovec_t path)
+{
+    size_t len;
+    char *url = avatar_media_url(fill->actx->handler->conf.media_base_url, path.base, path.len, &len);
+
+    if (url == NULL) {
+        fail(fill, 404, "the provider's picture is not available");
+        return;
+    }
+    free(fill->url);
+    fill->url = url;
+    fill->url_len = len;
+    fetch_source(fill);
 }
 
 /* start_source: the URL is known; get its bytes the way its form asks for. */
@@ -158,7 +215,11 @@ static void start_source(avatar_fill_t *fill)
         render(fill, AVATAR_SOURCE_DATA_URL, text, fill->url_len, NULL, 0);
         break;
     case AVATAR_SOURCE_MEDIA:
-        render(fill, AVATAR_SOURCE_MEDIA, h2o_strdup(NULL, path.base, path.len).base, path.len, NULL, 0);
+        if (fill->actx->handler->conf.media_base_url != NULL) {
+            fetch_media(fill, path);
+        } else {
+            render(fill, AVATAR_SOURCE_MEDIA, h2o_strdup(NULL, path.base, path.len).base, path.len, NULL, 0);
+        }
         break;
     case AVATAR_SOURCE_HTTP:
         fetch_source(fill);

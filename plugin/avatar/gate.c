@@ -4,7 +4,30 @@
 #include <string.h>
 #include "avatar/internal.h"
 
-_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits;
+_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
+
+char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len)
+{
+    size_t base_len = strlen(base), start = 0;
+    char *url;
+
+    for (size_t i = 0; i <= path_len; ++i) {
+        if (i != path_len && path[i] != '/') {
+            if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f)
+                return NULL;
+            continue;
+        }
+        size_t n = i - start;
+        if (n == 0 || (n == 1 && path[start] == '.') || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+            return NULL;
+        start = i + 1;
+    }
+    url = h2o_mem_alloc(base_len + path_len + 1);
+    memcpy(url, base, base_len);
+    memcpy(url + base_len, path, path_len);
+    url[ *len = base_len + path_len] = '\0';
+    return url;
+}
 
 /* url_hash: 64-bit FNV-1a of the URL; the failure table keeps only hashes (a collision costs one wrong recall within
  * fetch-failure-ttl, at odds of 2^-64). */

@@ -313,6 +313,8 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
                                                    .jitter_ms = conf->cache_ttl * 100,
                                                    .wait_ms = conf->coalesce_timeout,
                                                    .lock_ms = conf->coalesce_timeout};
+    if (conf->originals_cache_size != 0 && (handler->originals = booka_cache_store_create(conf->originals_cache_size)) == NULL)
+        h2o_fatal("no memory");
     if ((handler->store = booka_cache_store_create(conf->cache_budget)) == NULL ||
         (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit)) == NULL)
         h2o_fatal("no memory");

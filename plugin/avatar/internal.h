@@ -28,9 +28,12 @@ typedef struct avatar_config {
     uint64_t fetch_timeout;         /* ms: the whole fetch */
     size_t fetch_max_bytes;
     SSL_CTX *fetch_ssl_ctx;
-    H2O_VECTOR(booka_cidr_t) fetch_allow;          /* `fetch-allow`: blocks a fetch may reach besides public addresses */
-    size_t fetch_concurrency;                      /* fetches in flight per handler (all threads); more answer 503 */
-    uint64_t fetch_failure_ttl;                    /* ms a failed source is answered from memory (0: never) */
+    H2O_VECTOR(booka_cidr_t) fetch_allow; /* `fetch-allow`: blocks a fetch may reach besides public addresses */
+    char *media_base_url;                 /* `media-base-url`: stored /static/ paths are fetched below it (NULL: media-root) */
+    size_t originals_cache_size;          /* bytes of fetched sources kept for their other variants (0: none) */
+    uint64_t originals_ttl;               /* s a fetched source is reused */
+    size_t fetch_concurrency;             /* fetches in flight per handler (all threads); more answer 503 */
+    uint64_t fetch_failure_ttl;           /* ms a failed source is answered from memory (0: never) */
     uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
     size_t cache_budget;                           /* bytes of variants kept in process */
     uint64_t cache_ttl;                            /* seconds a variant stays cached */
@@ -190,6 +193,7 @@ typedef struct avatar_handler {
     h2o_iovec_t cache_control, cache_control_versioned;
     booka_cache_policy_t cache_policy;
     booka_cache_store_t *store;
+    booka_cache_store_t *originals; /* fetched sources by URL (NULL when originals-cache-size is 0) */
     avatar_pool_t *pool;
     _Atomic size_t fetches_in_flight; /* the fetch gate's count (gate.c) */
     pthread_mutex_t failed_mutex;     /* guards `failed`, shared by every thread */
@@ -209,7 +213,12 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 
 /* ---- the fetch gate (gate.c) ---- */
 
-extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits;
+extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
+
+/* avatar_media_url: the URL a stored media path (below /static/) has under `media-base-url`, malloc'd and
+ * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component or a byte that may not go
+ * into a request line (the same paths media-root refuses). */
+char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len);
 
 /* avatar_gate_recall: whether `url` failed (on any thread) within fetch-failure-ttl; then its status and message. */
 int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int *status, const char **message);

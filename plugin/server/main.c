@@ -452,19 +452,15 @@ static int leaks_found_at_exit(void)
 #endif
 }
 
-int main(int argc, char **argv)
+/* parse_args: -c FILE, -t, -v, -h. Returns -1 to go on (with *config_file set), else the exit status. */
+static int parse_args(int argc, char **argv, const char **config_file)
 {
-    const char *config_file = NULL;
-    char err[1024];
-    sigset_t signals;
-    pthread_t sigtid;
-    yoml_t *root;
     int ch;
 
     while ((ch = getopt(argc, argv, "c:thv")) != -1) {
         switch (ch) {
         case 'c':
-            config_file = optarg;
+            *config_file = optarg;
             break;
         case 't':
             server_conf.dry_run = 1;
@@ -480,10 +476,19 @@ int main(int argc, char **argv)
             return EX_USAGE;
         }
     }
-    if (config_file == NULL || optind != argc) {
+    if (*config_file == NULL || optind != argc) {
         usage(stderr);
         return EX_USAGE;
     }
+    return -1;
+}
+
+/* load_config: reads and applies the configuration file. Returns 0, or EX_CONFIG after reporting why. */
+static int load_config(const char *config_file)
+{
+    char err[1024];
+    yoml_t *root;
+    int ret;
 
     setup_configurators(&server_conf.globalconf);
     server_conf.num_threads = h2o_numproc();
@@ -492,26 +497,32 @@ int main(int argc, char **argv)
         return EX_CONFIG;
     }
     /* libh2o's configurators copy what they keep, so the tree can go once applied */
-    ch = apply_config(root);
+    ret = apply_config(root);
     yoml_free(root, NULL);
-    if (ch != 0) {
+    if (ret != 0) {
         fprintf(stderr, "booka-origin: configuration in %s is invalid\n", config_file);
         return EX_CONFIG;
     }
-    if (server_conf.dry_run) {
-        printf("configuration OK\n");
-        return 0;
-    }
-    if (server_bind_listeners() != 0)
-        return EX_OSERR;
+    return 0;
+}
 
-    /* Signals are taken by one thread with sigwait; every other thread inherits this mask. */
+/* block_signals: SIGTERM, SIGINT and SIGHUP are taken by one thread with sigwait (signal_thread); every thread started
+ * later inherits this mask. SIGPIPE is ignored. */
+static void block_signals(sigset_t *signals)
+{
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    sigemptyset(signals);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGINT);
+    sigaddset(signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
+}
+
+/* prepare_process: what the process needs before its threads start: the descriptor limit, the error log, line-buffered
+ * output, the user to run as, the pid file. Returns 0, or the exit status after reporting why. */
+static int prepare_process(void)
+{
+    int ret;
 
     raise_nofile_limit();
     if (redirect_error_log() != 0) {
@@ -520,12 +531,20 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     setvbuf(stderr, NULL, _IOLBF, 0);
-    if ((ch = switch_user()) != 0)
-        return ch;
+    if ((ret = switch_user()) != 0)
+        return ret;
     if (write_pid_file() != 0)
         return EX_OSERR;
     h2o_srand();
     launch_time = time(NULL);
+    return 0;
+}
+
+/* serve: one event loop per thread (this thread runs loop 0) and the signal thread; returns once every loop has drained
+ * after SIGTERM or SIGINT. */
+static void serve(sigset_t *signals)
+{
+    pthread_t sigtid;
 
     threads = h2o_mem_alloc(sizeof(*threads) * server_conf.num_threads);
     memset(threads, 0, sizeof(*threads) * server_conf.num_threads);
@@ -537,11 +556,34 @@ int main(int argc, char **argv)
     fprintf(stderr, "booka-origin %s (pid %d) serving with %zu threads\n", BOOKA_ORIGIN_VERSION, (int)getpid(),
             server_conf.num_threads);
     threads[0].tid = pthread_self();
-    h2o_multithread_create_thread(&sigtid, NULL, signal_thread, &signals);
+    h2o_multithread_create_thread(&sigtid, NULL, signal_thread, signals);
     run_thread((void *)0);
     /* only the signal thread starts a shutdown, and it returns once it woke the loops: joined, it is not a thread the
      * process leaves behind (ThreadSanitizer's "thread leak") */
     pthread_join(sigtid, NULL);
+}
+
+/* main: the start-up steps in order, then serving until a signal, then the exit (23 when LeakSanitizer found leaks). */
+int main(int argc, char **argv)
+{
+    const char *config_file = NULL;
+    sigset_t signals;
+    int ret;
+
+    if ((ret = parse_args(argc, argv, &config_file)) != -1)
+        return ret;
+    if ((ret = load_config(config_file)) != 0)
+        return ret;
+    if (server_conf.dry_run) {
+        printf("configuration OK\n");
+        return 0;
+    }
+    if (server_bind_listeners() != 0)
+        return EX_OSERR;
+    block_signals(&signals);
+    if ((ret = prepare_process()) != 0)
+        return ret;
+    serve(&signals);
     if (server_conf.pid_file != NULL)
         unlink(server_conf.pid_file);
     fprintf(stderr, "booka-origin: stopped (%d connections left open)\n", atomic_load(&num_connections));

@@ -284,6 +284,23 @@ describe 'GET /api/v1/img/avatar/{id}' do
     FileUtils.rm_rf(@work) if @work
   end
 
+  # avatar_only_server: an instance of its own serving only the avatar path with `avatar` as its booka.avatar value
+  # (for examples that need another configuration than @server's), stopped after the example.
+  def avatar_only_server(avatar, threads: 1)
+    Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: #{threads}
+        booka.postgres: #{@db}
+        hosts:
+          default:
+            paths:
+              /api/v1/img/avatar:
+                booka.avatar: #{avatar}
+      YAML
+    end.start
+  end
+
   def avatar(path, proto: :h1, headers: {}, **opts)
     get(@server.url("/api/v1/img/avatar/#{path}", tls: proto == :h2), proto: proto, headers: headers, **opts)
   end
@@ -501,36 +518,14 @@ describe 'GET /api/v1/img/avatar/{id}' do
     end
 
     it 'refuses an https upstream it cannot verify: 502' do
-      server = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 1
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar: {fetch-allow: [127.0.0.0/8, "::1/128"]}
-        YAML
-      end.start
+      server = avatar_only_server('{fetch-allow: [127.0.0.0/8, "::1/128"]}')
       # a variant nobody built yet (instances share built ones through Redis), from a self-signed certificate
       expect_json_error(get(server.url('/api/v1/img/avatar/36?w=79')), 502)
       expect_json_error(avatar('46?w=80'), 502) # a trusted certificate for another name
     end
 
     it 'fetches only from public addresses unless fetch-allow names the block, never from a UNIX socket' do
-      server = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 1
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar: ON
-        YAML
-      end.start
+      server = avatar_only_server('ON')
       # variants nobody built yet: loopback by address, by a name that resolves to it, inside IPv6
       { '30?w=77' => '127.0.0.1: not a public address', '36?w=77' => 'localhost: it resolves to an address that is not public',
         '48?w=77' => '::ffff:127.0.0.1: not a public address' }.each do |path, logged|
@@ -552,18 +547,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
     end
 
     it 'answers 503 with Retry-After instead of starting more than fetch-concurrency fetches' do
-      server = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 1
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar: {fetch-allow: 127.0.0.0/8, fetch-concurrency: 1, fetch-timeout: 3000}
-        YAML
-      end.start
+      server = avatar_only_server('{fetch-allow: 127.0.0.0/8, fetch-concurrency: 1, fetch-timeout: 3000}')
       slow = Thread.new { get(server.url('/api/v1/img/avatar/33?w=58'), timeout: 10) } # hangs upstream until 3 s
       Booka.wait_for(timeout: 5) { @upstream.hits('/hang.jpg').to_i.positive? }
       res = get(server.url('/api/v1/img/avatar/30?w=58'))
@@ -592,18 +576,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
   describe 'media-base-url: stored /static/ paths fetched from shared storage (stock h2o serving the media files)' do
     # media_server: an instance whose stored paths resolve below `base`
     def media_server(base, extra = '')
-      Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 2
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar: {media-base-url: "#{base}", fetch-allow: 127.0.0.0/8, fetch-timeout: 2000#{extra}}
-        YAML
-      end.start
+      avatar_only_server("{media-base-url: \"#{base}\", fetch-allow: 127.0.0.0/8, fetch-timeout: 2000#{extra}}", threads: 2)
     end
 
     before(:all) do

@@ -6,6 +6,22 @@
 
 _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
 
+/* is_dot_component: ".", "..", or either spelled with %2e, which a storage server may decode before resolving. */
+static int is_dot_component(const char *c, size_t n)
+{
+    size_t dots = 0;
+
+    for (size_t i = 0; i != n; ++dots) {
+        if (c[i] == '.')
+            i += 1;
+        else if (n - i >= 3 && c[i] == '%' && c[i + 1] == '2' && (c[i + 2] == 'e' || c[i + 2] == 'E'))
+            i += 3;
+        else
+            return 0;
+    }
+    return dots == 1 || dots == 2;
+}
+
 char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len)
 {
     size_t base_len = strlen(base), start = 0;
@@ -13,12 +29,14 @@ char *avatar_media_url(const char *base, const char *path, size_t path_len, size
 
     for (size_t i = 0; i <= path_len; ++i) {
         if (i != path_len && path[i] != '/') {
-            if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f)
+            if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f || path[i] == '\\')
+                return NULL;
+            /* an encoded '/' would make a component the server splits in two */
+            if (path[i] == '%' && path_len - i >= 3 && path[i + 1] == '2' && (path[i + 2] == 'f' || path[i + 2] == 'F'))
                 return NULL;
             continue;
         }
-        size_t n = i - start;
-        if (n == 0 || (n == 1 && path[start] == '.') || (n == 2 && path[start] == '.' && path[start + 1] == '.'))
+        if (i == start || is_dot_component(path + start, i - start))
             return NULL;
         start = i + 1;
     }

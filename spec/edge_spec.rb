@@ -5,7 +5,35 @@ require 'base64'
 require 'digest'
 require 'uri'
 
+# edge_origin_yaml: the configuration of an origin on the spec's database (@db) with booka.edge `edge` (nil: none), the
+# list's `list` settings and Redis at `redis`; shared by the two groups below.
+module EdgeOrigin
+  def edge_origin_yaml(port, edge, list, redis)
+    <<~YAML
+      listen: #{port}
+      num-threads: 2
+      #{edge.nil? ? '' : "booka.edge: #{edge}"}
+      booka.postgres: {url: "#{@db}", pool-size: 2}
+      booka.redis: {url: "#{redis}", command-timeout: 200, connect-timeout: 500}
+      hosts:
+        default:
+          paths:
+            #{list_path}:
+              booka.list: #{list}
+            /api/v1/img/avatar/:
+              booka.avatar: ON
+            /metrics:
+              booka.metrics: ON
+            /healthz:
+              booka.health: ON
+            /readyz:
+              booka.readiness: ON
+    YAML
+  end
+end
+
 describe 'booka.edge' do
+  include EdgeOrigin
   def list_path
     '/api/v1/service-provider-profiles/'
   end
@@ -21,26 +49,7 @@ describe 'booka.edge' do
   # origin: a booka-origin on the spec's database with `edge` as the value of booka.edge (nil: no booka.edge at all).
   def origin(edge, list: '{}', env: {}, redis: ENV.fetch('REDIS_URL'), start: true)
     s = Booka::Server.new(env: env) do |srv|
-      <<~YAML
-        listen: #{srv.port}
-        num-threads: 2
-        #{edge.nil? ? '' : "booka.edge: #{edge}"}
-        booka.postgres: {url: "#{@db}", pool-size: 2}
-        booka.redis: {url: "#{redis}", command-timeout: 200, connect-timeout: 500}
-        hosts:
-          default:
-            paths:
-              #{list_path}:
-                booka.list: #{list}
-              /api/v1/img/avatar/:
-                booka.avatar: ON
-              /metrics:
-                booka.metrics: ON
-              /healthz:
-                booka.health: ON
-              /readyz:
-                booka.readiness: ON
-      YAML
+      edge_origin_yaml(srv.port, edge, list, redis)
     end
     start ? s.start : s
   end
@@ -121,6 +130,7 @@ describe 'booka.edge' do
 end
 
 describe 'booka.edge purging' do
+  include EdgeOrigin
   def list_path
     '/api/v1/service-provider-profiles/'
   end
@@ -147,26 +157,7 @@ describe 'booka.edge purging' do
   # connection is up (a write before that would not reach it) and its pool answers.
   def origin(edge, list: '{s-maxage: 3600}', env: {}, redis: ENV.fetch('REDIS_URL'))
     s = Booka::Server.new(env: env) do |srv|
-      <<~YAML
-        listen: #{srv.port}
-        num-threads: 2
-        booka.edge: #{edge}
-        booka.postgres: {url: "#{@db}", pool-size: 2}
-        booka.redis: {url: "#{redis}", command-timeout: 200, connect-timeout: 500}
-        hosts:
-          default:
-            paths:
-              #{list_path}:
-                booka.list: #{list}
-              /api/v1/img/avatar/:
-                booka.avatar: ON
-              /metrics:
-                booka.metrics: ON
-              /healthz:
-                booka.health: ON
-              /readyz:
-                booka.readiness: ON
-      YAML
+      edge_origin_yaml(srv.port, edge, list, redis)
     end.start
     Booka.wait_for(timeout: 20) { get(s.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
     s

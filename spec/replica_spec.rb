@@ -226,6 +226,32 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     expect(metric(srv, 'booka_db_queries_total', '{pool="replica"}')).to be > replica_queries
   end
 
+  # cut off: the standby runs and answers, is in recovery and not paused, but no longer receives WAL (its primary
+  # connection is gone: a network partition, a primary_conninfo that no longer works). Its data stands still while the
+  # primary writes, so it must stop taking reads until it streams again.
+  it 'reads from the primary while the standby is cut off from it, and from it again once it streams' do
+    standby(apply_delay: 0)
+    srv = server(@standby)
+    wait_for_replica_status(srv, 'streaming')
+
+    @standby.set('primary_conninfo', "host=127.0.0.1 port=#{Booka.free_port} user=postgres connect_timeout=1")
+    # a changed conninfo restarts the WAL receiver by itself; ending its walsender on the primary makes that prompt
+    @writer.value('SELECT pg_terminate_backend(pid) FROM pg_stat_replication')
+    r = wait_for_replica_status(srv, 'not_receiving')
+    expect(r.json).to include('postgres' => 'up', 'replica' => 'down')
+    expect(@watcher.value('SELECT pg_is_in_recovery()')).to eq 't' # still a standby, still answering
+    result = rename([srv], within: 5)
+    expect(result[:replica]).to be_nil, 'the cut-off standby replayed the write: it was not cut off'
+    5.times { expect(get(srv.url(replica_list_path)).status).to eq 200 }
+
+    @standby.set('primary_conninfo', "host=127.0.0.1 port=#{@primary.port} user=postgres")
+    wait_for_replica_status(srv, 'streaming')
+    Booka.wait_for(timeout: 10) { standby_name == name_served(srv) } # caught up: both say the last name
+    replica_queries = metric(srv, 'booka_db_queries_total', '{pool="replica"}')
+    rename([srv], within: 5)
+    expect(metric(srv, 'booka_db_queries_total', '{pool="replica"}')).to be > replica_queries
+  end
+
   it 'reads from the primary once the standby is promoted (it no longer follows the primary)' do
     standby(apply_delay: 0)
     srv = server(@standby)

@@ -34,6 +34,12 @@ SCENARIOS = [
     ("memory", "Memory under 1,000 concurrent HTTP/2 streams",
      "Peak resident memory (VmHWM) of a freshly started server under h2load, 100 connections x 10 streams, against "
      "stock `h2o` serving the same bytes as static files under the same load (`bench/memory/run.sh`)."),
+    ("edge", "Freshness: write to visible, and origin load behind an edge",
+     "A provider renamed 100 times (1,000 providers); after each commit, the time until the list shows it at the "
+     "origin, through a real Varnish (`plugin/edge/varnish.vcl`) keeping lists an hour and purged by tag, and through "
+     "a real streaming standby (`pg_basebackup -R`, WAL applied 500 ms late) against the standby's own replay; then "
+     "the list requests reaching the origin under a fixed load at Varnish with a write every 5 s, 60 s lifetimes "
+     "without purging against an hour with purging (`bench/edge/run.sh`)."),
 ]
 GROWTH_PREFIX = "growth-"
 PERCENTILES = ["p50", "p90", "p99", "p99.9"]

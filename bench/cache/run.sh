@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/cache/run.sh: list cache HITs over HTTP/2 (h2c, h2load) next to Debian's stock h2o serving the very same body
-# as a static file, same threads, connections and streams, in the same run; prints both rates and their ratio (target:
-# at least 0.9). Then the p99 of HITs while background refreshes run (cache-ttl 1 s). Loopback only, bounded in count.
+# bench/cache/run.sh: list cache HITs over HTTP/2 (h2c, h2load) with the repo's own h2o.conf, next to Debian's stock h2o
+# serving the very same body as a static file, same threads, connections and streams, in the same run, without and then
+# with an access log (h2o.conf's format, to a file) on both sides; prints both rates and their ratio (target: at least
+# 0.9). Then the p99 of HITs while background refreshes run (cache-ttl 1 s). Loopback only, bounded in count.
 #   REQUESTS (default 200000), CONNECTIONS (64), STREAMS (10), THREADS (server threads, 2), ROUNDS (3);
 #   BENCH_DATABASE_URL: the database to fill the cache from (default: the local stack's demo data)
 set -euo pipefail
@@ -16,10 +17,10 @@ scripts/deps.sh
 scripts/build.sh release >/dev/null
 scripts/stack.sh start >/dev/null
 eval "$(scripts/stack.sh env)"
+mkdir -p .state/media # h2o.conf's avatar media-root
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     export DATABASE_URL=$BENCH_DATABASE_URL
 else
-    mkdir -p .state/media
     scripts/demo-data.sh
 fi
 work=$(mktemp -d)
@@ -29,34 +30,52 @@ port=$((20000 + RANDOM % 20000))
 stock_port=$((port + 1))
 path='/api/v1/service-provider-profiles/?category=dj&sort=most_booked&limit=12'
 
-serve_booka() { # $1: booka.list settings
-    cat >"$work/booka.conf" <<CONF
-user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
-listen: {port: $port, host: 127.0.0.1}
-num-threads: $threads
-booka.redis: OFF
-hosts:
-  default:
-    paths:
-      /api/v1/service-provider-profiles/:
-        booka.list: $1
-CONF
-    build/booka-origin -c "$work/booka.conf" >"$work/booka.log" 2>&1 &
+# production_conf LOG: the repo's own h2o.conf as `./dev run` uses it, moved to this run's port and thread count, without
+# its TLS listener (h2load speaks h2c here, to both sides), its relative paths made absolute (the copy lives elsewhere);
+# LOG is a file for the access log (its format unchanged) or empty for none
+production_conf() {
+    awk -v port="$port" -v threads="$threads" -v logfile="$1" -v root="$PWD" '
+        /^listen:/ { listen++ }
+        listen == 2 && /^[a-z]/ && !/^listen:/ { listen = 3 }   # the second (TLS) listener ends at the next top-level key
+        listen == 2 { next }
+        /^access-log:/ { in_log = 1; if (logfile == "") next; print; next }
+        in_log && /^[a-z]/ { in_log = 0 }
+        in_log && logfile == "" { next }
+        in_log && /^  path:/ { print "  path: " logfile; next }
+        /^  port: 8080$/ { print "  port: " port; next }
+        { sub(/handler-file: mruby\//, "handler-file: " root "/mruby/"); sub(/media-root: \.state/, "media-root: " root "/.state")
+          sub(/file\.dir: web$/, "file.dir: " root "/web"); print }
+        END { print "num-threads: " threads }' h2o.conf
+}
+
+# serve_booka CONF: booka-origin started on the configuration in file CONF
+serve_booka() {
+    build/booka-origin -c "$1" >"$work/booka.log" 2>&1 &
     for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port$path" && return 0; sleep 0.1; done
     echo "booka-origin did not start" >&2
+    cat "$work/booka.log" >&2
     exit 1
+}
+stop_booka() {
+    kill %1 2>/dev/null || true
+    wait %1 2>/dev/null || true
 }
 
 rate() { # h2load's requests per second for URL $1, each request's latency logged to $2
     h2load -n "$requests" -c "$conns" -m "$streams" -t 1 --log-file="$2" "$1" 2>/dev/null | awk '/^finished in/ {print $4}'
 }
 
-serve_booka '{cache-ttl: 600}'
+production_conf "" >"$work/booka.conf"
+serve_booka "$work/booka.conf"
 curl -s -o "$work/body.json" "http://127.0.0.1:$port$path"
 mkdir -p "$work/www"
 cp "$work/body.json" "$work/www/list.json"
 chmod 644 "$work/www/list.json"
-cat >"$work/h2o.conf" <<CONF
+log_format=$(awk '/^access-log:/ { in_log = 1 } in_log && /^  format:/ { sub(/^  format: /, ""); print; exit }' h2o.conf)
+
+# stock_conf LOG: stock h2o serving the body as a static file, same threads; LOG as for production_conf, same format
+stock_conf() {
+    cat <<CONF
 user: nobody
 listen: {port: $stock_port, host: 127.0.0.1}
 num-threads: $threads
@@ -65,34 +84,59 @@ hosts:
     paths:
       /: {file.dir: $work/www}
 CONF
-h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 &
-for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$stock_port/list.json" && break; sleep 0.1; done
-cmp -s "$work/body.json" <(curl -s "http://127.0.0.1:$stock_port/list.json") || { echo "stock h2o does not serve the same bytes" >&2; exit 1; }
+    [ -z "$1" ] || printf 'access-log:\n  path: %s\n  format: %s\n' "$1" "$log_format"
+}
 
-echo "body: $(wc -c <"$work/body.json") bytes; $requests requests, $conns connections x $streams streams, $threads server threads"
-best_booka=0 best_stock=0
-for round in $(seq 1 "$rounds"); do # alternate, keep each side's best (and its latency log): the machine is shared
-    b=$(rate "http://127.0.0.1:$port$path" "$work/booka.$round.log")
-    s=$(rate "http://127.0.0.1:$stock_port/list.json" "$work/stock.$round.log")
-    echo "round $round: booka-origin HIT $b req/s, stock h2o static $s req/s"
-    if awk -v a="$best_booka" -v b="$b" 'BEGIN {exit !(b > a)}'; then best_booka=$b; cp "$work/booka.$round.log" "$work/booka.best.log"; fi
-    if awk -v a="$best_stock" -v b="$s" 'BEGIN {exit !(b > a)}'; then best_stock=$s; cp "$work/stock.$round.log" "$work/stock.best.log"; fi
-done
-ratio=$(awk -v b="$best_booka" -v s="$best_stock" 'BEGIN {printf "%.3f", b / s}')
-printf 'HIT throughput: booka-origin %.0f req/s, stock h2o %.0f req/s, ratio %s (target >= 0.9)\n' "$best_booka" "$best_stock" "$ratio"
-bench_result "list HIT, h2c ${conns}x$streams" throughput req/s "$best_booka" "$best_stock" "$ratio" \
-    "booka-origin / stock h2o static file, same bytes (higher is better; target >= 0.9)"
-bench_latency "list HIT" booka-origin 3 1000 "$work/booka.best.log"
-bench_latency "list HIT" "stock h2o" 3 1000 "$work/stock.best.log"
+# compare CASE LOG: alternating rounds of both sides (the machine is shared), each side's best kept with its latency log
+compare() {
+    local case=$1 log=$2 best_booka=0 best_stock=0 b s
+    stop_booka
+    production_conf "${log:+$work/booka-access.log}" >"$work/booka.conf"
+    serve_booka "$work/booka.conf"
+    stock_conf "${log:+$work/stock-access.log}" >"$work/h2o.conf"
+    h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 &
+    local stock_pid=$!
+    for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$stock_port/list.json" && break; sleep 0.1; done
+    cmp -s "$work/body.json" <(curl -s "http://127.0.0.1:$stock_port/list.json") || { echo "stock h2o does not serve the same bytes" >&2; exit 1; }
+    cmp -s "$work/body.json" <(curl -s "http://127.0.0.1:$port$path") || { echo "booka-origin's HIT is not the same bytes" >&2; exit 1; }
+    for round in $(seq 1 "$rounds"); do
+        b=$(rate "http://127.0.0.1:$port$path" "$work/booka.$round.log")
+        s=$(rate "http://127.0.0.1:$stock_port/list.json" "$work/stock.$round.log")
+        echo "$case, round $round: booka-origin HIT $b req/s, stock h2o static $s req/s"
+        if awk -v a="$best_booka" -v b="$b" 'BEGIN {exit !(b > a)}'; then best_booka=$b; cp "$work/booka.$round.log" "$work/booka.best.log"; fi
+        if awk -v a="$best_stock" -v b="$s" 'BEGIN {exit !(b > a)}'; then best_stock=$s; cp "$work/stock.$round.log" "$work/stock.best.log"; fi
+    done
+    kill "$stock_pid"
+    wait "$stock_pid" 2>/dev/null || true
+    if [ -n "$log" ]; then # both logged every request, or the comparison is not fair
+        local want=$((rounds * requests + 2))
+        [ "$(wc -l <"$work/booka-access.log")" -ge $((rounds * requests)) ] && [ "$(wc -l <"$work/stock-access.log")" -ge $((rounds * requests)) ] ||
+            { echo "an access log missed requests (want ~$want lines)" >&2; exit 1; }
+        rm -f "$work/booka-access.log" "$work/stock-access.log"
+    fi
+    ratio=$(awk -v b="$best_booka" -v s="$best_stock" 'BEGIN {printf "%.3f", b / s}')
+    printf '%s: booka-origin %.0f req/s, stock h2o %.0f req/s, ratio %s (target >= 0.9)\n' "$case" "$best_booka" "$best_stock" "$ratio"
+    bench_result "$case, h2c ${conns}x$streams" throughput req/s "$best_booka" "$best_stock" "$ratio" \
+        "booka-origin / stock h2o static file, same bytes (higher is better; target >= 0.9)"
+    bench_latency "$case" booka-origin 3 1000 "$work/booka.best.log"
+    bench_latency "$case" "stock h2o" 3 1000 "$work/stock.best.log"
+}
+
+echo "body: $(wc -c <"$work/body.json") bytes; $requests requests, $conns connections x $streams streams, $threads server threads;" \
+    "booka-origin runs the repo's h2o.conf"
+compare "list HIT" ""
+cp "$work/stock.best.log" "$work/stock.nolog.log"
+compare "list HIT, access log on both" file
 
 # p99 of HITs while refreshes run: a 1 s TTL makes an entry go stale, get served STALE and refresh, over and over
-kill %1 2>/dev/null || true
-wait %1 2>/dev/null || true
-serve_booka '{cache-ttl: 1, cache-jitter: 0, cache-stale: 600}'
+stop_booka
+production_conf "" | sed 's/^        booka.list:$/&\n          cache-ttl: 1\n          cache-jitter: 0\n          cache-stale: 600/' >"$work/booka.conf"
+grep -q 'cache-ttl: 1$' "$work/booka.conf" || { echo "could not set the list's cache-ttl in h2o.conf's copy" >&2; exit 1; }
+serve_booka "$work/booka.conf"
 h2load -n $((requests / 4)) -c "$conns" -m "$streams" -t 1 --log-file="$work/latency.log" "http://127.0.0.1:$port$path" >/dev/null 2>&1
 read -r samples p50 _ p99 _ < <(bench_percentiles 3 1000 "$work/latency.log")
 echo "latency with refreshes running: p50 $p50 ms, p99 $p99 ms over $samples requests"
-read -r _ _ _ stock_p99 _ < <(bench_percentiles 3 1000 "$work/stock.best.log")
+read -r _ _ _ stock_p99 _ < <(bench_percentiles 3 1000 "$work/stock.nolog.log")
 bench_result "HIT while refreshes run (TTL 1 s)" "p99 latency" ms "$p99" "$stock_p99" \
     "$(awk -v a="$p99" -v b="$stock_p99" 'BEGIN {printf "%.2f", a / b}')" "booka-origin / stock h2o static p99 (lower is better)"
 bench_latency "HIT, refreshes running" booka-origin 3 1000 "$work/latency.log"

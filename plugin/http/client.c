@@ -91,6 +91,25 @@ static int parse_header_address(h2o_iovec_t v, uint8_t *addr)
     return parse_address(text, addr);
 }
 
+/* format_ipv4: dotted decimal into buf (NUL-terminated), its length. By hand rather than inet_ntop, whose sprintf was
+ * 3% of a list HIT's CPU: every request's access-log entry formats its client's address (perf, issue 15). */
+static size_t format_ipv4(const uint8_t *addr, char *buf)
+{
+    char *p = buf;
+    for (int i = 0; i != 4; ++i) {
+        unsigned v = addr[i];
+        if (i != 0)
+            *p++ = '.';
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+    }
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
 size_t booka_client_address_from(int family, const void *peer, h2o_iovec_t (*header)(void *ctx, const char *name), void *ctx,
                                  char *buf)
 {
@@ -109,6 +128,8 @@ size_t booka_client_address_from(int family, const void *peer, h2o_iovec_t (*hea
         family = next_family;
         memcpy(addr, next, sizeof(addr));
     }
+    if (family == AF_INET)
+        return format_ipv4(addr, buf);
     if (inet_ntop(family, addr, buf, BOOKA_CLIENT_ADDRESS_MAX) == NULL)
         return 0;
     return strlen(buf);

@@ -43,7 +43,8 @@ int booka_http_answer_preflight(h2o_req_t *req);
 int booka_http_is_head(h2o_req_t *req);
 
 /* booka_http_send: sends `body` (which must outlive the request: static or in req->pool) with Content-Length set, and
- * no body for HEAD. Headers already in req->res.headers are kept. */
+ * no body for HEAD. Headers already in req->res.headers are kept. `content_type` (or NULL: set by the caller, or none)
+ * must be a string literal: its MIME attributes are remembered by its address. */
 void booka_http_send(h2o_req_t *req, int status, const char *reason, const char *content_type, h2o_iovec_t body);
 
 /* booka_http_send_error: `{"detail": <detail_json>}` with status/reason; detail_json must be valid JSON. */

@@ -56,6 +56,29 @@ void booka_buf_appendf(booka_buf_t *b, const char *fmt, ...)
     b->len += n;
 }
 
+void booka_buf_append_uint(booka_buf_t *b, uint64_t v)
+{
+    char digits[20], *p = digits + sizeof(digits);
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    booka_buf_append(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+void booka_buf_append_hex(booka_buf_t *b, uint64_t v, unsigned digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *dst = booka_buf_reserve(b, digits);
+
+    if (dst == NULL)
+        return;
+    for (unsigned i = digits; i != 0; --i, v >>= 4)
+        dst[i - 1] = hex[v & 15];
+    b->len += digits;
+}
+
 void booka_buf_free(booka_buf_t *b)
 {
     free(b->base);
@@ -121,5 +144,10 @@ void booka_json_string(booka_buf_t *b, const char *str, size_t len)
 
 void booka_json_int(booka_buf_t *b, int64_t v)
 {
-    booka_buf_appendf(b, "%lld", (long long)v);
+    if (v < 0) {
+        booka_buf_append(b, "-", 1);
+        booka_buf_append_uint(b, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too: its magnitude fits a uint64_t */
+    } else {
+        booka_buf_append_uint(b, (uint64_t)v);
+    }
 }

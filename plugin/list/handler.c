@@ -117,12 +117,61 @@ static void fill_from_database(h2o_context_t *ctx, booka_cache_fill_t *fill, voi
  * so a write is visible at the next request; with a read replica, only once the replica has replayed the write or reads
  * go to the primary (booka_db_read_generation); the epoch tells databases apart; the canonical form makes equivalent URLs
  * share one entry. */
+static void cache_key_prefix(booka_buf_t *key)
+{
+    booka_buf_append_str(key, "v1:list:");
+    booka_buf_append_hex(key, atomic_load(&booka_cache_epoch), 16);
+    booka_buf_append_str(key, ":");
+    booka_buf_append_uint(key, booka_db_read_generation(atomic_load(&booka_cache_generation)));
+    booka_buf_append_str(key, ":");
+}
+
 static int cache_key(const list_request_t *request, booka_buf_t *key)
 {
-    booka_buf_appendf(key, "v1:list:%016" PRIx64 ":%" PRIu64 ":", atomic_load(&booka_cache_epoch),
-                      booka_db_read_generation(atomic_load(&booka_cache_generation)));
+    cache_key_prefix(key);
     list_request_canonical(request, key);
     return key->oom ? -1 : 0;
+}
+
+/* parse_query: the request and its cache key for a query string: remembered by this thread (memo.c) or parsed and then
+ * remembered. Answers the client itself (414, 422, 503) and returns -1 when the request ends here. */
+static int parse_query(h2o_req_t *req, const char *query, size_t query_len, list_request_t *request, booka_buf_t *key)
+{
+    const list_memo_entry_t *memo = list_memo_get(query, query_len);
+    booka_buf_t errors = {NULL};
+    size_t prefix_len;
+
+    if (memo != NULL) {
+        *request = memo->request;
+        cache_key_prefix(key);
+        booka_buf_append(key, memo->canonical.base, memo->canonical.len);
+        goto Done;
+    }
+    switch (list_request_parse(request, query, query_len, &errors)) {
+    case LIST_PARSE_OK:
+        break;
+    case LIST_PARSE_TOO_LONG:
+        booka_http_send_query_too_long(req);
+        return -1;
+    case LIST_PARSE_INVALID:
+        booka_buf_append(&errors, "", 1);
+        booka_http_send_error(req, 422, "Unprocessable Entity",
+                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
+        booka_buf_free(&errors);
+        return -1;
+    }
+    cache_key_prefix(key);
+    prefix_len = key->len;
+    list_request_canonical(request, key);
+    if (!key->oom)
+        list_memo_put(query, query_len, request, key->base + prefix_len, key->len - prefix_len);
+Done:
+    if (key->oom) {
+        booka_buf_free(key);
+        booka_http_send_unavailable(req, 1, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- HTTP ---- */
@@ -207,7 +256,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     list_handler_t *handler = (list_handler_t *)self;
     struct list_http_request *r;
     list_request_t request, *copy;
-    booka_buf_t errors = {NULL}, key = {NULL};
+    booka_buf_t key = {NULL};
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
 
@@ -222,24 +271,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
         return 0;
     }
-    switch (list_request_parse(&request, query, query_len, &errors)) {
-    case LIST_PARSE_OK:
-        break;
-    case LIST_PARSE_TOO_LONG:
-        booka_http_send_query_too_long(req);
+    if (parse_query(req, query, query_len, &request, &key) != 0)
         return 0;
-    case LIST_PARSE_INVALID:
-        booka_buf_append(&errors, "", 1);
-        booka_http_send_error(req, 422, "Unprocessable Entity",
-                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
-        booka_buf_free(&errors);
-        return 0;
-    }
-    if (cache_key(&request, &key) != 0) {
-        booka_buf_free(&key);
-        booka_http_send_unavailable(req, 1, "out of memory");
-        return 0;
-    }
     copy = h2o_mem_alloc(sizeof(*copy));
     *copy = request;
     r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);

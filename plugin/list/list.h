@@ -91,6 +91,17 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
  * requests give equal strings; it is the cache key. */
 void list_request_canonical(const list_request_t *req, booka_buf_t *out);
 
+/* list_memo_get / list_memo_put (memo.c): the parsed request and canonical form of a raw query string this thread saw
+ * before, so that a HIT neither parses nor normalises. get returns NULL when the string is not remembered; the entry
+ * stays valid until this thread's next put. put remembers a query string that parsed (LIST_PARSE_OK) to `request` and
+ * `canonical`; long ones are not remembered. */
+typedef struct list_memo_entry {
+    list_request_t request;
+    h2o_iovec_t canonical;
+} list_memo_entry_t;
+const list_memo_entry_t *list_memo_get(const char *query, size_t len);
+void list_memo_put(const char *query, size_t len, const list_request_t *request, const char *canonical, size_t canonical_len);
+
 /* list_normalize_slug: the category slug of `in` (API.md): trim ASCII white space, lower-case A-Z, turn each run of
  * ASCII spaces, tabs and hyphens into one '_'. Writes at most len+1 bytes to out (NUL-terminated); returns the length. */
 size_t list_normalize_slug(const char *in, size_t len, char *out);

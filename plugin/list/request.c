@@ -487,7 +487,8 @@ void list_request_canonical(const list_request_t *req, booka_buf_t *out)
         const char *sep = "fields=";
         for (int f = 0; f != LIST_NUM_FIELDS; ++f) {
             if ((req->fields & LIST_FIELD_BIT(f)) != 0) {
-                booka_buf_appendf(out, "%s%s", sep, list_field_names[f]);
+                booka_buf_append_str(out, sep);
+                booka_buf_append_str(out, list_field_names[f]);
                 sep = ",";
             }
         }
@@ -495,17 +496,30 @@ void list_request_canonical(const list_request_t *req, booka_buf_t *out)
     }
     if (req->include_price_distribution)
         booka_buf_append_str(out, "include_price_distribution=true&");
-    booka_buf_appendf(out, "limit=%u&", req->limit);
+    booka_buf_append_str(out, "limit=");
+    booka_buf_append_uint(out, req->limit);
+    booka_buf_append_str(out, "&");
     if (req->location[0] != '\0') {
         booka_buf_append_str(out, "location=");
         append_encoded(out, req->location);
         booka_buf_append_str(out, "&");
     }
-    if (req->max_price[0] != '\0')
-        booka_buf_appendf(out, "max_price=%s&", req->max_price);
-    if (req->min_price[0] != '\0')
-        booka_buf_appendf(out, "min_price=%s&", req->min_price);
-    booka_buf_appendf(out, "page=%llu&sort=%s", (unsigned long long)req->page, list_sort_names[req->sort]);
-    if (req->when[0] != '\0')
-        booka_buf_appendf(out, "&when=%s", req->when);
+    if (req->max_price[0] != '\0') {
+        booka_buf_append_str(out, "max_price=");
+        booka_buf_append_str(out, req->max_price);
+        booka_buf_append_str(out, "&");
+    }
+    if (req->min_price[0] != '\0') {
+        booka_buf_append_str(out, "min_price=");
+        booka_buf_append_str(out, req->min_price);
+        booka_buf_append_str(out, "&");
+    }
+    booka_buf_append_str(out, "page=");
+    booka_buf_append_uint(out, req->page);
+    booka_buf_append_str(out, "&sort=");
+    booka_buf_append_str(out, list_sort_names[req->sort]);
+    if (req->when[0] != '\0') {
+        booka_buf_append_str(out, "&when=");
+        booka_buf_append_str(out, req->when);
+    }
 }

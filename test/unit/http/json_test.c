@@ -33,11 +33,22 @@ int main(void)
     booka_buf_append_str(&b, ",");
     booka_json_int(&b, 42);
     booka_buf_appendf(&b, ",%s", "x");
+    booka_buf_append_str(&b, ",");
+    booka_json_int(&b, 0);
+    booka_buf_append_str(&b, ",");
+    booka_buf_append_uint(&b, 18446744073709551615ULL);
+    booka_buf_append_str(&b, ",");
+    booka_buf_append_hex(&b, 0xabcdef0123456789ULL, 16);
+    booka_buf_append_str(&b, ",");
+    booka_buf_append_hex(&b, 0x1f, 4);
+    booka_buf_append_str(&b, ",");
+    booka_buf_append_hex(&b, 0x12345, 2);
     booka_buf_append(&b, "", 1);
-    CHECK_STR_EQ(b.base, "-9223372036854775808,42,x");
+    CHECK_STR_EQ(b.base, "-9223372036854775808,42,x,0,18446744073709551615,abcdef0123456789,001f,45");
+    size_t len = b.len;
     for (int i = 0; i != 10000; ++i)
         booka_buf_append_str(&b, "0123456789");
-    CHECK(b.len == 26 + 100000 && !b.oom);
+    CHECK(b.len == len + 100000 && !b.oom);
     booka_buf_free(&b);
     escaped("", 0);
     return unit_report("json");

@@ -334,6 +334,34 @@ static void test_canonical_equivalence(void)
                  "sort=newest&when=2024-01-02");
 }
 
+/* the per-thread memo hands back what the parser and the canonical form gave, for exactly the bytes remembered */
+static void test_memo(void)
+{
+    const char *q = "sort=newest&category=DJ&limit=7";
+    char canon[4096];
+    const list_memo_entry_t *m;
+
+    CHECK(list_memo_get(q, strlen(q)) == NULL);
+    snprintf(canon, sizeof(canon), "%s", canonical(q));
+    list_memo_put(q, strlen(q), &req, canon, strlen(canon));
+    m = list_memo_get(q, strlen(q));
+    CHECK(m != NULL && memcmp(&m->request, &req, sizeof(req)) == 0);
+    CHECK(m != NULL && m->canonical.len == strlen(canon) && memcmp(m->canonical.base, canon, strlen(canon)) == 0);
+    CHECK(list_memo_get(q, strlen(q) - 1) == NULL);                             /* a prefix is another query string */
+    CHECK(list_memo_get("sort=newest&category=DJ&limit=8", strlen(q)) == NULL); /* same length, other bytes */
+
+    snprintf(canon, sizeof(canon), "%s", canonical(NULL)); /* no query string at all is remembered too */
+    list_memo_put(NULL, 0, &req, canon, strlen(canon));
+    m = list_memo_get(NULL, 0);
+    CHECK(m != NULL && m->canonical.len == strlen(canon) && m->request.limit == req.limit);
+
+    char longq[600];
+    memset(longq, 'a', sizeof(longq));
+    longq[0] = 'x', longq[1] = '=';
+    list_memo_put(longq, sizeof(longq), &req, canon, strlen(canon)); /* too long to remember: not remembered */
+    CHECK(list_memo_get(longq, sizeof(longq)) == NULL);
+}
+
 int main(void)
 {
     test_defaults();
@@ -352,6 +380,7 @@ int main(void)
     test_several_errors();
     test_query_length();
     test_canonical_equivalence();
+    test_memo();
     booka_buf_free(&errors);
     return unit_report("list_request");
 }

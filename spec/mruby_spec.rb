@@ -49,7 +49,7 @@ describe 'mruby handlers and the rewrites' do
                 mruby.handler: |
                   Proc.new do |env|
                     keys = %w(REQUEST_METHOD SCRIPT_NAME PATH_INFO QUERY_STRING SERVER_NAME SERVER_PORT SERVER_PROTOCOL
-                              REMOTE_ADDR HTTP_HOST HTTP_X_CUSTOM HTTP_ACCEPT rack.url_scheme)
+                              REMOTE_ADDR REMOTE_PORT HTTP_HOST HTTP_X_CUSTOM HTTP_ACCEPT rack.url_scheme)
                     [200, { "content-type" => "text/plain" }, keys.map { |k| k + "=" + env[k].to_s + "\\n" }]
                   end
               /fallthrough:
@@ -247,6 +247,23 @@ describe 'mruby handlers and the rewrites' do
       tls = get(server.url('/env', tls: true), proto: :h2)
       env = tls.body.lines.map { |l| l.chomp.split('=', 2) }.to_h
       expect(env).to include('SERVER_PROTOCOL' => 'HTTP/2', 'rack.url_scheme' => 'https', 'PATH_INFO' => '')
+    end
+
+    # the server remembers each connection's addresses (env.c): every connection must still see its own
+    it "gives each connection its own REMOTE_PORT, on every request it makes" do
+      sockets = Array.new(40) { TCPSocket.new('127.0.0.1', server.port) }
+      2.times do
+        sockets.each do |sock|
+          sock.write("GET /env HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+          head = sock.gets("\r\n\r\n")
+          body = sock.read(Integer(head[/^content-length: *(\d+)/i, 1]))
+          env = body.lines.map { |l| l.chomp.split('=', 2) }.to_h
+          expect(env['REMOTE_PORT']).to eq sock.local_address.ip_port.to_s
+          expect(env['SERVER_PORT']).to eq server.port.to_s
+        end
+      end
+    ensure
+      sockets&.each(&:close)
     end
 
     it 'falls through on 399 to the next handler of the path, keeping the headers it set' do

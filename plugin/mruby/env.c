@@ -153,24 +153,72 @@ static void add_headers(booka_mruby_thread_t *t, h2o_req_t *req, mrb_value env)
     }
 }
 
-/* add_address: `host_key` and `port_key` from the connection's socket or peer address, when it has one. */
-static void add_address(booka_mruby_thread_t *t, mrb_value env, h2o_conn_t *conn, socklen_t (*get)(h2o_conn_t *, struct sockaddr *),
-                        int host_key, int port_key)
+/* A connection's own and peer addresses, as text, remembered per thread for the last connections seen. Each HTTP/2
+ * stream is a request of its own, and building them (getsockname, getnameinfo, sprintf) was an eighth of the CPU of a
+ * rewritten request (perf, issue 15). Connection ids are unique for the process's life, so an entry is never found by
+ * a later connection. */
+#define ADDRESS_MEMO_SLOTS 32
+#define ADDRESS_TEXT_MAX 64 /* longer (a UNIX socket path) is not remembered */
+
+struct address_text {
+    char host[ADDRESS_TEXT_MAX];
+    size_t host_len; /* SIZE_MAX: none */
+    char port[12];
+    size_t port_len; /* 0: none */
+};
+
+struct address_memo {
+    uint64_t conn_id; /* 0: empty (libh2o's ids start at 1) */
+    struct address_text sock, peer;
+};
+
+static __thread struct address_memo address_memo[ADDRESS_MEMO_SLOTS];
+
+/* address_text: the text of the connection's socket or peer address; 0, or -1 when it has none or it does not fit. */
+static int address_text(h2o_conn_t *conn, socklen_t (*get)(h2o_conn_t *, struct sockaddr *), struct address_text *out)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
     char buf[NI_MAXHOST];
-    size_t len;
     int32_t port;
 
     if (get == NULL || (sslen = get(conn, (struct sockaddr *)&ss)) == 0)
-        return;
-    if ((len = h2o_socket_getnumerichost((struct sockaddr *)&ss, sslen, buf)) != SIZE_MAX)
-        mrb_hash_set(t->mrb, env, mrb_ary_entry(t->keys, host_key), mrb_str_new(t->mrb, buf, len));
-    if ((port = h2o_socket_getport((struct sockaddr *)&ss)) != -1) {
-        len = (size_t)sprintf(buf, "%" PRId32, port);
-        mrb_hash_set(t->mrb, env, mrb_ary_entry(t->keys, port_key), mrb_str_new(t->mrb, buf, len));
+        return -1;
+    out->host_len = h2o_socket_getnumerichost((struct sockaddr *)&ss, sslen, buf);
+    if (out->host_len != SIZE_MAX) {
+        if (out->host_len >= ADDRESS_TEXT_MAX)
+            return -1;
+        memcpy(out->host, buf, out->host_len);
     }
+    port = h2o_socket_getport((struct sockaddr *)&ss);
+    out->port_len = port == -1 ? 0 : (size_t)snprintf(out->port, sizeof(out->port), "%" PRId32, port);
+    return 0;
+}
+
+static void set_address(booka_mruby_thread_t *t, mrb_value env, const struct address_text *a, int host_key, int port_key)
+{
+    if (a->host_len != SIZE_MAX)
+        mrb_hash_set(t->mrb, env, mrb_ary_entry(t->keys, host_key), mrb_str_new(t->mrb, a->host, a->host_len));
+    if (a->port_len != 0)
+        mrb_hash_set(t->mrb, env, mrb_ary_entry(t->keys, port_key), mrb_str_new(t->mrb, a->port, a->port_len));
+}
+
+/* add_addresses: SERVER_ADDR/SERVER_PORT and REMOTE_ADDR/REMOTE_PORT, for the connections that have them. */
+static void add_addresses(booka_mruby_thread_t *t, mrb_value env, h2o_conn_t *conn)
+{
+    struct address_memo *m = address_memo + conn->id % ADDRESS_MEMO_SLOTS, fresh = {conn->id};
+
+    if (m->conn_id != conn->id || conn->id == 0) {
+        if (address_text(conn, conn->callbacks->get_sockname, &fresh.sock) != 0)
+            fresh.sock = (struct address_text){.host_len = SIZE_MAX}, fresh.conn_id = 0;
+        if (address_text(conn, conn->callbacks->get_peername, &fresh.peer) != 0)
+            fresh.peer = (struct address_text){.host_len = SIZE_MAX}, fresh.conn_id = 0;
+        if (fresh.conn_id != 0)
+            *m = fresh;
+        m = &fresh;
+    }
+    set_address(t, env, &m->sock, BOOKA_MRUBY_KEY_SERVER_ADDR, BOOKA_MRUBY_KEY_SERVER_PORT);
+    set_address(t, env, &m->peer, BOOKA_MRUBY_KEY_REMOTE_ADDR, BOOKA_MRUBY_KEY_REMOTE_PORT);
 }
 
 static void set_key(booka_mruby_thread_t *t, mrb_value env, int key, mrb_value value)
@@ -201,8 +249,7 @@ mrb_value booka_mruby_build_env(booka_mruby_thread_t *t, h2o_req_t *req)
     set_key(t, env, BOOKA_MRUBY_KEY_SERVER_PROTOCOL,
             mrb_str_new(mrb, version, h2o_stringify_protocol_version(version, req->version)));
     set_key(t, env, BOOKA_MRUBY_KEY_SERVER_SOFTWARE, new_str(t, req->conn->ctx->globalconf->server_name));
-    add_address(t, env, req->conn, req->conn->callbacks->get_sockname, BOOKA_MRUBY_KEY_SERVER_ADDR, BOOKA_MRUBY_KEY_SERVER_PORT);
-    add_address(t, env, req->conn, req->conn->callbacks->get_peername, BOOKA_MRUBY_KEY_REMOTE_ADDR, BOOKA_MRUBY_KEY_REMOTE_PORT);
+    add_addresses(t, env, req->conn);
     set_key(t, env, BOOKA_MRUBY_KEY_HTTP_HOST, new_str(t, req->authority));
     if (req->entity.base != NULL) {
         char len[32];

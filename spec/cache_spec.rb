@@ -233,4 +233,25 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
     SQL
     expect(pages).to eq 1
   end
+
+  # bench/list's cold path: no in-process store, no Redis, no waiting: every request runs its own query
+  it 'keeps nothing in process with cache-size 0' do
+    srv = Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        booka.postgres: {url: "#{@db}", pool-size: 2}
+        booka.redis: OFF
+        hosts:
+          default:
+            paths:
+              #{LIST}:
+                booka.list: {cache-size: 0, cache-wait: 0, cache-ttl: 0, cache-jitter: 0, cache-stale: 0}
+      YAML
+    end.start
+    3.times do
+      r = get(srv.url("#{LIST}?limit=3"))
+      expect(r.status).to eq 200
+      expect(r['x-cache']).to eq 'MISS'
+    end
+  end
 end

@@ -414,7 +414,7 @@ describe 'booka-origin host' do
       expect_error(out, '1500ms', 'a bare number counts s; or suffixed ms, s, m, h or d), got `1500ms`')
       status, out = check('', "booka.list: {cache-size: 512K}")
       expect(status).not_to eq 0
-      expect_error(out, '512K', 'expected a size from 1 to 65536 MiB')
+      expect_error(out, '512K', 'expected a size from 0 to 65536 MiB')
       status, out = check('', "booka.avatar: {fetch-timeout: 10sec}")
       expect(status).not_to eq 0
       expect_error(out, '10sec', 'got `10sec`')

@@ -52,7 +52,7 @@ static const booka_config_key_t list_keys[] = {
     BOOKA_CONFIG_DURATION("cache-ttl", list_settings_t, cache_ttl, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("cache-stale", list_settings_t, cache_stale, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("cache-jitter", list_settings_t, cache_jitter, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
-    BOOKA_CONFIG_SIZE("cache-size", list_settings_t, cache_size_mib, BOOKA_CONFIG_MIB, 1, 65536),
+    BOOKA_CONFIG_SIZE("cache-size", list_settings_t, cache_size_mib, BOOKA_CONFIG_MIB, 0, 65536),
     BOOKA_CONFIG_DURATION("cache-wait", list_settings_t, cache_wait_ms, BOOKA_CONFIG_MS, 0, 3600000),
     BOOKA_CONFIG_DURATION("cache-lock", list_settings_t, cache_lock_ms, BOOKA_CONFIG_MS, 1, 3600000),
     BOOKA_CONFIG_CUSTOM("prewarm", set_prewarm),

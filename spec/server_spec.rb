@@ -260,6 +260,26 @@ describe 'booka-origin host' do
       expect(status.exitstatus).not_to eq 0
       expect(out).to match(/h2o\.conf:1:9: in command listen, cannot listen on \*:#{s.port}: Address already in use/)
     end
+
+    # Linux shares a SO_REUSEPORT port only among sockets of one effective user: every thread's socket is bound before
+    # the server leaves root, or the threads after the first cannot bind (the server used to abort at start-up)
+    it 'binds every thread before leaving root for the running user', if: Process.uid.zero? do
+      s = Booka::Server.new do |srv|
+        "user: nobody\nlisten: #{srv.port}\nnum-threads: 3\ntcp-reuseport: ON\n" \
+          "hosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      end
+      s.start
+      expect(File.read("/proc/#{s.pid}/status")[/^Uid:\s+(\d+)/, 1].to_i).to eq Etc.getpwnam('nobody').uid
+      threads = Dir.children("/proc/#{s.pid}/task").size
+      expect(threads).to be >= 3
+      # each loop thread has its own socket on the port: the kernel spreads connections over all of them
+      listening = lambda do |table| # sockets in state LISTEN on the port
+        File.readlines(table).count { |l| l.split[1]&.end_with?(format(':%04X', s.port)) && l.split[3] == '0A' }
+      end
+      expect(listening.call('/proc/net/tcp')).to eq 3
+      expect([0, 3]).to include(listening.call('/proc/net/tcp6'))
+      20.times { expect(get(s.url('/healthz'), proto: :h1).status).to eq 200 }
+    end
   end
 
   describe 'graceful shutdown' do

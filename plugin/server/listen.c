@@ -264,6 +264,9 @@ static int on_listen_exit(h2o_configurator_t *c, h2o_configurator_context_t *ctx
     return 0;
 }
 
+/* server_bind_listeners: every loop thread's socket of every listener, while the process still runs as the user that
+ * started it: a port below 1024 needs root, and Linux shares a SO_REUSEPORT port only among sockets created by one
+ * effective user, so none of this can wait until the threads start (after the switch to `user`). */
 int server_bind_listeners(void)
 {
     for (size_t i = 0; i != server_conf.num_listeners; ++i) {
@@ -271,6 +274,16 @@ int server_bind_listeners(void)
         if ((l->fd = server_open_listener_socket(l, server_conf.reuseport)) == -1) {
             fprintf(stderr, "%s: in command listen, cannot listen on %s: %s\n", l->position, l->display, strerror(errno));
             return -1;
+        }
+        l->fds = h2o_mem_alloc(sizeof(*l->fds) * server_conf.num_threads);
+        l->fds[0] = l->fd;
+        for (size_t t = 1; t != server_conf.num_threads; ++t) {
+            l->fds[t] = server_conf.reuseport ? server_open_listener_socket(l, 1) : fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+            if (l->fds[t] == -1) {
+                fprintf(stderr, "%s: in command listen, cannot listen on %s for thread %zu: %s\n", l->position, l->display, t,
+                        strerror(errno));
+                return -1;
+            }
         }
     }
     return 0;

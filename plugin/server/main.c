@@ -107,21 +107,6 @@ static void update_listener_state(struct server_thread *t)
     }
 }
 
-/* listener_fd_for_thread: thread 0 uses the socket opened at config time; others a dup of it, or with `reuseport` a
- * socket of their own so the kernel spreads connections. Aborts when the OS refuses, as nothing could be served. */
-static int listener_fd_for_thread(struct server_listener *l, size_t thread_index)
-{
-    int fd;
-    if (thread_index == 0)
-        return l->fd;
-    fd = server_conf.reuseport ? server_open_listener_socket(l, 1) : fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
-    if (fd == -1) {
-        perror("booka-origin: cannot set up a listener for a worker thread");
-        abort();
-    }
-    return fd;
-}
-
 /* drain: stop accepting, ask protocols to wind down (GOAWAY, no keep-alive), and serve what is in flight until the
  * connections are gone or the grace period ends. */
 static void drain(struct server_thread *t)
@@ -153,7 +138,7 @@ static void *run_thread(void *arg)
         struct server_listener *l = server_conf.listeners[i];
         struct listener_ctx *lctx = t->listeners + i;
         *lctx = (struct listener_ctx){.accept_ctx = {.ctx = &t->ctx, .hosts = l->hosts, .ssl_ctx = l->ssl_ctx}};
-        lctx->sock = h2o_evloop_socket_create(t->ctx.loop, listener_fd_for_thread(l, index), H2O_SOCKET_FLAG_DONT_READ);
+        lctx->sock = h2o_evloop_socket_create(t->ctx.loop, l->fds[index], H2O_SOCKET_FLAG_DONT_READ);
         lctx->sock->data = lctx;
     }
     h2o_barrier_wait(&startup_barrier);

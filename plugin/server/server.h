@@ -8,7 +8,8 @@
 #include "h2o/configurator.h"
 
 struct server_listener {
-    int fd; /* -1 until server_bind_listeners, and while only checking the config (-t) */
+    int fd;   /* -1 until server_bind_listeners, and while only checking the config (-t) */
+    int *fds; /* one per loop thread (fds[0] == fd): dups of fd, or with `reuseport` sockets of their own */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     SSL_CTX *ssl_ctx;       /* NULL for cleartext (HTTP/1.1 and h2c) */

@@ -126,6 +126,36 @@ describe 'Redis under the list cache' do
     get(srv.url("#{list_path}?#{query}"), timeout: 30)
   end
 
+  # A refused AUTH (or SELECT) leaves a TCP connection on which every command fails: it must not count as up, and the
+  # operator must read why in the log
+  it 'counts a connection whose AUTH Redis refuses as down, says why, and is up once the password is right' do
+    @redis.cli('CONFIG', 'SET', 'requirepass', 'right-one')
+    redis = "redis://:wrong-one@127.0.0.1:#{@redis.port}/0"
+    srv = Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: 1
+        booka.redis: {url: "#{redis}", command-timeout: 100}
+        hosts:
+          default:
+            paths:
+              /metrics:
+                booka.metrics: ON
+              /readyz:
+                booka.readiness: ON
+      YAML
+    end.start
+    Booka.wait_for(timeout: 10) { srv.log =~ /\[redis\] down \(.*(WRONGPASS|invalid password)/ }
+    3.times do
+      expect(get(srv.url('/readyz')).json).to include('redis' => 'down')
+      expect(connections_up(srv)).to eq 0
+      sleep 0.2
+    end
+    @redis.cli('-a', 'right-one', '--no-auth-warning', 'CONFIG', 'SET', 'requirepass', 'wrong-one')
+    Booka.wait_for(timeout: 15) { get(srv.url('/readyz')).json['redis'] == 'up' }
+    expect(connections_up(srv)).to eq 1
+  end
+
   it 'keeps the connections-up gauge at one per thread after a drop for missed deadlines' do
     s = server
     expect(Booka.wait_for { connections_up(s) == 1 }).to be true

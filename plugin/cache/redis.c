@@ -49,8 +49,10 @@ struct redis_conn {
     h2o_timeout_entry_t connect_deadline, retry_entry;
     uint64_t retry_at, backoff;
     unsigned timeout_streak;
-    int write_pending; /* a write notification is armed: libh2o asserts on arming it twice, hiredis asks repeatedly */
-    int reported_down; /* logged once per outage */
+    int write_pending;      /* a write notification is armed: libh2o asserts on arming it twice, hiredis asks repeatedly */
+    int tcp_connected;      /* hiredis reported the connection made; READY also waits for... */
+    unsigned setup_pending; /* ...the replies to AUTH and SELECT, which must be OK */
+    int reported_down;      /* logged once per outage */
 };
 
 static __thread struct redis_conn *this_conn;
@@ -167,16 +169,12 @@ static void hook_cleanup(void *p)
     }
 }
 
-static void on_connected(const redisAsyncContext *ac, int status)
+/* become_ready: connected, and AUTH/SELECT (when the URL asks for them) answered OK. Until then the connection is
+ * CONNECTING under its connect deadline, and commands are refused. */
+static void become_ready(struct redis_conn *conn)
 {
-    struct redis_conn *conn = ac->ev.data;
     if (h2o_timeout_is_linked(&conn->connect_deadline))
         h2o_timeout_unlink(&conn->connect_deadline);
-    if (status != REDIS_OK) {
-        conn->ac = NULL; /* hiredis frees it after this callback */
-        schedule_retry(conn, ac->errstr);
-        return;
-    }
     set_state(conn, READY);
     conn->backoff = 0;
     conn->timeout_streak = 0;
@@ -184,6 +182,40 @@ static void on_connected(const redisAsyncContext *ac, int status)
         booka_log(NULL, "redis", "up again");
         conn->reported_down = 0;
     }
+}
+
+static void on_connected(const redisAsyncContext *ac, int status)
+{
+    struct redis_conn *conn = ac->ev.data;
+    if (status != REDIS_OK) {
+        if (h2o_timeout_is_linked(&conn->connect_deadline))
+            h2o_timeout_unlink(&conn->connect_deadline);
+        conn->ac = NULL; /* hiredis frees it after this callback */
+        schedule_retry(conn, ac->errstr);
+        return;
+    }
+    conn->tcp_connected = 1;
+    if (conn->setup_pending == 0)
+        become_ready(conn);
+}
+
+/* on_setup_reply: AUTH's or SELECT's answer. An error (a wrong password, a database index the server does not have)
+ * drops the connection with Redis's own words in the log: every command on it would fail. */
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct redis_conn *conn = privdata;
+    redisReply *reply = r;
+    char why[256];
+
+    if (reply == NULL || conn->ac != ac) /* the connection is being dropped, or was replaced */
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "connection set-up refused: %.*s", (int)reply->len, reply->str);
+        drop_connection(conn, why);
+        return;
+    }
+    if (--conn->setup_pending == 0 && conn->tcp_connected)
+        become_ready(conn);
 }
 
 static void on_disconnected(const redisAsyncContext *ac, int status)
@@ -202,17 +234,25 @@ static void on_connect_deadline(h2o_timeout_entry_t *entry)
         drop_connection(conn, "connect timed out");
 }
 
-/* send_setup: AUTH and SELECT travel first, queued before the connection is up. */
+/* send_setup: AUTH and SELECT travel first, queued before the connection is up; READY waits for their answers. */
 static void send_setup(struct redis_conn *conn)
 {
+    int ret = REDIS_OK;
+
+    conn->tcp_connected = 0;
+    conn->setup_pending = 0;
     if (settings.url.password != NULL) {
-        if (settings.url.user != NULL)
-            redisAsyncCommand(conn->ac, NULL, NULL, "AUTH %s %s", settings.url.user, settings.url.password);
-        else
-            redisAsyncCommand(conn->ac, NULL, NULL, "AUTH %s", settings.url.password);
+        ret = settings.url.user != NULL
+                  ? redisAsyncCommand(conn->ac, on_setup_reply, conn, "AUTH %s %s", settings.url.user, settings.url.password)
+                  : redisAsyncCommand(conn->ac, on_setup_reply, conn, "AUTH %s", settings.url.password);
+        conn->setup_pending += ret == REDIS_OK;
     }
-    if (settings.url.db != 0)
-        redisAsyncCommand(conn->ac, NULL, NULL, "SELECT %d", settings.url.db);
+    if (ret == REDIS_OK && settings.url.db != 0) {
+        ret = redisAsyncCommand(conn->ac, on_setup_reply, conn, "SELECT %d", settings.url.db);
+        conn->setup_pending += ret == REDIS_OK;
+    }
+    if (ret != REDIS_OK)
+        drop_connection(conn, "cannot queue AUTH or SELECT");
 }
 
 static void connect_to(struct redis_conn *conn, const char *ip)

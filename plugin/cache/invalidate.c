@@ -123,9 +123,11 @@ static void on_up(void *data, const PGresult *setup)
     int read =
         setup != NULL && PQntuples(setup) == 1 && PQnfields(setup) == 2 && !PQgetisnull(setup, 0, 0) && !PQgetisnull(setup, 0, 1);
 
+    /* the generation first, then the shared epoch: in the other order a request between the two stores would build a key
+     * shared with every instance (the database's epoch) under the generation from before this set-up */
+    booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL);
     if (read)
         atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(setup, 0, 1)));
-    booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL);
     atomic_store(&listening, 1);
 }
 

@@ -18,9 +18,10 @@ SCENARIOS = [
      "each sort, with and without the largest category, page 1 and a deep page. Each side keeps the better of two "
      "alternating runs (`bench/list/run.sh`)."),
     ("cache", "List, cache HITs",
-     "Cached list responses over h2c against Debian's stock `h2o` serving the very same body as a static file, same "
-     "threads, connections and streams; best of alternating rounds; then HITs while an entry refreshes every second "
-     "(`bench/cache/run.sh`)."),
+     "Cached list responses over h2c, the server running the repo's own `h2o.conf`, against Debian's stock `h2o` "
+     "serving the very same body as a static file, same threads, connections and streams; without and with an access "
+     "log (`h2o.conf`'s format, to a file) on both sides; best of alternating rounds; then HITs while an entry "
+     "refreshes every second (`bench/cache/run.sh`)."),
     ("avatar", "Avatar proxy",
      "Avatars through the server, cold (decode, crop, Lanczos-3, encode) and warm (cached variant), as medians of "
      "curl's time per request, against `vipsthumbnail` on the same sources, sizes and qualities (per image, start-up "

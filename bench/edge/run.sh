@@ -196,7 +196,12 @@ read -r provider category < <(psql "$DB" -X -A -t -F ' ' -c "SELECT m.user_id, c
     JOIN service_categories c ON c.id = m.category_id JOIN service_provider_profiles p ON p.user_id = m.user_id
     ORDER BY p.created_at DESC, p.user_id DESC LIMIT 1")
 start_pair ON '' "$STANDBY"
-until curl -sf "http://127.0.0.1:$PORT/readyz" | grep -q '"replica_status": *"streaming"'; do sleep 0.1; done
+i=0
+until curl -sf "http://127.0.0.1:$PORT/readyz" | grep -q '"replica_status": *"streaming"'; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || { echo "run.sh: the origin never read from the standby" >&2; tail -20 "$WORK/origin.log" >&2; exit 1; }
+    sleep 0.1
+done
 query="?category=$category&limit=5&fields=id,business_name"
 python3 "$ROOT/bench/edge/visible.py" "$DB" "$provider" "$WRITES" "http://127.0.0.1:$PORT$LIST$query" "$STANDBY" \
     "$WORK/replica-origin.log" "$WORK/replica-standby.log"

@@ -41,8 +41,10 @@ class Standby:
         self.psql.stdin.write(f"SELECT business_name FROM service_provider_profiles WHERE user_id = {self.provider};"
                               " SELECT 'end';\n")
         lines = []
-        while (line := self.psql.stdout.readline().strip()) != "end":
-            lines.append(line)
+        while (line := self.psql.stdout.readline()) != "" and line.strip() != "end":
+            lines.append(line.strip())
+        if line == "":
+            sys.exit("visible.py: the psql session on the standby ended")
         return name in lines
 
 
@@ -66,8 +68,10 @@ def main():
             name = f"Edge bench {i} {time.time_ns()}"
             psql.stdin.write(f"UPDATE service_provider_profiles SET business_name = '{name}' WHERE user_id = {int(provider)};"
                              " SELECT 'committed';\n")
-            while psql.stdout.readline().strip() != "committed":
+            while (line := psql.stdout.readline()) != "" and line.strip() != "committed":
                 pass
+            if line == "":
+                sys.exit("visible.py: the psql session on the primary ended")
             start = time.perf_counter()
             seen = {}
             while len(seen) < 2 and time.perf_counter() - start < 10:

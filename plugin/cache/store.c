@@ -83,8 +83,6 @@ void booka_cache_value_release(booka_cache_value_t *value)
         free(value);
 }
 
-/* booka_cache_key_hash: FNV-1a, 64 bits. Hand-written: eight lines, and libh2o's one exported string hash
- * (h2o_cache_calchash) has 32 bits. */
 /* XXH3 (Debian's libxxhash): a list HIT hashes its ~80-byte key twice (memo, store); byte-at-a-time FNV-1a was 3.5% of
  * a HIT's CPU (perf, issue 15). Keys come from clients, but only ever select a bucket in a table a client can fill
  * anyway: collisions cost a compare, never a wrong answer. */

@@ -26,11 +26,12 @@ struct list_memo_slot {
 };
 
 static pthread_key_t memo_key;
+static int memo_key_made;
 static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
 
 static void create_key(void)
 {
-    (void)pthread_key_create(&memo_key, free); /* the table goes with its thread */
+    memo_key_made = pthread_key_create(&memo_key, free) == 0; /* the table goes with its thread */
 }
 
 /* table: this thread's slots, made on first use; NULL when memory runs out (the caller just parses). */
@@ -39,6 +40,8 @@ static struct list_memo_slot *table(void)
     struct list_memo_slot *slots;
 
     pthread_once(&memo_once, create_key);
+    if (!memo_key_made)
+        return NULL;
     if ((slots = pthread_getspecific(memo_key)) == NULL && (slots = calloc(MEMO_SLOTS, sizeof(*slots))) != NULL &&
         pthread_setspecific(memo_key, slots) != 0) {
         free(slots);

@@ -326,6 +326,8 @@ static int parse_fields(const char *v, size_t len, uint32_t *out, booka_buf_t *e
         booka_buf_append(&ctx, "]}", 3);
         if (!msg.oom && !ctx.oom)
             add_error(errors, "value_error", P_FIELDS, msg.base, v, len, ctx.base);
+        else
+            errors->oom = 1;
         ret = -1;
     } else {
         *out = fields != 0 ? fields : LIST_ALL_FIELDS;
@@ -454,7 +456,8 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
     if (req->min_price[0] != '\0' && req->max_price[0] != '\0' && decimal_compare(req->min_price, req->max_price) > 0)
         add_error(errors, "value_error", P_MIN_PRICE, "Value error, min_price must not be greater than max_price", req->min_price,
                   strlen(req->min_price), NULL);
-    if (errors->len == 0)
+    /* an error that could not be written (memory ran out) still makes the query invalid: its parameter holds no value */
+    if (errors->len == 0 && !errors->oom)
         return LIST_PARSE_OK;
     booka_buf_append_str(errors, "]");
     return LIST_PARSE_INVALID;

@@ -334,6 +334,16 @@ static void test_canonical_equivalence(void)
                  "sort=newest&when=2024-01-02");
 }
 
+/* memory running out while an error is written leaves the query invalid (it used to parse as OK with defaults, and
+ * the handler would now remember that) */
+static void test_error_out_of_memory(void)
+{
+    booka_buf_t oom = {.oom = 1};
+    CHECK_INT_EQ(list_request_parse(&req, "limit=abc", 9, &oom), LIST_PARSE_INVALID);
+    CHECK_INT_EQ(list_request_parse(&req, "fields=nope", 11, &oom), LIST_PARSE_INVALID);
+    booka_buf_free(&oom);
+}
+
 /* the per-thread memo hands back what the parser and the canonical form gave, for exactly the bytes remembered */
 static void test_memo(void)
 {
@@ -381,6 +391,7 @@ int main(void)
     test_query_length();
     test_canonical_equivalence();
     test_memo();
+    test_error_out_of_memory();
     booka_buf_free(&errors);
     return unit_report("list_request");
 }

@@ -1,5 +1,9 @@
 # lib.sh: running schema/ SQL files against $conninfo in steps, for migrate.sh and uninstall.sh (sourced; they set
-# `conninfo`, and `core` (psql variable :core of every step) when the files need it).
+# `conninfo`, and `core` (core_schema below) before running files).
+#
+# Every step runs with the psql variable `core` (the schema of DATA-MODEL's tables: :'core' as a literal, :"core" as an
+# identifier) and with search_path set to that schema alone, whatever the role's own search_path says (a role named
+# booka has the project's schema first in it, as "$user").
 #
 # A file is one transaction, unless it says otherwise in a line of its own:
 #   -- migrate: commit       splits the file: what comes before and after it commit separately
@@ -19,11 +23,33 @@ run_psql() {
     psql "$conninfo" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
-# core_schema: the schema of DATA-MODEL's tables: the one service_provider_profiles is in, else the connection's current
-# schema (where 001 creates them).
+# core_schema: the schema of DATA-MODEL's tables: the first schema of the connection's search_path that holds
+# service_provider_profiles, else the first schema of that path (where 001 creates the tables). Never `booka`, the
+# project's own (a role named booka has it first in its search_path, as "$user"): uninstall.sh drops it whole. A
+# DATA-MODEL table found in booka stops both scripts. Prints the name; exits non-zero with a message otherwise.
 core_schema() {
-    run_psql -At -c "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                                      WHERE c.oid = to_regclass('service_provider_profiles')), current_schema())"
+    local in_booka table found
+    in_booka=$(run_psql -At -c "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace('booka')
+                                  AND relname IN ('users', 'service_provider_profiles', 'service_categories', 'services',
+                                                  'bookings', 'reviews') ORDER BY 1") || return 1
+    for table in $in_booka; do
+        echo "$(basename "$0"): $table is in the schema booka, the project's own (schema/uninstall.sh drops it whole):" \
+            "move DATA-MODEL's tables out of it first" >&2
+    done
+    [ -z "$in_booka" ] || return 1
+    found=$(run_psql -At <<'SQL'
+WITH path AS (SELECT s, i FROM unnest(current_schemas(false)) WITH ORDINALITY AS p (s, i) WHERE s <> 'booka')
+SELECT coalesce((SELECT path.s FROM path JOIN pg_namespace n ON n.nspname = path.s
+                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = 'service_provider_profiles'
+                 ORDER BY path.i LIMIT 1),
+                (SELECT s FROM path ORDER BY i LIMIT 1))
+SQL
+) || return 1
+    if [ -z "$found" ]; then
+        echo "$(basename "$0"): no schema of the search_path but booka exists, to hold DATA-MODEL's tables" >&2
+        return 1
+    fi
+    printf '%s\n' "$found"
 }
 
 # run_step FILE MODE: one step (MODE transaction or autocommit), retried while it fails on lock_timeout.
@@ -39,6 +65,7 @@ run_step() {
             echo "$lock \\g /dev/null"
             echo "SET client_min_messages = warning;"
             echo "SET lock_timeout = '$lock_timeout';"
+            echo 'SET search_path = :"core";'
             cat "$file"
         } | run_psql $single -v core="$core" -f - 2>&1); then
             [ -z "$out" ] || printf '%s\n' "$out" >&2

@@ -22,12 +22,13 @@ dir=$(cd "$(dirname "$0")/migrations" && pwd)
 # shellcheck source=schema/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# first: the answer must not depend on what this run creates (core_schema never answers booka)
+core=$(core_schema)
 run_psql -c "SET client_min_messages = warning" -c "CREATE SCHEMA IF NOT EXISTS booka" \
     -c "CREATE TABLE IF NOT EXISTS booka.schema_migrations (
             name text PRIMARY KEY,
             sha256 text NOT NULL,
             applied_at timestamptz NOT NULL DEFAULT now())"
-core=$(core_schema)
 
 for file in "$dir"/[0-9][0-9][0-9]_*.sql; do
     name=$(basename "$file")

@@ -13,19 +13,25 @@ CREATE TABLE IF NOT EXISTS booka.settings (
     created_pg_trgm boolean NOT NULL
 );
 
+-- pg_trgm goes where the tables are when it is not installed yet; where it is, it stays (trgm: its schema).
 SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') AS creates_pg_trgm \gset
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA :"core";
+SELECT n.nspname AS trgm FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_trgm' \gset
 
-SELECT count(*) FILTER (WHERE to_regclass(name) IS NULL) AS core_tables_missing,
-       string_agg(name, ', ') FILTER (WHERE to_regclass(name) IS NULL) AS core_tables_missing_names,
+-- Every name is looked up in the core schema (schema/lib.sh core_schema) alone.
+SELECT count(*) FILTER (WHERE to_regclass(format('%I.%I', :'core', name)) IS NULL) AS core_tables_missing,
+       string_agg(name, ', ') FILTER (WHERE to_regclass(format('%I.%I', :'core', name)) IS NULL)
+           AS core_tables_missing_names,
        EXISTS (SELECT 1 FROM pg_attribute a
-               WHERE a.attrelid = to_regclass('schema_migrations') AND a.attname = 'sha256' AND NOT a.attisdropped)
+               WHERE a.attrelid = to_regclass(format('%I.schema_migrations', :'core')) AND a.attname = 'sha256'
+                 AND NOT a.attisdropped)
            AS legacy_runner
 FROM (VALUES ('users'), ('service_provider_profiles'), ('service_categories'), ('services'), ('bookings'),
              ('reviews')) AS t (name) \gset
 
 \if :legacy_runner
-    SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = '001_core_tables.sql') AS legacy_owned \gset
+    SELECT EXISTS (SELECT 1 FROM :"core".schema_migrations WHERE name = '001_core_tables.sql') AS legacy_owned \gset
 \else
     \set legacy_owned false
 \endif
@@ -111,7 +117,7 @@ CREATE INDEX bookings_service_id_idx ON bookings (service_id);
 CREATE INDEX service_provider_profiles_created_at_idx ON service_provider_profiles (created_at);
 CREATE INDEX service_provider_profiles_updated_at_idx ON service_provider_profiles (updated_at);
 CREATE INDEX service_provider_profiles_location_trgm_idx ON service_provider_profiles
-    USING gin (location gin_trgm_ops);
+    USING gin (location :"trgm".gin_trgm_ops);
 
 INSERT INTO booka.settings (owns_core_tables, created_pg_trgm) VALUES (true, :'creates_pg_trgm')
     ON CONFLICT (id) DO NOTHING;
@@ -133,7 +139,8 @@ BEGIN
                  ('bookings', 'id'), ('bookings', 'artist_id'), ('bookings', 'event_date'), ('bookings', 'status'),
                  ('reviews', 'id'), ('reviews', 'artist_id'), ('reviews', 'rating')) AS r (t, c)
     WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a
-                      WHERE a.attrelid = to_regclass(r.t) AND a.attname = r.c AND a.attnum > 0 AND NOT a.attisdropped);
+                      WHERE a.attrelid = to_regclass(format('%I.%I', current_schema(), r.t)) AND a.attname = r.c
+                        AND a.attnum > 0 AND NOT a.attisdropped);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'adopt: the existing tables lack columns of shared/DATA-MODEL.md: %', missing;
     END IF;

@@ -95,7 +95,9 @@ CREATE INDEX IF NOT EXISTS providers_newest_idx ON booka.providers (created_at D
 CREATE INDEX IF NOT EXISTS providers_price_low_idx ON booka.providers (min_price ASC NULLS LAST, user_id DESC);
 CREATE INDEX IF NOT EXISTS providers_price_high_idx ON booka.providers (min_price DESC NULLS LAST, user_id DESC);
 -- ... the location filter of the whole set (substring, case-insensitive) ...
-CREATE INDEX IF NOT EXISTS providers_location_trgm_idx ON booka.providers USING gin (location gin_trgm_ops);
+SELECT n.nspname AS trgm FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_trgm' \gset
+CREATE INDEX IF NOT EXISTS providers_location_trgm_idx ON booka.providers USING gin (location :"trgm".gin_trgm_ops);
 
 -- ... and within one category.
 CREATE INDEX IF NOT EXISTS provider_categories_most_booked_idx ON booka.provider_categories

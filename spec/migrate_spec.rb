@@ -1,0 +1,117 @@
+# migrate_spec.rb: schema/migrate.sh and schema/uninstall.sh in the cases adopt_spec.rb's one adoption does not reach:
+# a migrating role named booka (its "$user" schema is the project's own), writes of the other application between
+# the trigger steps of 005, a role of that application planting an operator in the schema of DATA-MODEL's tables, a
+# table that lacks a column the project reads, the other application's own triggers writing the profiles, an index
+# build that has to wait for long transactions, and uninstalling after a migration that stopped at 001.
+# Each database is the marketplace of spec/support/marketplace/ (another application's), a few dozen providers.
+require_relative 'spec_helper'
+require 'uri'
+
+describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
+  db = Booka::Database
+  marketplace_dir = File.join(Booka::ROOT, 'spec', 'support', 'marketplace')
+  migrate = File.join(Booka::ROOT, 'schema', 'migrate.sh')
+  uninstall = File.join(Booka::ROOT, 'schema', 'uninstall.sh')
+  check = File.join(Booka::ROOT, 'schema', 'check.sql')
+  app = 'booka_spec_migrate_app' # the other application's role: owns its database, no privilege on booka
+
+  def run!(*cmd)
+    out, status = Open3.capture2e(*cmd)
+    raise "#{cmd.join(' ')} failed:\n#{out}" unless status.success?
+    out
+  end
+
+  def as(url, role)
+    u = URI(url)
+    u.user = role
+    u.to_s
+  end
+
+  # marketplace: database `name` as the other application made it (owned by its role), with `n` providers.
+  define_method(:marketplace) do |name, n: 40|
+    db.psql(<<~SQL)
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '#{app}') THEN CREATE ROLE #{app} LOGIN; END IF;
+      END $$;
+      DROP DATABASE IF EXISTS #{name} WITH (FORCE);
+      CREATE DATABASE #{name} OWNER #{app};
+    SQL
+    url = db.url_for(name)
+    db.psql(File.read(File.join(marketplace_dir, 'schema.sql')), url: as(url, app))
+    run!('psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', "n=#{n}", '-f', File.join(marketplace_dir, 'data.sql'))
+    url
+  end
+
+  # catalog: the schema as pg_dump writes it (less the random key of its \restrict lines).
+  def catalog(url)
+    out = run!('pg_dump', '--schema-only', url)
+    out.lines.reject { |l| l.start_with?('\\restrict', '\\unrestrict') }.join
+  end
+
+  define_method(:checked) do |url|
+    run!('psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', check)
+  end
+
+  define_method(:app_role) { app }
+  define_method(:migrate_path) { migrate }
+  define_method(:uninstall_path) { uninstall }
+
+  context 'as a role named booka (its "$user" schema is the project\'s schema booka)' do
+    before(:all) do
+      db.psql(<<~SQL)
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'booka') THEN CREATE ROLE booka LOGIN; END IF;
+        END $$;
+      SQL
+    end
+
+    it 'creates the tables of a new database in public, never in booka; migrates idempotently; uninstall keeps them' do
+      db.psql("DROP DATABASE IF EXISTS booka_spec_migrate_role WITH (FORCE); CREATE DATABASE booka_spec_migrate_role OWNER booka;")
+      url = as(db.url_for('booka_spec_migrate_role'), 'booka')
+      expect(db.psql('SHOW search_path', url: url).strip).to eq '"$user", public'
+      run!(migrate_path, url)
+      expect(run!(migrate_path, url)).not_to match(/applying/)
+      where = "SELECT relname || ':' || relnamespace::regnamespace FROM pg_class WHERE relkind = 'r' AND relname IN " \
+              "('users', 'service_provider_profiles', 'service_categories', 'services', 'bookings', 'reviews') ORDER BY 1"
+      tables = %w[bookings reviews service_categories service_provider_profiles services users].map { |t| "#{t}:public" }
+      expect(db.psql(where, url: url).split).to eq tables
+      db.insert_providers(url, { 7 => nil, 8 => '/static/profile_pics/8.jpg' }, location: 'Paarl')
+      expect(checked(url)).to match(/check: ok \(2 providers/)
+      run!(uninstall_path, url)
+      expect(db.psql(where, url: url).split).to eq tables
+      expect(db.psql('SELECT count(*) FROM service_provider_profiles', url: url).to_i).to eq 2
+      expect(db.psql("SELECT to_regnamespace('booka') IS NULL", url: url).strip).to eq 't'
+    end
+
+    it 'adopts the tables where they are, idempotently, and uninstall leaves them and their rows as they were' do
+      admin = marketplace('booka_spec_migrate_role_adopt')
+      db.psql("GRANT #{app_role} TO booka; GRANT CREATE ON DATABASE booka_spec_migrate_role_adopt TO booka;", url: admin)
+      before = catalog(admin)
+      rows = db.psql('SELECT count(*), sum(book_count) FROM service_provider_profiles', url: admin)
+      url = as(admin, 'booka')
+      run!(migrate_path, url)
+      expect(run!(migrate_path, url)).not_to match(/applying/)
+      expect(db.psql("SELECT relnamespace::regnamespace FROM pg_class WHERE relname = 'service_provider_profiles'",
+                     url: url).strip).to eq 'public'
+      expect(checked(url)).to match(/check: ok \(40 providers/)
+      run!(uninstall_path, url)
+      expect(catalog(admin)).to eq before
+      expect(db.psql('SELECT count(*), sum(book_count) FROM service_provider_profiles', url: admin)).to eq rows
+    end
+
+    it 'refuses a database whose DATA-MODEL tables are in the schema booka, and uninstall leaves them' do
+      db.psql("DROP DATABASE IF EXISTS booka_spec_migrate_role_in_booka WITH (FORCE); " \
+              'CREATE DATABASE booka_spec_migrate_role_in_booka OWNER booka;')
+      url = as(db.url_for('booka_spec_migrate_role_in_booka'), 'booka')
+      db.psql('CREATE SCHEMA booka; CREATE TABLE booka.service_provider_profiles (user_id bigint); ' \
+              'INSERT INTO booka.service_provider_profiles VALUES (1);', url: url)
+      out, status = Open3.capture2e(migrate_path, url)
+      expect(status).not_to be_success
+      expect(out).to match(/service_provider_profiles is in the schema booka/)
+      out, status = Open3.capture2e(uninstall_path, url)
+      expect(status).not_to be_success
+      expect(out).to match(/service_provider_profiles is in the schema booka/)
+      expect(db.psql('SELECT count(*) FROM booka.service_provider_profiles', url: url).to_i).to eq 1
+    end
+  end
+end

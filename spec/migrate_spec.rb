@@ -114,4 +114,34 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
       expect(db.psql('SELECT count(*) FROM booka.service_provider_profiles', url: url).to_i).to eq 1
     end
   end
+
+  it 'counts a write made between the trigger steps of 005 (a provider built before the reviews trigger exists)' do
+    url = marketplace('booka_spec_migrate_window')
+    provider = db.psql("SELECT min(artist_id) FROM services WHERE status = 'approved'", url: url).to_i
+    # the application holds the reviews table (a write in progress): 005 creates the triggers of the tables before it
+    # and waits there
+    holder = IO.popen(['psql', as(url, app_role), '-X', '-q', '-v', 'ON_ERROR_STOP=1'], 'r+')
+    holder.puts 'BEGIN; LOCK TABLE reviews IN ROW EXCLUSIVE MODE; SELECT 1;'
+    holder.flush
+    holder.gets
+    migration = Thread.new do
+      Open3.capture2e({ 'BOOKA_MIGRATE_LOCK_TIMEOUT' => '200ms' }, migrate_path, url)
+    end
+    Booka.wait_for(timeout: 60) do
+      db.psql("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'bookings'::regclass AND tgname = 'booka_list_insert'",
+              url: url).to_i == 1
+    end
+    # a service write: its trigger runs, the provider's row may be wanted now
+    db.psql("UPDATE services SET price = price + 1 WHERE artist_id = #{provider} AND status = 'approved'", url: as(url, app_role))
+    # the review in flight commits before the reviews trigger exists
+    holder.puts "INSERT INTO reviews (artist_id, rating) VALUES (#{provider}, 5); COMMIT;"
+    holder.close_write
+    holder.read
+    holder.close
+    out, status = migration.value
+    expect(status).to be_success, out
+    expect(checked(url)).to match(/check: ok/)
+    expect(db.psql("SELECT rating_count FROM booka.providers WHERE user_id = #{provider}", url: url).to_i)
+      .to eq db.psql("SELECT count(*) FROM reviews WHERE artist_id = #{provider}", url: url).to_i
+  end
 end

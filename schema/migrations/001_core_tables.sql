@@ -7,11 +7,23 @@
 -- schema, which recorded themselves in a table schema_migrations (name, sha256)), so it also keeps their denormalised
 -- columns true and moves updated_at (005). False: another application owns them and the project never writes them.
 -- created_pg_trgm: the extension was not there before this migration (schema/uninstall.sh then removes it).
+-- triggers_ready: every trigger of 005 is in place (set by its last step, never reset). Until then no trigger builds
+-- the booka.providers row of a provider (it could miss a write to a table whose trigger is not there yet); 006 builds
+-- them all afterwards.
 CREATE TABLE IF NOT EXISTS booka.settings (
     id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     owns_core_tables boolean NOT NULL,
-    created_pg_trgm boolean NOT NULL
+    created_pg_trgm boolean NOT NULL,
+    triggers_ready boolean NOT NULL DEFAULT false
 );
+-- added to a database adopted before the flag existed: there 005 completed once, so every trigger is in place
+SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'booka.settings'::regclass AND attname = 'triggers_ready')
+    AS adds_triggers_ready \gset
+\if :adds_triggers_ready
+ALTER TABLE booka.settings ADD COLUMN triggers_ready boolean NOT NULL DEFAULT false;
+UPDATE booka.settings
+SET triggers_ready = EXISTS (SELECT 1 FROM booka.schema_migrations WHERE name = '005_source_triggers.sql');
+\endif
 
 -- pg_trgm goes where the tables are when it is not installed yet; where it is, it stays (trgm: its schema).
 SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') AS creates_pg_trgm \gset

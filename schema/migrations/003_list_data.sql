@@ -116,6 +116,13 @@ LANGUAGE sql STABLE AS $$
     SELECT owns_core_tables FROM booka.settings
 $$;
 
+-- Whether the triggers may build a provider's booka.providers row (booka.settings.triggers_ready: every trigger of 005
+-- is in place, so a row built now cannot miss a later write). Read in the caller's snapshot, before the row's sources.
+CREATE OR REPLACE FUNCTION booka.triggers_ready() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT triggers_ready FROM booka.settings
+$$;
+
 -- The denormalised values as computed from scratch over the whole set, one grouping per source table (hash
 -- aggregates): what booka.rebuild_list_data() writes and schema/check.sql compares against.
 CREATE OR REPLACE VIEW booka.expected_book_counts AS
@@ -192,10 +199,14 @@ $$;
 -- Build the rows of the given providers that have none yet, from scratch. Their profiles are locked first (KEY SHARE,
 -- in id order: writers of the profile and of its bookings, reviews and services go on; a delete waits), so that a
 -- row is never built for a provider whose delete commits meanwhile. A concurrent build of the same provider makes
--- the INSERT wait for it, and then do nothing.
+-- the INSERT wait for it, and then do nothing. Nothing is built before every trigger is in place
+-- (booka.triggers_ready): 006 builds those rows then.
 CREATE OR REPLACE FUNCTION booka.ensure_providers(ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
 BEGIN
+    IF NOT booka.triggers_ready() THEN
+        RETURN;
+    END IF;
     ids := ARRAY(SELECT unnest(ids) EXCEPT SELECT b.user_id FROM booka.providers b WHERE b.user_id = ANY (ids));
     IF cardinality(ids) = 0 THEN
         RETURN;
@@ -209,8 +220,8 @@ END
 $$;
 
 -- Bring min_price and the provider_categories rows of the given providers in line with their approved services.
--- The providers' rows are built if missing and locked (in id order), so that a concurrent booking or review waits and
--- the sort keys copied into new membership rows are the committed ones.
+-- The providers' rows are built if missing (booka.ensure_providers) and locked (in id order), so that a concurrent
+-- booking or review waits and the sort keys copied into new membership rows are the committed ones.
 CREATE OR REPLACE FUNCTION booka.sync_services(ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
 BEGIN
@@ -244,14 +255,15 @@ END
 $$;
 
 -- Add counter deltas (bookings counted, reviews and their rating sum gained or lost) per provider. A provider whose
--- row is built takes its delta; one without a row gets it built from scratch, or, when a concurrent build of it
--- commits first (its count could not see this transaction's change), the delta on top of that. Rows are taken in
--- id order. On a database the project owns, the profiles are locked first, in id order, as the mirror of the
+-- row is built takes its delta; one without a row gets it built from scratch (once every trigger is in place:
+-- before, 006 builds it), or, when a concurrent build of it commits first (its count could not see this
+-- transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the profiles are locked first, in id order, as the mirror of the
 -- counters (004) writes them after the booka rows: two writers never hold these two rows in opposite orders.
 CREATE OR REPLACE FUNCTION booka.add_provider_deltas(artists bigint[], books integer[], counts integer[], sums bigint[])
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
 DECLARE
+    ready boolean := booka.triggers_ready();
     d record;
 BEGIN
     -- one delta per provider, in id order; providers whose deltas cancel out are left alone
@@ -280,6 +292,7 @@ BEGIN
                          RETURNING b.user_id)
         SELECT delta.* FROM delta WHERE delta.artist_id NOT IN (SELECT user_id FROM updated) ORDER BY delta.artist_id
     LOOP
+        CONTINUE WHEN NOT ready;
         INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at,
                                           location, picture_version)
         SELECT * FROM booka.compute_providers(ARRAY[d.artist_id])

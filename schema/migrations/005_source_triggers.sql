@@ -8,7 +8,9 @@
 --
 -- A provider whose row is not built yet (a database being adopted: 006 builds them in batches while these triggers
 -- already run) gets it built from scratch by the first write that touches it (booka.ensure_providers,
--- booka.add_provider_deltas), so that every write is counted exactly once whichever commits first.
+-- booka.add_provider_deltas), so that every write is counted exactly once whichever commits first; but only once
+-- every trigger here is in place (booka.settings.triggers_ready, set by the last step): a row built while the
+-- bookings trigger, say, is not there yet would miss the bookings written meanwhile.
 -- Row sets are handled per statement through transition tables, so a bulk statement costs one pass.
 --
 -- The trigger functions are SECURITY DEFINER with a fixed search_path: the other application's role writes
@@ -102,6 +104,7 @@ $$;
 CREATE OR REPLACE FUNCTION booka.on_provider_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
 DECLARE
+    ready boolean := booka.triggers_ready();
     gone bigint[] := ARRAY(SELECT user_id FROM old_rows EXCEPT SELECT user_id FROM new_rows);
     changed bigint[] := ARRAY(SELECT n.user_id FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id
                               WHERE (n.created_at, n.location, n.profile_picture_url)
@@ -126,6 +129,7 @@ BEGIN
         SELECT c.user_id FROM unnest(changed) AS c (user_id) WHERE c.user_id NOT IN (SELECT user_id FROM updated)
         ORDER BY 1
     LOOP
+        CONTINUE WHEN NOT ready; -- 006 builds it
         INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at,
                                           location, picture_version)
         SELECT * FROM booka.compute_providers(ARRAY[missing])
@@ -155,11 +159,16 @@ BEGIN
 END
 $$;
 
--- TRUNCATE bypasses row and statement triggers: rebuild after it.
+-- TRUNCATE bypasses row and statement triggers: rebuild after it. Before every trigger is in place, the rows built so
+-- far go instead (a rebuild now could miss a write to a table whose trigger is not there yet): 006 builds them all.
 CREATE OR REPLACE FUNCTION booka.on_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
 BEGIN
-    PERFORM booka.rebuild_list_data();
+    IF booka.triggers_ready() THEN
+        PERFORM booka.rebuild_list_data();
+    ELSE
+        DELETE FROM booka.providers;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -426,3 +435,6 @@ CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON users
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- Every trigger is in place: from now on the triggers build the rows of providers that have none (above).
+UPDATE booka.settings SET triggers_ready = true WHERE NOT triggers_ready;

@@ -1,9 +1,13 @@
 # lib.sh: running schema/ SQL files against $conninfo in steps, for migrate.sh and uninstall.sh (sourced; they set
 # `conninfo`, and `core` (core_schema below) before running files).
 #
-# Every step runs with the psql variable `core` (the schema of DATA-MODEL's tables: :'core' as a literal, :"core" as an
-# identifier) and with search_path set to that schema alone, whatever the role's own search_path says (a role named
-# booka has the project's schema first in it, as "$user").
+# The files name every table, view, function and index outside pg_catalog with its schema: the core schema (the one of
+# DATA-MODEL's tables, core_schema below) as the psql variable `core` (:'core' a literal, :"core" an identifier), and,
+# inside function bodies, where psql substitutes no variable, as the text @core@, which run_step replaces with the
+# quoted identifier before psql reads the file. Every step runs with search_path = pg_catalog, pg_temp, whatever the
+# role's own search_path says: no name resolves through the project's schema booka (a role named booka has it first,
+# as "$user"), nor through the core schema, where another role may create a function or operator that would shadow
+# pg_catalog's (CVE-2018-1058) in what a view or an index binds when it is created.
 #
 # A file is one transaction, unless it says otherwise in a line of its own:
 #   -- migrate: commit       splits the file: what comes before and after it commit separately
@@ -30,11 +34,11 @@ run_psql() {
 core_schema() {
     local in_booka table found
     in_booka=$(run_psql -At -c "SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace('booka')
-                                  AND relname IN ('users', 'service_provider_profiles', 'service_categories', 'services',
-                                                  'bookings', 'reviews') ORDER BY 1") || return 1
+                                  AND relname IN ('users', 'service_provider_profiles', 'service_categories',
+                                                  'services', 'bookings', 'reviews') ORDER BY 1") || return 1
     for table in $in_booka; do
-        echo "$(basename "$0"): $table is in the schema booka, the project's own (schema/uninstall.sh drops it whole):" \
-            "move DATA-MODEL's tables out of it first" >&2
+        echo "$(basename "$0"): $table is in the schema booka, the project's own" \
+            "(schema/uninstall.sh drops it whole): move DATA-MODEL's tables out of it first" >&2
     done
     [ -z "$in_booka" ] || return 1
     found=$(run_psql -At <<'SQL'
@@ -52,9 +56,17 @@ SQL
     printf '%s\n' "$found"
 }
 
+# quote_ident NAME: NAME as an SQL identifier, quoted where it needs to be.
+quote_ident() {
+    run_psql -At -v name="$1" <<'SQL'
+SELECT quote_ident(:'name')
+SQL
+}
+
 # run_step FILE MODE: one step (MODE transaction or autocommit), retried while it fails on lock_timeout.
 run_step() {
-    local file=$1 mode=$2 attempt out
+    local file=$1 mode=$2 attempt out sql
+    sql=$(<"$file")
     local lock="SELECT pg_advisory_xact_lock(hashtext('booka schema_migrations'))" single=-1
     if [ "$mode" = autocommit ]; then
         lock="SELECT pg_advisory_lock(hashtext('booka schema_migrations'))"
@@ -65,8 +77,8 @@ run_step() {
             echo "$lock \\g /dev/null"
             echo "SET client_min_messages = warning;"
             echo "SET lock_timeout = '$lock_timeout';"
-            echo 'SET search_path = :"core";'
-            cat "$file"
+            echo "SET search_path = pg_catalog, pg_temp;"
+            printf '%s\n' "${sql//@core@/"$core_ident"}"
         } | run_psql $single -v core="$core" -f - 2>&1); then
             [ -z "$out" ] || printf '%s\n' "$out" >&2
             return 0

@@ -7,9 +7,8 @@
 # booka.schema_migrations (name, sha256). A migration already recorded with the same checksum is skipped; one whose file
 # changed since is applied again (every migration is idempotent) and re-recorded.
 #
-# Each file runs in one or more steps (schema/lib.sh: transactions, autocommit, lock_timeout and retries). psql
-# variable `core` holds the schema of the DATA-MODEL tables (lib.sh core_schema), for the search_path of the functions
-# that triggers run.
+# Each file runs in one or more steps (schema/lib.sh: transactions, autocommit, lock_timeout and retries, and how the
+# files name the schema of DATA-MODEL's tables, lib.sh core_schema).
 # On error the failing step is rolled back, the ones before it stay applied, and the exit status is non-zero.
 set -euo pipefail
 
@@ -24,6 +23,7 @@ dir=$(cd "$(dirname "$0")/migrations" && pwd)
 
 # first: the answer must not depend on what this run creates (core_schema never answers booka)
 core=$(core_schema)
+core_ident=$(quote_ident "$core")
 run_psql -c "SET client_min_messages = warning" -c "CREATE SCHEMA IF NOT EXISTS booka" \
     -c "CREATE TABLE IF NOT EXISTS booka.schema_migrations (
             name text PRIMARY KEY,

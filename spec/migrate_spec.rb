@@ -144,4 +144,40 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
     expect(db.psql("SELECT rating_count FROM booka.providers WHERE user_id = #{provider}", url: url).to_i)
       .to eq db.psql("SELECT count(*) FROM reviews WHERE artist_id = #{provider}", url: url).to_i
   end
+
+  it 'runs no operator or function that another role planted in the schema of the tables with the owner\'s rights' do
+    url = marketplace('booka_spec_migrate_shadow')
+    app_url = as(url, app_role)
+    provider = db.psql("SELECT min(artist_id) FROM services WHERE status = 'approved'", url: url).to_i
+    # the application's role owns public (the schema of DATA-MODEL's tables) and, there, shadows the equality of its
+    # varchar columns with a function that notes who runs it, before the migration and after
+    db.psql(<<~SQL, url: app_url)
+      CREATE TABLE public.ran_as (who name);
+      GRANT INSERT ON public.ran_as TO PUBLIC;
+      CREATE FUNCTION public.noting_eq(a varchar, b varchar) RETURNS boolean LANGUAGE plpgsql AS $$
+      BEGIN
+          INSERT INTO public.ran_as VALUES (current_user);
+          RETURN a::text = b::text;
+      END
+      $$;
+      CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = public.noting_eq);
+    SQL
+    run!(migrate_path, url)
+    db.psql(<<~SQL, url: app_url)
+      UPDATE services SET price = price + 1 WHERE artist_id = #{provider};
+      INSERT INTO bookings (client_id, artist_id, status, event_date)
+      VALUES ((SELECT min(id) FROM users WHERE user_type::text = 'client'), #{provider}, 'confirmed', '2025-09-01');
+      INSERT INTO reviews (artist_id, rating) VALUES (#{provider}, 4);
+      UPDATE service_provider_profiles SET location = 'Paarl' WHERE user_id = #{provider};
+      INSERT INTO service_categories (name) VALUES ('Stilt Walker');
+    SQL
+    expect(db.psql('SELECT DISTINCT who FROM public.ran_as ORDER BY 1', url: url).split - [app_role]).to eq []
+    # nothing the migration made (views, index predicates) is bound to the planted operator
+    expect(db.psql(<<~SQL, url: url).split).to eq []
+      SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid) FROM pg_depend d
+      WHERE d.refclassid = 'pg_operator'::regclass AND d.refobjid = 'public.=(varchar, varchar)'::regoperator
+    SQL
+    db.psql('DROP OPERATOR public.= (varchar, varchar); DROP FUNCTION public.noting_eq(varchar, varchar);', url: app_url)
+    expect(checked(url)).to match(/check: ok/)
+  end
 end

@@ -4,6 +4,8 @@
 -- and views that compute them from DATA-MODEL's tables; the triggers on booka's own tables that keep the copies and
 -- counts in step; the cache generation and epoch. No lock is taken on DATA-MODEL's tables here: the triggers on those
 -- come in 005, the rows in 006.
+-- Names outside pg_catalog carry their schema: DATA-MODEL's tables :"core" (in views) and @core@ (in function bodies,
+-- schema/lib.sh); the functions that read them run with search_path = pg_catalog, pg_temp (005 says why).
 -- Idempotent: tables, indexes and sequences are created only when missing; functions, views and triggers replaced.
 
 -- The price bucket of a lowest price: 0..5 for [0,500) [500,1000) [1000,2000) [2000,5000) [5000,10000)
@@ -127,29 +129,29 @@ $$;
 -- aggregates): what booka.rebuild_list_data() writes and schema/check.sql compares against.
 CREATE OR REPLACE VIEW booka.expected_book_counts AS
     SELECT artist_id AS user_id, sum(booka.booking_counts(status))::integer AS book_count
-    FROM bookings GROUP BY artist_id;
+    FROM :"core".bookings GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_ratings AS
     SELECT artist_id AS user_id, count(*)::integer AS rating_count, sum(rating)::bigint AS rating_sum
-    FROM reviews GROUP BY artist_id;
+    FROM :"core".reviews GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_min_prices AS
     SELECT artist_id AS user_id, min(price)::numeric AS min_price
-    FROM services WHERE status = 'approved' GROUP BY artist_id;
+    FROM :"core".services WHERE status = 'approved' GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_providers AS
     SELECT p.user_id::bigint AS user_id, coalesce(b.book_count, 0) AS book_count,
            coalesce(r.rating_count, 0) AS rating_count, coalesce(r.rating_sum, 0) AS rating_sum, m.min_price,
            p.created_at::timestamptz AS created_at, p.location::text AS location,
            booka.picture_version(p.profile_picture_url) AS picture_version
-    FROM service_provider_profiles p
+    FROM :"core".service_provider_profiles p
     LEFT JOIN booka.expected_book_counts b ON b.user_id = p.user_id
     LEFT JOIN booka.expected_ratings r ON r.user_id = p.user_id
     LEFT JOIN booka.expected_min_prices m ON m.user_id = p.user_id;
 
 CREATE OR REPLACE VIEW booka.expected_memberships AS
     SELECT artist_id::bigint AS user_id, service_category_id::integer AS category_id, min(price)::numeric AS min_price
-    FROM services WHERE status = 'approved' AND service_category_id IS NOT NULL
+    FROM :"core".services WHERE status = 'approved' AND service_category_id IS NOT NULL
     GROUP BY artist_id, service_category_id;
 
 CREATE OR REPLACE VIEW booka.expected_list_counts AS
@@ -170,16 +172,17 @@ CREATE OR REPLACE VIEW booka.list_counts AS
 CREATE OR REPLACE FUNCTION booka.compute_providers(ids bigint[])
 RETURNS TABLE (user_id bigint, book_count integer, rating_count integer, rating_sum bigint, min_price numeric,
                created_at timestamptz, location text, picture_version text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT p.user_id,
-           (SELECT count(*) FROM bookings b
+           (SELECT count(*) FROM @core@.bookings b
             WHERE b.artist_id = p.user_id AND b.status IN ('confirmed', 'completed'))::integer,
            r.rating_count, r.rating_sum,
-           (SELECT min(s.price) FROM services s WHERE s.artist_id = p.user_id AND s.status = 'approved')::numeric,
+           (SELECT min(s.price) FROM @core@.services s
+            WHERE s.artist_id = p.user_id AND s.status = 'approved')::numeric,
            p.created_at, p.location, booka.picture_version(p.profile_picture_url)
-    FROM service_provider_profiles p
+    FROM @core@.service_provider_profiles p
     CROSS JOIN LATERAL (SELECT count(*)::integer AS rating_count, coalesce(sum(v.rating), 0)::bigint AS rating_sum
-                        FROM reviews v WHERE v.artist_id = p.user_id) AS r
+                        FROM @core@.reviews v WHERE v.artist_id = p.user_id) AS r
     WHERE p.user_id = ANY (ids)
 $$;
 
@@ -202,7 +205,7 @@ $$;
 -- the INSERT wait for it, and then do nothing. Nothing is built before every trigger is in place
 -- (booka.triggers_ready): 006 builds those rows then.
 CREATE OR REPLACE FUNCTION booka.ensure_providers(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NOT booka.triggers_ready() THEN
         RETURN;
@@ -211,7 +214,7 @@ BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM service_provider_profiles p WHERE p.user_id = ANY (ids) ORDER BY p.user_id FOR KEY SHARE;
+    PERFORM 1 FROM @core@.service_provider_profiles p WHERE p.user_id = ANY (ids) ORDER BY p.user_id FOR KEY SHARE;
     INSERT INTO booka.providers (user_id, book_count, rating_count, rating_sum, min_price, created_at, location,
                                  picture_version)
     SELECT * FROM booka.compute_providers(ids) ORDER BY 1
@@ -223,28 +226,28 @@ $$;
 -- The providers' rows are built if missing (booka.ensure_providers) and locked (in id order), so that a concurrent
 -- booking or review waits and the sort keys copied into new membership rows are the committed ones.
 CREATE OR REPLACE FUNCTION booka.sync_services(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM booka.ensure_providers(ids);
     PERFORM 1 FROM booka.providers b WHERE b.user_id = ANY (ids) ORDER BY b.user_id FOR NO KEY UPDATE;
 
     UPDATE booka.providers b SET min_price = m.min_price
     FROM (SELECT q.user_id,
-                 (SELECT min(s.price) FROM services s WHERE s.artist_id = q.user_id AND s.status = 'approved')::numeric
-                     AS min_price
+                 (SELECT min(s.price) FROM @core@.services s
+                  WHERE s.artist_id = q.user_id AND s.status = 'approved')::numeric AS min_price
           FROM booka.providers q WHERE q.user_id = ANY (ids)) AS m
     WHERE b.user_id = m.user_id AND b.min_price IS DISTINCT FROM m.min_price;
 
     DELETE FROM booka.provider_categories m
     WHERE m.user_id = ANY (ids)
-      AND NOT EXISTS (SELECT 1 FROM services s
+      AND NOT EXISTS (SELECT 1 FROM @core@.services s
                       WHERE s.artist_id = m.user_id AND s.service_category_id = m.category_id AND s.status = 'approved');
 
     INSERT INTO booka.provider_categories AS m (user_id, category_id, min_price, book_count, rating_avg, rating_count,
                                                 created_at, location)
     SELECT e.user_id, e.category_id, e.min_price, b.book_count, b.rating_avg, b.rating_count, b.created_at, b.location
     FROM (SELECT s.artist_id AS user_id, s.service_category_id AS category_id, min(s.price)::numeric AS min_price
-          FROM services s
+          FROM @core@.services s
           WHERE s.artist_id = ANY (ids) AND s.status = 'approved' AND s.service_category_id IS NOT NULL
           GROUP BY 1, 2) AS e
     JOIN booka.providers b ON b.user_id = e.user_id
@@ -261,7 +264,7 @@ $$;
 -- counters (004) writes them after the booka rows: two writers never hold these two rows in opposite orders.
 CREATE OR REPLACE FUNCTION booka.add_provider_deltas(artists bigint[], books integer[], counts integer[], sums bigint[])
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ready boolean := booka.triggers_ready();
     d record;
@@ -279,7 +282,8 @@ BEGIN
         RETURN;
     END IF;
     IF booka.owns_core_tables() THEN
-        PERFORM 1 FROM service_provider_profiles p WHERE p.user_id = ANY (artists) ORDER BY p.user_id FOR NO KEY UPDATE;
+        PERFORM 1 FROM @core@.service_provider_profiles p
+        WHERE p.user_id = ANY (artists) ORDER BY p.user_id FOR NO KEY UPDATE;
     END IF;
     FOR d IN
         WITH delta AS (SELECT * FROM unnest(artists, books, counts, sums) AS u (artist_id, books, counts, sums)),
@@ -308,13 +312,13 @@ $$;
 -- the project owns them). Used by the seed loader after a bulk load, after a TRUNCATE, and by operators to repair;
 -- writers of the source tables wait until the calling transaction ends (schema/README.md).
 CREATE OR REPLACE FUNCTION booka.rebuild_list_data() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    LOCK TABLE service_provider_profiles, services, bookings, reviews IN SHARE MODE;
+    LOCK TABLE @core@.service_provider_profiles, @core@.services, @core@.bookings, @core@.reviews IN SHARE MODE;
     LOCK TABLE booka.providers, booka.provider_categories, booka.provider_list_counts IN SHARE ROW EXCLUSIVE MODE;
 
     DELETE FROM booka.providers b
-    WHERE NOT EXISTS (SELECT 1 FROM service_provider_profiles p WHERE p.user_id = b.user_id);
+    WHERE NOT EXISTS (SELECT 1 FROM @core@.service_provider_profiles p WHERE p.user_id = b.user_id);
 
     INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at, location,
                                       picture_version)
@@ -357,14 +361,14 @@ $$;
 -- where they differ. booka.mirror marks the write as the mirror's for the profiles' BEFORE trigger (004), which keeps
 -- those columns from any other writer.
 CREATE OR REPLACE FUNCTION booka.mirror_counters(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- no statement at all for no rows: the profiles' statement triggers would run (and come back here)
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
     PERFORM set_config('booka.mirror', 'on', true);
-    UPDATE service_provider_profiles p
+    UPDATE @core@.service_provider_profiles p
     SET book_count = b.book_count, rating_avg = b.rating_avg, rating_count = b.rating_count
     FROM booka.providers b
     WHERE b.user_id = ANY (ids) AND p.user_id = b.user_id
@@ -385,7 +389,7 @@ DECLARE
 BEGIN
     LOOP
         SELECT array_agg(user_id ORDER BY user_id) INTO ids
-        FROM (SELECT p.user_id FROM service_provider_profiles p
+        FROM (SELECT p.user_id FROM @core@.service_provider_profiles p
               WHERE p.user_id > last AND NOT EXISTS (SELECT 1 FROM booka.providers b WHERE b.user_id = p.user_id)
               ORDER BY p.user_id LIMIT batch) AS x;
         EXIT WHEN ids IS NULL;

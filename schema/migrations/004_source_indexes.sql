@@ -12,10 +12,10 @@ WHERE NOT i.indisvalid AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE 
 
 -- Approved services by price, with their provider: the total of a price-filtered list is counted from the services
 -- in the price range (grouped by provider) rather than by probing every provider.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_price_idx ON services (price) INCLUDE (artist_id)
-    WHERE status = 'approved';
-CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_category_price_idx ON services
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_price_idx ON :"core".services (price)
+    INCLUDE (artist_id) WHERE status = 'approved';
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_services_approved_category_price_idx ON :"core".services
     (service_category_id, price) INCLUDE (artist_id) WHERE status = 'approved';
 -- Providers busy on a date (the `when` filter counted from the bookings side).
-CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_bookings_open_event_date_idx ON bookings (event_date, artist_id)
+CREATE INDEX CONCURRENTLY IF NOT EXISTS booka_bookings_open_event_date_idx ON :"core".bookings (event_date, artist_id)
     WHERE status IN ('pending', 'confirmed');

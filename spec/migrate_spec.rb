@@ -180,4 +180,12 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
     db.psql('DROP OPERATOR public.= (varchar, varchar); DROP FUNCTION public.noting_eq(varchar, varchar);', url: app_url)
     expect(checked(url)).to match(/check: ok/)
   end
+
+  it 'refuses to adopt tables that lack a column the project reads (users.user_type)' do
+    url = marketplace('booka_spec_migrate_no_user_type')
+    db.psql('ALTER TABLE users DROP COLUMN user_type CASCADE;', url: as(url, app_role))
+    out, status = Open3.capture2e(migrate_path, url)
+    expect(status).not_to be_success
+    expect(out).to match(/adopt: the existing tables lack columns of shared\/DATA-MODEL.md: users\.user_type\b/)
+  end
 end

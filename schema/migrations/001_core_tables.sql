@@ -134,10 +134,12 @@ CREATE INDEX service_provider_profiles_location_trgm_idx ON :"core".service_prov
 INSERT INTO booka.settings (owns_core_tables, created_pg_trgm) VALUES (true, :'creates_pg_trgm')
     ON CONFLICT (id) DO NOTHING;
 \elif :adopted
--- The columns the project reads must be there (names are DATA-MODEL.md's; types are the owner's business).
+-- The columns the project reads must be there (names are DATA-MODEL.md's; types are the owner's business): the
+-- server's queries (plugin/list/sql.c, plugin/avatar/), the triggers and views (003, 005: users.user_type tells a
+-- provider's user from a client's).
 SELECT coalesce(string_agg(format('%s.%s', t, c), ', ' ORDER BY t, c), '') AS missing_columns,
        count(*) > 0 AS columns_missing
-FROM (VALUES ('users', 'id'), ('users', 'first_name'), ('users', 'last_name'),
+FROM (VALUES ('users', 'id'), ('users', 'first_name'), ('users', 'last_name'), ('users', 'user_type'),
              ('service_provider_profiles', 'user_id'), ('service_provider_profiles', 'business_name'),
              ('service_provider_profiles', 'custom_subtitle'), ('service_provider_profiles', 'location'),
              ('service_provider_profiles', 'hourly_rate'), ('service_provider_profiles', 'price_visible'),

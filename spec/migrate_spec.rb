@@ -188,4 +188,39 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
     expect(status).not_to be_success
     expect(out).to match(/adopt: the existing tables lack columns of shared\/DATA-MODEL.md: users\.user_type\b/)
   end
+
+  context 'notifications' do
+    it 'invalidates when the other application\'s own trigger writes a profile' do
+      url = marketplace('booka_spec_migrate_notify')
+      run!(migrate_path, url)
+      app_url = as(url, app_role)
+      # a moderation queue of the application: an accepted edit is applied to the profile by its trigger
+      db.psql(<<~SQL, url: app_url)
+        CREATE TABLE profile_edits (user_id bigint NOT NULL, business_name varchar(200));
+        CREATE FUNCTION app_apply_profile_edit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE service_provider_profiles SET business_name = NEW.business_name WHERE user_id = NEW.user_id;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER profile_edits_apply AFTER INSERT ON profile_edits FOR EACH ROW EXECUTE FUNCTION app_apply_profile_edit();
+      SQL
+      out = db.psql(<<~SQL, url: app_url)
+        LISTEN booka_invalidate;
+        INSERT INTO profile_edits VALUES (3, 'Edited Through The Queue');
+      SQL
+      expect(out).to match(/Asynchronous notification "booka_invalidate" with payload "\d+ list-all( list-cat-[a-z0-9_.%]+)*"/)
+    end
+
+    it 'sends one notification for a write whose counters the project mirrors into the profiles (its own writes send none)' do
+      url = db.recreate('booka_spec_migrate_notify_owned')
+      db.insert_providers(url, { 5 => nil, 6 => nil })
+      out = db.psql(<<~SQL, url: url)
+        LISTEN booka_invalidate;
+        INSERT INTO bookings (artist_id, client_id, event_date, status) VALUES (5, 6, '2025-09-01', 'confirmed');
+      SQL
+      expect(out.scan(/Asynchronous notification "booka_invalidate"/).size).to eq 1
+      expect(db.psql('SELECT book_count FROM service_provider_profiles WHERE user_id = 5', url: url).to_i).to eq 1
+    end
+  end
 end

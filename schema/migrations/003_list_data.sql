@@ -260,8 +260,9 @@ $$;
 -- Add counter deltas (bookings counted, reviews and their rating sum gained or lost) per provider. A provider whose
 -- row is built takes its delta; one without a row gets it built from scratch (once every trigger is in place:
 -- before, 006 builds it), or, when a concurrent build of it commits first (its count could not see this
--- transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the profiles are locked first, in id order, as the mirror of the
--- counters (004) writes them after the booka rows: two writers never hold these two rows in opposite orders.
+-- transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the
+-- profiles are locked first, in id order, as the mirror of the counters (booka.mirror_counters) writes them after the
+-- booka rows: two writers never hold these two rows in opposite orders.
 CREATE OR REPLACE FUNCTION booka.add_provider_deltas(artists bigint[], books integer[], counts integer[], sums bigint[])
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -358,8 +359,8 @@ END
 $$;
 
 -- On a database the project owns: copy the counters of the given providers into DATA-MODEL's denormalised columns
--- where they differ. booka.mirror marks the write as the mirror's for the profiles' BEFORE trigger (004), which keeps
--- those columns from any other writer.
+-- where they differ. booka.mirror marks the write as the mirror's for the profiles' BEFORE trigger (005), which keeps
+-- those columns from any other writer, and for their notification trigger, which sends nothing for it.
 CREATE OR REPLACE FUNCTION booka.mirror_counters(ids bigint[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

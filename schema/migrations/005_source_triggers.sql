@@ -186,9 +186,10 @@ $$;
 --   avatar              every unversioned avatar (bulk write, TRUNCATE)
 --   avatar-<id>         one provider's unversioned avatar URL (its picture changed, or the provider came or went)
 -- "<generation> " with no tag: a write no response depends on (a new user who is not a provider yet).
--- One notification per statement as before, now only for the statement a client sent: statements that triggers run on
--- its behalf (a booking moving book_count, a provider delete cascading to services) are covered by the notification of
--- the statement that caused them.
+-- One notification per statement that writes these tables, whoever runs it: a client, the other application's own
+-- triggers (its trigger on a table of its own may update a profile), a foreign key's cascade. The project's own writes
+-- send none: booka.mirror_counters copying the counters into the profiles (a database the project owns) marks its
+-- statement with the setting booka.mirror, and the notification of the booking or review that moved them covers it.
 
 -- booka.edge_tag_text: a category slug as tag text: bytes a-z, 0-9, '_' and '.' kept, every other byte %XX (upper-case
 -- hex), so no tag holds a separator or a byte a header cannot carry. plugin/edge/tags.c spells it the same way.
@@ -244,7 +245,7 @@ DECLARE
     categories bigint[];
     pictures bigint[];
 BEGIN
-    IF pg_trigger_depth() > 1 THEN
+    IF current_setting('booka.mirror', true) = 'on' THEN -- the project's own write (above)
         RETURN NULL;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN

@@ -223,4 +223,54 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
       expect(db.psql('SELECT book_count FROM service_provider_profiles WHERE user_id = 5', url: url).to_i).to eq 1
     end
   end
+
+  context 'index builds (004, CREATE INDEX CONCURRENTLY)' do
+    indexes = "SELECT c.relname || ':' || i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid " \
+              "WHERE c.relname LIKE 'booka\\_%' ORDER BY 1"
+    valid = %w[booka_bookings_open_event_date_idx booka_services_approved_category_price_idx
+               booka_services_approved_price_idx].map { |n| "#{n}:true" }
+
+    # snapshot_holder: a transaction of the application that holds a snapshot for `seconds` (a long report): an index
+    # build waits for it to end.
+    define_method(:snapshot_holder) do |url, seconds|
+      holder = Thread.new do
+        Open3.capture2e('psql', url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c',
+                        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM services; SELECT pg_sleep(#{seconds}); COMMIT;")
+      end
+      Booka.wait_for(timeout: 10) do
+        Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(#{seconds})%' " \
+                             "AND wait_event = 'PgSleep'", url: url).to_i == 1
+      end
+      holder
+    end
+
+    it 'waits for long transactions instead of giving up on lock_timeout, and leaves every index valid' do
+      url = marketplace('booka_spec_migrate_cic')
+      run!(migrate_path, url)
+      db.psql("DROP INDEX booka_services_approved_price_idx, booka_services_approved_category_price_idx, " \
+              "booka_bookings_open_event_date_idx; DELETE FROM booka.schema_migrations WHERE name = '004_source_indexes.sql';",
+              url: url)
+      holder = snapshot_holder(as(url, app_role), 4)
+      out, status = Open3.capture2e({ 'BOOKA_MIGRATE_LOCK_TIMEOUT' => '300ms', 'BOOKA_MIGRATE_ATTEMPTS' => '2' }, migrate_path, url)
+      expect(status).to be_success, out
+      expect(holder.value[1]).to be_success
+      expect(db.psql(indexes, url: url).split).to eq valid
+    end
+
+    it 'drops and builds again an index that an interrupted build left invalid' do
+      url = db.url_for('booka_spec_migrate_cic')
+      db.psql('DROP INDEX booka_services_approved_price_idx', url: url)
+      holder = snapshot_holder(as(url, app_role), 2)
+      out, status = Open3.capture2e('psql', url, '-X', '-q', '-c', "SET lock_timeout = '100ms'", '-c',
+                                    'CREATE INDEX CONCURRENTLY booka_services_approved_price_idx ON services (price) ' \
+                                    "INCLUDE (artist_id) WHERE status = 'approved'")
+      expect(status).not_to be_success
+      expect(out).to match(/lock timeout/)
+      holder.join
+      expect(db.psql(indexes, url: url).split).to include 'booka_services_approved_price_idx:false'
+      db.psql("DELETE FROM booka.schema_migrations WHERE name = '004_source_indexes.sql'", url: url)
+      run!(migrate_path, url)
+      expect(db.psql(indexes, url: url).split).to eq valid
+    end
+  end
 end

@@ -3,6 +3,12 @@
 -- Idempotent: an index left invalid by an interrupted build is dropped and built again; a valid one is kept.
 -- migrate: autocommit
 
+-- Without the lock_timeout of schema/lib.sh: CREATE and DROP INDEX CONCURRENTLY take a lock that no writer of the
+-- table waits for (SHARE UPDATE EXCLUSIVE), then wait until every transaction that began before the build has ended.
+-- That second wait is no lock queue, but lock_timeout cut it short all the same, left the index INVALID and had the
+-- retry build it again: where some transaction is always older than the timeout (a report, a long batch), never.
+SET lock_timeout = 0;
+
 SELECT format('DROP INDEX CONCURRENTLY %s', i.indexrelid::regclass)
 FROM pg_index i
 JOIN pg_class c ON c.oid = i.indexrelid

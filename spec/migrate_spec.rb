@@ -181,12 +181,29 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
     expect(checked(url)).to match(/check: ok/)
   end
 
-  it 'refuses to adopt tables that lack a column the project reads (users.user_type)' do
+  it 'refuses to adopt tables that lack a column the project reads (users.user_type), and uninstall undoes the attempt' do
     url = marketplace('booka_spec_migrate_no_user_type')
     db.psql('ALTER TABLE users DROP COLUMN user_type CASCADE;', url: as(url, app_role))
+    before = catalog(url)
     out, status = Open3.capture2e(migrate_path, url)
     expect(status).not_to be_success
     expect(out).to match(/adopt: the existing tables lack columns of shared\/DATA-MODEL.md: users\.user_type\b/)
+    run!(uninstall_path, url)
+    expect(catalog(url)).to eq before
+  end
+
+  it 'uninstalls after a migration that stopped at 001 (only some of the tables exist)' do
+    db.psql('DROP DATABASE IF EXISTS booka_spec_migrate_partial WITH (FORCE); CREATE DATABASE booka_spec_migrate_partial;')
+    url = db.url_for('booka_spec_migrate_partial')
+    db.psql('CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);', url: url)
+    before = catalog(url)
+    out, status = Open3.capture2e(migrate_path, url)
+    expect(status).not_to be_success
+    expect(out).to match(/only some of the DATA-MODEL.md tables exist/)
+    expect(db.psql("SELECT to_regnamespace('booka') IS NOT NULL", url: url).strip).to eq 't' # migrate.sh made it
+    run!(uninstall_path, url)
+    expect(catalog(url)).to eq before
+    expect(run!(uninstall_path, url)).to match(/removed/)
   end
 
   context 'notifications' do

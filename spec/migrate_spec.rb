@@ -145,6 +145,24 @@ describe 'schema/migrate.sh and schema/uninstall.sh, edge cases' do
       .to eq db.psql("SELECT count(*) FROM reviews WHERE artist_id = #{provider}", url: url).to_i
   end
 
+  it 'builds the memberships of a provider whose row a booking, a review or a profile edit builds first (006 running)' do
+    url = marketplace('booka_spec_migrate_first_touch')
+    run!(migrate_path, url)
+    # providers with approved services in categories whose rows 006 has not reached yet
+    ids = db.psql("SELECT DISTINCT artist_id FROM services WHERE status = 'approved' AND service_category_id IS NOT NULL " \
+                  'ORDER BY 1 LIMIT 3', url: url).split.map(&:to_i)
+    db.psql("DELETE FROM booka.providers WHERE user_id IN (#{ids.join(', ')})", url: url)
+    db.psql(<<~SQL, url: as(url, app_role))
+      INSERT INTO bookings (client_id, artist_id, status, event_date)
+      VALUES ((SELECT min(id) FROM users WHERE user_type = 'client'), #{ids[0]}, 'confirmed', '2025-09-01');
+      INSERT INTO reviews (artist_id, rating) VALUES (#{ids[1]}, 3);
+      UPDATE service_provider_profiles SET location = 'Paarl' WHERE user_id = #{ids[2]};
+    SQL
+    expect(db.psql("SELECT count(DISTINCT user_id) FROM booka.provider_categories WHERE user_id IN (#{ids.join(', ')})",
+                   url: url).to_i).to eq 3
+    expect(checked(url)).to match(/check: ok/)
+  end
+
   it 'runs no operator or function that another role planted in the schema of the tables with the owner\'s rights' do
     url = marketplace('booka_spec_migrate_shadow')
     app_url = as(url, app_role)

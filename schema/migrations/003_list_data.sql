@@ -199,7 +199,24 @@ LANGUAGE sql AS $$
     ON CONFLICT (category_id, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 $$;
 
--- Build the rows of the given providers that have none yet, from scratch. Their profiles are locked first (KEY SHARE,
+-- Insert or correct the provider_categories rows of the given providers that have a booka.providers row, one per
+-- category they have an approved service in, with its lowest price and copies of the provider's sort keys.
+CREATE OR REPLACE FUNCTION booka.add_memberships(ids bigint[]) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO booka.provider_categories AS m (user_id, category_id, min_price, book_count, rating_avg, rating_count,
+                                                created_at, location)
+    SELECT e.user_id, e.category_id, e.min_price, b.book_count, b.rating_avg, b.rating_count, b.created_at, b.location
+    FROM (SELECT s.artist_id AS user_id, s.service_category_id AS category_id, min(s.price)::numeric AS min_price
+          FROM @core@.services s
+          WHERE s.artist_id = ANY (ids) AND s.status = 'approved' AND s.service_category_id IS NOT NULL
+          GROUP BY 1, 2) AS e
+    JOIN booka.providers b ON b.user_id = e.user_id
+    ORDER BY e.user_id, e.category_id
+    ON CONFLICT (user_id, category_id) DO UPDATE SET min_price = EXCLUDED.min_price
+        WHERE m.min_price IS DISTINCT FROM EXCLUDED.min_price
+$$;
+
+-- Build the rows of the given providers that have none yet, from scratch, with their memberships. Their profiles are locked first (KEY SHARE,
 -- in id order: writers of the profile and of its bookings, reviews and services go on; a delete waits), so that a
 -- row is never built for a provider whose delete commits meanwhile. A concurrent build of the same provider makes
 -- the INSERT wait for it, and then do nothing. Nothing is built before every trigger is in place
@@ -215,10 +232,15 @@ BEGIN
         RETURN;
     END IF;
     PERFORM 1 FROM @core@.service_provider_profiles p WHERE p.user_id = ANY (ids) ORDER BY p.user_id FOR KEY SHARE;
-    INSERT INTO booka.providers (user_id, book_count, rating_count, rating_sum, min_price, created_at, location,
-                                 picture_version)
-    SELECT * FROM booka.compute_providers(ids) ORDER BY 1
-    ON CONFLICT (user_id) DO NOTHING;
+    WITH built AS (INSERT INTO booka.providers (user_id, book_count, rating_count, rating_sum, min_price, created_at,
+                                                location, picture_version)
+                   SELECT * FROM booka.compute_providers(ids) ORDER BY 1
+                   ON CONFLICT (user_id) DO NOTHING
+                   RETURNING user_id)
+    SELECT array_agg(user_id ORDER BY user_id) INTO ids FROM built;
+    IF ids IS NOT NULL THEN
+        PERFORM booka.add_memberships(ids);
+    END IF;
 END
 $$;
 
@@ -243,24 +265,14 @@ BEGIN
       AND NOT EXISTS (SELECT 1 FROM @core@.services s
                       WHERE s.artist_id = m.user_id AND s.service_category_id = m.category_id AND s.status = 'approved');
 
-    INSERT INTO booka.provider_categories AS m (user_id, category_id, min_price, book_count, rating_avg, rating_count,
-                                                created_at, location)
-    SELECT e.user_id, e.category_id, e.min_price, b.book_count, b.rating_avg, b.rating_count, b.created_at, b.location
-    FROM (SELECT s.artist_id AS user_id, s.service_category_id AS category_id, min(s.price)::numeric AS min_price
-          FROM @core@.services s
-          WHERE s.artist_id = ANY (ids) AND s.status = 'approved' AND s.service_category_id IS NOT NULL
-          GROUP BY 1, 2) AS e
-    JOIN booka.providers b ON b.user_id = e.user_id
-    ORDER BY e.user_id, e.category_id
-    ON CONFLICT (user_id, category_id) DO UPDATE SET min_price = EXCLUDED.min_price
-        WHERE m.min_price IS DISTINCT FROM EXCLUDED.min_price;
+    PERFORM booka.add_memberships(ids);
 END
 $$;
 
 -- Add counter deltas (bookings counted, reviews and their rating sum gained or lost) per provider. A provider whose
--- row is built takes its delta; one without a row gets it built from scratch (once every trigger is in place:
--- before, 006 builds it), or, when a concurrent build of it commits first (its count could not see this
--- transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the
+-- row is built takes its delta; one without a row gets it built from scratch with its memberships (once every
+-- trigger is in place: before, 006 builds it), or, when a concurrent build of it commits first (its count could not
+-- see this transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the
 -- profiles are locked first, in id order, as the mirror of the counters (booka.mirror_counters) writes them after the
 -- booka rows: two writers never hold these two rows in opposite orders.
 CREATE OR REPLACE FUNCTION booka.add_provider_deltas(artists bigint[], books integer[], counts integer[], sums bigint[])
@@ -268,6 +280,7 @@ RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ready boolean := booka.triggers_ready();
+    built bigint[] := '{}';
     d record;
 BEGIN
     -- one delta per provider, in id order; providers whose deltas cancel out are left alone
@@ -304,7 +317,12 @@ BEGIN
         ON CONFLICT (user_id) DO UPDATE
             SET book_count = b.book_count + d.books, rating_count = b.rating_count + d.counts,
                 rating_sum = b.rating_sum + d.sums;
+        built := built || d.artist_id;
     END LOOP;
+    -- the memberships of the rows built here (a concurrent build made its own: then nothing changes)
+    IF cardinality(built) > 0 THEN
+        PERFORM booka.add_memberships(built);
+    END IF;
 END
 $$;
 

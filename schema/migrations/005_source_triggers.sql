@@ -102,8 +102,8 @@ END
 $$;
 
 -- service_provider_profiles, updated rows: the copied columns (created_at, location, the picture's version) follow.
--- A row not built yet is built from scratch, or, when a concurrent build of it commits first (it could not see this
--- change), gets the copies on top. A changed user_id is the old provider going and a new one coming.
+-- A row not built yet is built from scratch with its memberships, or, when a concurrent build of it commits first (it
+-- could not see this change), gets the copies on top. A changed user_id is the old provider going and a new one coming.
 CREATE OR REPLACE FUNCTION booka.on_provider_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -114,6 +114,7 @@ DECLARE
                                     IS DISTINCT FROM (o.created_at, o.location, o.profile_picture_url)
                               ORDER BY 1);
     missing bigint;
+    built bigint[] := '{}';
 BEGIN
     -- statements only for rows that need them: an UPDATE of no rows still runs booka.providers' statement triggers
     IF cardinality(gone) > 0 THEN
@@ -138,7 +139,11 @@ BEGIN
         SELECT * FROM booka.compute_providers(ARRAY[missing])
         ON CONFLICT (user_id) DO UPDATE
             SET created_at = EXCLUDED.created_at, location = EXCLUDED.location, picture_version = EXCLUDED.picture_version;
+        built := built || missing;
     END LOOP;
+    IF cardinality(built) > 0 THEN
+        PERFORM booka.add_memberships(built);
+    END IF;
     RETURN NULL;
 END
 $$;

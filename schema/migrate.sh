@@ -3,9 +3,10 @@
 # creates DATA-MODEL.md's tables; on a database where another application already made them it adopts them in place,
 # while that application keeps writing (docs/OPERATIONS.md, "Adopt an existing database").
 #
-# Everything the project adds lives in the schema `booka` (schema/README.md); its record of applied migrations is
-# booka.schema_migrations (name, sha256). A migration already recorded with the same checksum is skipped; one whose file
-# changed since is applied again (every migration is idempotent) and re-recorded.
+# Everything the project adds lives in the schema `booka`, but the indexes and triggers on DATA-MODEL's tables
+# (docs/OPERATIONS.md lists them); its record of applied migrations is booka.schema_migrations (name, sha256). A
+# migration already recorded with the same checksum is skipped; one whose file changed since is applied again (every
+# migration is idempotent) and re-recorded.
 #
 # Each file runs in one or more steps (schema/lib.sh: transactions, autocommit, lock_timeout and retries, and how the
 # files name the schema of DATA-MODEL's tables, lib.sh core_schema).

@@ -329,7 +329,7 @@ $$;
 -- Recompute all list data from scratch in one set-based pass: booka.providers, provider_categories and
 -- provider_list_counts from the expected_* views, writing only rows that differ (and the counters of the profiles when
 -- the project owns them). Used by the seed loader after a bulk load, after a TRUNCATE, and by operators to repair;
--- writers of the source tables wait until the calling transaction ends (schema/README.md).
+-- writers of the source tables wait until the calling transaction ends (it locks them in SHARE mode; docs/LIST-SQL.md).
 CREATE OR REPLACE FUNCTION booka.rebuild_list_data() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -16,7 +16,8 @@
 # Every step runs under an advisory lock that serialises concurrent runs, with lock_timeout
 # BOOKA_MIGRATE_LOCK_TIMEOUT (default 2s): a step that would queue longer behind another transaction's lock (and so
 # make that table's writers queue behind it) gives up and is retried after a pause, BOOKA_MIGRATE_ATTEMPTS times
-# (default 60). Steps are idempotent, so a retry is safe.
+# (default 60). Steps are idempotent, so a retry is safe. A file may set its own lock_timeout (004 sets 0 for its
+# concurrent index builds, whose waits hold up no writer).
 
 lock_timeout=${BOOKA_MIGRATE_LOCK_TIMEOUT:-2s}
 attempts=${BOOKA_MIGRATE_ATTEMPTS:-60}

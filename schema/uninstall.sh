@@ -14,5 +14,6 @@ fi
 # shellcheck source=schema/lib.sh
 . "$(dirname "$0")/lib.sh"
 core=$(core_schema)
+core_ident=$(quote_ident "$core")
 run_file "$(dirname "$0")/uninstall.sql"
 echo "uninstall: removed the schema booka and the project's triggers and indexes on the tables in schema $core" >&2

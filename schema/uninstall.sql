@@ -2,11 +2,13 @@
 -- DATA-MODEL's tables named in 004 (concurrently: their writers go on), the triggers on DATA-MODEL's tables whose
 -- function is in the schema booka (one statement, so one short lock, per trigger), the schema booka with all it holds,
 -- and pg_trgm when 001 created it and nothing else uses it. DATA-MODEL's tables and their rows stay, also when 001
--- created them. Idempotent: a second run finds nothing to remove.
+-- created them. Whatever part of the migration ran (none, up to a failed step, all): idempotent, a second run finds
+-- nothing to remove.
 -- migrate: autocommit
 
-SELECT to_regnamespace('booka') IS NOT NULL AS installed \gset
-\if :installed
+-- booka.settings is missing when the migration stopped at 001 (migrate.sh makes the schema booka before it)
+SELECT to_regclass('booka.settings') IS NOT NULL AS has_settings \gset
+\if :has_settings
 SELECT coalesce((SELECT created_pg_trgm FROM booka.settings), false) AS drop_pg_trgm \gset
 \else
 \set drop_pg_trgm false

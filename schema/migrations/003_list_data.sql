@@ -4,6 +4,8 @@
 -- and views that compute them from DATA-MODEL's tables; the triggers on booka's own tables that keep the copies and
 -- counts in step; the cache generation and epoch. No lock is taken on DATA-MODEL's tables here: the triggers on those
 -- come in 005, the rows in 006.
+-- Names outside pg_catalog carry their schema: DATA-MODEL's tables :"core" (in views) and @core@ (in function bodies,
+-- schema/lib.sh); the functions that read them run with search_path = pg_catalog, pg_temp (005 says why).
 -- Idempotent: tables, indexes and sequences are created only when missing; functions, views and triggers replaced.
 
 -- The price bucket of a lowest price: 0..5 for [0,500) [500,1000) [1000,2000) [2000,5000) [5000,10000)
@@ -95,7 +97,9 @@ CREATE INDEX IF NOT EXISTS providers_newest_idx ON booka.providers (created_at D
 CREATE INDEX IF NOT EXISTS providers_price_low_idx ON booka.providers (min_price ASC NULLS LAST, user_id DESC);
 CREATE INDEX IF NOT EXISTS providers_price_high_idx ON booka.providers (min_price DESC NULLS LAST, user_id DESC);
 -- ... the location filter of the whole set (substring, case-insensitive) ...
-CREATE INDEX IF NOT EXISTS providers_location_trgm_idx ON booka.providers USING gin (location gin_trgm_ops);
+SELECT n.nspname AS trgm FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'pg_trgm' \gset
+CREATE INDEX IF NOT EXISTS providers_location_trgm_idx ON booka.providers USING gin (location :"trgm".gin_trgm_ops);
 
 -- ... and within one category.
 CREATE INDEX IF NOT EXISTS provider_categories_most_booked_idx ON booka.provider_categories
@@ -114,33 +118,40 @@ LANGUAGE sql STABLE AS $$
     SELECT owns_core_tables FROM booka.settings
 $$;
 
+-- Whether the triggers may build a provider's booka.providers row (booka.settings.triggers_ready: every trigger of 005
+-- is in place, so a row built now cannot miss a later write). Read in the caller's snapshot, before the row's sources.
+CREATE OR REPLACE FUNCTION booka.triggers_ready() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT triggers_ready FROM booka.settings
+$$;
+
 -- The denormalised values as computed from scratch over the whole set, one grouping per source table (hash
 -- aggregates): what booka.rebuild_list_data() writes and schema/check.sql compares against.
 CREATE OR REPLACE VIEW booka.expected_book_counts AS
     SELECT artist_id AS user_id, sum(booka.booking_counts(status))::integer AS book_count
-    FROM bookings GROUP BY artist_id;
+    FROM :"core".bookings GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_ratings AS
     SELECT artist_id AS user_id, count(*)::integer AS rating_count, sum(rating)::bigint AS rating_sum
-    FROM reviews GROUP BY artist_id;
+    FROM :"core".reviews GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_min_prices AS
     SELECT artist_id AS user_id, min(price)::numeric AS min_price
-    FROM services WHERE status = 'approved' GROUP BY artist_id;
+    FROM :"core".services WHERE status = 'approved' GROUP BY artist_id;
 
 CREATE OR REPLACE VIEW booka.expected_providers AS
     SELECT p.user_id::bigint AS user_id, coalesce(b.book_count, 0) AS book_count,
            coalesce(r.rating_count, 0) AS rating_count, coalesce(r.rating_sum, 0) AS rating_sum, m.min_price,
            p.created_at::timestamptz AS created_at, p.location::text AS location,
            booka.picture_version(p.profile_picture_url) AS picture_version
-    FROM service_provider_profiles p
+    FROM :"core".service_provider_profiles p
     LEFT JOIN booka.expected_book_counts b ON b.user_id = p.user_id
     LEFT JOIN booka.expected_ratings r ON r.user_id = p.user_id
     LEFT JOIN booka.expected_min_prices m ON m.user_id = p.user_id;
 
 CREATE OR REPLACE VIEW booka.expected_memberships AS
     SELECT artist_id::bigint AS user_id, service_category_id::integer AS category_id, min(price)::numeric AS min_price
-    FROM services WHERE status = 'approved' AND service_category_id IS NOT NULL
+    FROM :"core".services WHERE status = 'approved' AND service_category_id IS NOT NULL
     GROUP BY artist_id, service_category_id;
 
 CREATE OR REPLACE VIEW booka.expected_list_counts AS
@@ -161,16 +172,17 @@ CREATE OR REPLACE VIEW booka.list_counts AS
 CREATE OR REPLACE FUNCTION booka.compute_providers(ids bigint[])
 RETURNS TABLE (user_id bigint, book_count integer, rating_count integer, rating_sum bigint, min_price numeric,
                created_at timestamptz, location text, picture_version text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT p.user_id,
-           (SELECT count(*) FROM bookings b
+           (SELECT count(*) FROM @core@.bookings b
             WHERE b.artist_id = p.user_id AND b.status IN ('confirmed', 'completed'))::integer,
            r.rating_count, r.rating_sum,
-           (SELECT min(s.price) FROM services s WHERE s.artist_id = p.user_id AND s.status = 'approved')::numeric,
+           (SELECT min(s.price) FROM @core@.services s
+            WHERE s.artist_id = p.user_id AND s.status = 'approved')::numeric,
            p.created_at, p.location, booka.picture_version(p.profile_picture_url)
-    FROM service_provider_profiles p
+    FROM @core@.service_provider_profiles p
     CROSS JOIN LATERAL (SELECT count(*)::integer AS rating_count, coalesce(sum(v.rating), 0)::bigint AS rating_sum
-                        FROM reviews v WHERE v.artist_id = p.user_id) AS r
+                        FROM @core@.reviews v WHERE v.artist_id = p.user_id) AS r
     WHERE p.user_id = ANY (ids)
 $$;
 
@@ -187,69 +199,88 @@ LANGUAGE sql AS $$
     ON CONFLICT (category_id, bucket, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 $$;
 
--- Build the rows of the given providers that have none yet, from scratch. Their profiles are locked first (KEY SHARE,
+-- Insert or correct the provider_categories rows of the given providers that have a booka.providers row, one per
+-- category they have an approved service in, with its lowest price and copies of the provider's sort keys.
+CREATE OR REPLACE FUNCTION booka.add_memberships(ids bigint[]) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO booka.provider_categories AS m (user_id, category_id, min_price, book_count, rating_avg, rating_count,
+                                                created_at, location)
+    SELECT e.user_id, e.category_id, e.min_price, b.book_count, b.rating_avg, b.rating_count, b.created_at, b.location
+    FROM (SELECT s.artist_id AS user_id, s.service_category_id AS category_id, min(s.price)::numeric AS min_price
+          FROM @core@.services s
+          WHERE s.artist_id = ANY (ids) AND s.status = 'approved' AND s.service_category_id IS NOT NULL
+          GROUP BY 1, 2) AS e
+    JOIN booka.providers b ON b.user_id = e.user_id
+    ORDER BY e.user_id, e.category_id
+    ON CONFLICT (user_id, category_id) DO UPDATE SET min_price = EXCLUDED.min_price
+        WHERE m.min_price IS DISTINCT FROM EXCLUDED.min_price
+$$;
+
+-- Build the rows of the given providers that have none yet, from scratch, with their memberships. Their profiles are locked first (KEY SHARE,
 -- in id order: writers of the profile and of its bookings, reviews and services go on; a delete waits), so that a
 -- row is never built for a provider whose delete commits meanwhile. A concurrent build of the same provider makes
--- the INSERT wait for it, and then do nothing.
+-- the INSERT wait for it, and then do nothing. Nothing is built before every trigger is in place
+-- (booka.triggers_ready): 006 builds those rows then.
 CREATE OR REPLACE FUNCTION booka.ensure_providers(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF NOT booka.triggers_ready() THEN
+        RETURN;
+    END IF;
     ids := ARRAY(SELECT unnest(ids) EXCEPT SELECT b.user_id FROM booka.providers b WHERE b.user_id = ANY (ids));
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM service_provider_profiles p WHERE p.user_id = ANY (ids) ORDER BY p.user_id FOR KEY SHARE;
-    INSERT INTO booka.providers (user_id, book_count, rating_count, rating_sum, min_price, created_at, location,
-                                 picture_version)
-    SELECT * FROM booka.compute_providers(ids) ORDER BY 1
-    ON CONFLICT (user_id) DO NOTHING;
+    PERFORM 1 FROM @core@.service_provider_profiles p WHERE p.user_id = ANY (ids) ORDER BY p.user_id FOR KEY SHARE;
+    WITH built AS (INSERT INTO booka.providers (user_id, book_count, rating_count, rating_sum, min_price, created_at,
+                                                location, picture_version)
+                   SELECT * FROM booka.compute_providers(ids) ORDER BY 1
+                   ON CONFLICT (user_id) DO NOTHING
+                   RETURNING user_id)
+    SELECT array_agg(user_id ORDER BY user_id) INTO ids FROM built;
+    IF ids IS NOT NULL THEN
+        PERFORM booka.add_memberships(ids);
+    END IF;
 END
 $$;
 
 -- Bring min_price and the provider_categories rows of the given providers in line with their approved services.
--- The providers' rows are built if missing and locked (in id order), so that a concurrent booking or review waits and
--- the sort keys copied into new membership rows are the committed ones.
+-- The providers' rows are built if missing (booka.ensure_providers) and locked (in id order), so that a concurrent
+-- booking or review waits and the sort keys copied into new membership rows are the committed ones.
 CREATE OR REPLACE FUNCTION booka.sync_services(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM booka.ensure_providers(ids);
     PERFORM 1 FROM booka.providers b WHERE b.user_id = ANY (ids) ORDER BY b.user_id FOR NO KEY UPDATE;
 
     UPDATE booka.providers b SET min_price = m.min_price
     FROM (SELECT q.user_id,
-                 (SELECT min(s.price) FROM services s WHERE s.artist_id = q.user_id AND s.status = 'approved')::numeric
-                     AS min_price
+                 (SELECT min(s.price) FROM @core@.services s
+                  WHERE s.artist_id = q.user_id AND s.status = 'approved')::numeric AS min_price
           FROM booka.providers q WHERE q.user_id = ANY (ids)) AS m
     WHERE b.user_id = m.user_id AND b.min_price IS DISTINCT FROM m.min_price;
 
     DELETE FROM booka.provider_categories m
     WHERE m.user_id = ANY (ids)
-      AND NOT EXISTS (SELECT 1 FROM services s
+      AND NOT EXISTS (SELECT 1 FROM @core@.services s
                       WHERE s.artist_id = m.user_id AND s.service_category_id = m.category_id AND s.status = 'approved');
 
-    INSERT INTO booka.provider_categories AS m (user_id, category_id, min_price, book_count, rating_avg, rating_count,
-                                                created_at, location)
-    SELECT e.user_id, e.category_id, e.min_price, b.book_count, b.rating_avg, b.rating_count, b.created_at, b.location
-    FROM (SELECT s.artist_id AS user_id, s.service_category_id AS category_id, min(s.price)::numeric AS min_price
-          FROM services s
-          WHERE s.artist_id = ANY (ids) AND s.status = 'approved' AND s.service_category_id IS NOT NULL
-          GROUP BY 1, 2) AS e
-    JOIN booka.providers b ON b.user_id = e.user_id
-    ORDER BY e.user_id, e.category_id
-    ON CONFLICT (user_id, category_id) DO UPDATE SET min_price = EXCLUDED.min_price
-        WHERE m.min_price IS DISTINCT FROM EXCLUDED.min_price;
+    PERFORM booka.add_memberships(ids);
 END
 $$;
 
 -- Add counter deltas (bookings counted, reviews and their rating sum gained or lost) per provider. A provider whose
--- row is built takes its delta; one without a row gets it built from scratch, or, when a concurrent build of it
--- commits first (its count could not see this transaction's change), the delta on top of that. Rows are taken in
--- id order. On a database the project owns, the profiles are locked first, in id order, as the mirror of the
--- counters (004) writes them after the booka rows: two writers never hold these two rows in opposite orders.
+-- row is built takes its delta; one without a row gets it built from scratch with its memberships (once every
+-- trigger is in place: before, 006 builds it), or, when a concurrent build of it commits first (its count could not
+-- see this transaction's change), the delta on top of that. Rows are taken in id order. On a database the project owns, the
+-- profiles are locked first, in id order, as the mirror of the counters (booka.mirror_counters) writes them after the
+-- booka rows: two writers never hold these two rows in opposite orders.
 CREATE OR REPLACE FUNCTION booka.add_provider_deltas(artists bigint[], books integer[], counts integer[], sums bigint[])
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    ready boolean := booka.triggers_ready();
+    built bigint[] := '{}';
     d record;
 BEGIN
     -- one delta per provider, in id order; providers whose deltas cancel out are left alone
@@ -265,7 +296,8 @@ BEGIN
         RETURN;
     END IF;
     IF booka.owns_core_tables() THEN
-        PERFORM 1 FROM service_provider_profiles p WHERE p.user_id = ANY (artists) ORDER BY p.user_id FOR NO KEY UPDATE;
+        PERFORM 1 FROM @core@.service_provider_profiles p
+        WHERE p.user_id = ANY (artists) ORDER BY p.user_id FOR NO KEY UPDATE;
     END IF;
     FOR d IN
         WITH delta AS (SELECT * FROM unnest(artists, books, counts, sums) AS u (artist_id, books, counts, sums)),
@@ -278,28 +310,34 @@ BEGIN
                          RETURNING b.user_id)
         SELECT delta.* FROM delta WHERE delta.artist_id NOT IN (SELECT user_id FROM updated) ORDER BY delta.artist_id
     LOOP
+        CONTINUE WHEN NOT ready;
         INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at,
                                           location, picture_version)
         SELECT * FROM booka.compute_providers(ARRAY[d.artist_id])
         ON CONFLICT (user_id) DO UPDATE
             SET book_count = b.book_count + d.books, rating_count = b.rating_count + d.counts,
                 rating_sum = b.rating_sum + d.sums;
+        built := built || d.artist_id;
     END LOOP;
+    -- the memberships of the rows built here (a concurrent build made its own: then nothing changes)
+    IF cardinality(built) > 0 THEN
+        PERFORM booka.add_memberships(built);
+    END IF;
 END
 $$;
 
 -- Recompute all list data from scratch in one set-based pass: booka.providers, provider_categories and
 -- provider_list_counts from the expected_* views, writing only rows that differ (and the counters of the profiles when
 -- the project owns them). Used by the seed loader after a bulk load, after a TRUNCATE, and by operators to repair;
--- writers of the source tables wait until the calling transaction ends (schema/README.md).
+-- writers of the source tables wait until the calling transaction ends (it locks them in SHARE mode; docs/LIST-SQL.md).
 CREATE OR REPLACE FUNCTION booka.rebuild_list_data() RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    LOCK TABLE service_provider_profiles, services, bookings, reviews IN SHARE MODE;
+    LOCK TABLE @core@.service_provider_profiles, @core@.services, @core@.bookings, @core@.reviews IN SHARE MODE;
     LOCK TABLE booka.providers, booka.provider_categories, booka.provider_list_counts IN SHARE ROW EXCLUSIVE MODE;
 
     DELETE FROM booka.providers b
-    WHERE NOT EXISTS (SELECT 1 FROM service_provider_profiles p WHERE p.user_id = b.user_id);
+    WHERE NOT EXISTS (SELECT 1 FROM @core@.service_provider_profiles p WHERE p.user_id = b.user_id);
 
     INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at, location,
                                       picture_version)
@@ -339,17 +377,17 @@ END
 $$;
 
 -- On a database the project owns: copy the counters of the given providers into DATA-MODEL's denormalised columns
--- where they differ. booka.mirror marks the write as the mirror's for the profiles' BEFORE trigger (004), which keeps
--- those columns from any other writer.
+-- where they differ. booka.mirror marks the write as the mirror's for the profiles' BEFORE trigger (005), which keeps
+-- those columns from any other writer, and for their notification trigger, which sends nothing for it.
 CREATE OR REPLACE FUNCTION booka.mirror_counters(ids bigint[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- no statement at all for no rows: the profiles' statement triggers would run (and come back here)
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
     PERFORM set_config('booka.mirror', 'on', true);
-    UPDATE service_provider_profiles p
+    UPDATE @core@.service_provider_profiles p
     SET book_count = b.book_count, rating_avg = b.rating_avg, rating_count = b.rating_count
     FROM booka.providers b
     WHERE b.user_id = ANY (ids) AND p.user_id = b.user_id
@@ -370,7 +408,7 @@ DECLARE
 BEGIN
     LOOP
         SELECT array_agg(user_id ORDER BY user_id) INTO ids
-        FROM (SELECT p.user_id FROM service_provider_profiles p
+        FROM (SELECT p.user_id FROM @core@.service_provider_profiles p
               WHERE p.user_id > last AND NOT EXISTS (SELECT 1 FROM booka.providers b WHERE b.user_id = p.user_id)
               ORDER BY p.user_id LIMIT batch) AS x;
         EXIT WHEN ids IS NULL;

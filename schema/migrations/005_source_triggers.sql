@@ -8,11 +8,16 @@
 --
 -- A provider whose row is not built yet (a database being adopted: 006 builds them in batches while these triggers
 -- already run) gets it built from scratch by the first write that touches it (booka.ensure_providers,
--- booka.add_provider_deltas), so that every write is counted exactly once whichever commits first.
+-- booka.add_provider_deltas), so that every write is counted exactly once whichever commits first; but only once
+-- every trigger here is in place (booka.settings.triggers_ready, set by the last step): a row built while the
+-- bookings trigger, say, is not there yet would miss the bookings written meanwhile.
 -- Row sets are handled per statement through transition tables, so a bulk statement costs one pass.
 --
--- The trigger functions are SECURITY DEFINER with a fixed search_path: the other application's role writes
--- through them without any privilege on the schema booka.
+-- The trigger functions are SECURITY DEFINER: the other application's role writes through them without any privilege
+-- on the schema booka. Their search_path is pg_catalog, pg_temp, and every other name in them carries its schema (the
+-- tables' as @core@, schema/lib.sh): a role that may create objects in the tables' schema (often public) cannot slip a
+-- function or operator of its own into them and have it run with the rights of the functions' owner
+-- (CVE-2018-1058). The same holds for the functions of 003 they call.
 --
 -- Each table's triggers are created in a transaction of their own (CREATE TRIGGER takes a lock that makes the
 -- table's writers wait while it is held; schema/migrate.sh bounds the wait with lock_timeout and retries).
@@ -21,7 +26,7 @@
 -- bookings: book_count moves by the number of counted bookings (confirmed, completed) gained or lost per provider,
 -- including a booking that changes status or provider.
 CREATE OR REPLACE FUNCTION booka.on_bookings_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     artists bigint[];
     books integer[];
@@ -44,7 +49,7 @@ $$;
 -- reviews: rating_count and rating_sum move by what each provider gained or lost (rating_avg follows), including a
 -- review that changes rating or provider.
 CREATE OR REPLACE FUNCTION booka.on_reviews_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     artists bigint[];
     counts integer[];
@@ -67,7 +72,7 @@ $$;
 
 -- services: any statement that touches an approved service (before or after) resyncs the providers involved.
 CREATE OR REPLACE FUNCTION booka.on_services_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     artists bigint[];
 BEGIN
@@ -89,7 +94,7 @@ $$;
 
 -- service_provider_profiles, new rows: their booka.providers rows.
 CREATE OR REPLACE FUNCTION booka.on_provider_insert() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM booka.ensure_providers(ARRAY(SELECT user_id FROM new_rows));
     RETURN NULL;
@@ -97,17 +102,19 @@ END
 $$;
 
 -- service_provider_profiles, updated rows: the copied columns (created_at, location, the picture's version) follow.
--- A row not built yet is built from scratch, or, when a concurrent build of it commits first (it could not see this
--- change), gets the copies on top. A changed user_id is the old provider going and a new one coming.
+-- A row not built yet is built from scratch with its memberships, or, when a concurrent build of it commits first (it
+-- could not see this change), gets the copies on top. A changed user_id is the old provider going and a new one coming.
 CREATE OR REPLACE FUNCTION booka.on_provider_update() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    ready boolean := booka.triggers_ready();
     gone bigint[] := ARRAY(SELECT user_id FROM old_rows EXCEPT SELECT user_id FROM new_rows);
     changed bigint[] := ARRAY(SELECT n.user_id FROM new_rows n JOIN old_rows o ON o.user_id = n.user_id
                               WHERE (n.created_at, n.location, n.profile_picture_url)
                                     IS DISTINCT FROM (o.created_at, o.location, o.profile_picture_url)
                               ORDER BY 1);
     missing bigint;
+    built bigint[] := '{}';
 BEGIN
     -- statements only for rows that need them: an UPDATE of no rows still runs booka.providers' statement triggers
     IF cardinality(gone) > 0 THEN
@@ -126,19 +133,24 @@ BEGIN
         SELECT c.user_id FROM unnest(changed) AS c (user_id) WHERE c.user_id NOT IN (SELECT user_id FROM updated)
         ORDER BY 1
     LOOP
+        CONTINUE WHEN NOT ready; -- 006 builds it
         INSERT INTO booka.providers AS b (user_id, book_count, rating_count, rating_sum, min_price, created_at,
                                           location, picture_version)
         SELECT * FROM booka.compute_providers(ARRAY[missing])
         ON CONFLICT (user_id) DO UPDATE
             SET created_at = EXCLUDED.created_at, location = EXCLUDED.location, picture_version = EXCLUDED.picture_version;
+        built := built || missing;
     END LOOP;
+    IF cardinality(built) > 0 THEN
+        PERFORM booka.add_memberships(built);
+    END IF;
     RETURN NULL;
 END
 $$;
 
 -- service_provider_profiles, deleted rows: their rows go (and their memberships with them).
 CREATE OR REPLACE FUNCTION booka.on_provider_delete() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM booka.providers b WHERE b.user_id IN (SELECT user_id FROM old_rows);
     RETURN NULL;
@@ -147,7 +159,7 @@ $$;
 
 -- service_categories, deleted rows: their memberships (none are left when the services went first) and their counts.
 CREATE OR REPLACE FUNCTION booka.on_category_delete() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM booka.provider_categories m WHERE m.category_id IN (SELECT id FROM old_rows);
     DELETE FROM booka.provider_list_counts c WHERE c.category_id IN (SELECT id FROM old_rows);
@@ -155,11 +167,16 @@ BEGIN
 END
 $$;
 
--- TRUNCATE bypasses row and statement triggers: rebuild after it.
+-- TRUNCATE bypasses row and statement triggers: rebuild after it. Before every trigger is in place, the rows built so
+-- far go instead (a rebuild now could miss a write to a table whose trigger is not there yet): 006 builds them all.
 CREATE OR REPLACE FUNCTION booka.on_truncate() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM booka.rebuild_list_data();
+    IF booka.triggers_ready() THEN
+        PERFORM booka.rebuild_list_data();
+    ELSE
+        DELETE FROM booka.providers;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -174,9 +191,10 @@ $$;
 --   avatar              every unversioned avatar (bulk write, TRUNCATE)
 --   avatar-<id>         one provider's unversioned avatar URL (its picture changed, or the provider came or went)
 -- "<generation> " with no tag: a write no response depends on (a new user who is not a provider yet).
--- One notification per statement as before, now only for the statement a client sent: statements that triggers run on
--- its behalf (a booking moving book_count, a provider delete cascading to services) are covered by the notification of
--- the statement that caused them.
+-- One notification per statement that writes these tables, whoever runs it: a client, the other application's own
+-- triggers (its trigger on a table of its own may update a profile), a foreign key's cascade. The project's own writes
+-- send none: booka.mirror_counters copying the counters into the profiles (a database the project owns) marks its
+-- statement with the setting booka.mirror, and the notification of the booking or review that moved them covers it.
 
 -- booka.edge_tag_text: a category slug as tag text: bytes a-z, 0-9, '_' and '.' kept, every other byte %XX (upper-case
 -- hex), so no tag holds a separator or a byte a header cannot carry. plugin/edge/tags.c spells it the same way.
@@ -193,7 +211,7 @@ $$;
 -- More than 100 tags, or a payload near PostgreSQL's 8000-byte limit, collapse into the families that cover them.
 CREATE OR REPLACE FUNCTION booka.invalidate_notify(providers bigint[], categories bigint[], pictures bigint[], families text[])
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     tags text[] := coalesce(families, '{}');
     text_of_tags text;
@@ -201,7 +219,7 @@ BEGIN
     IF cardinality(providers) > 0 THEN
         tags := tags || 'list-all'::text || ARRAY(
             SELECT DISTINCT 'list-cat-' || booka.edge_tag_text(booka.category_slug(c.name))
-            FROM service_categories c
+            FROM @core@.service_categories c
             WHERE c.id IN (SELECT m.category_id FROM booka.provider_categories m WHERE m.user_id = ANY (providers)
                            UNION SELECT unnest(categories)));
     END IF;
@@ -220,7 +238,7 @@ $$;
 -- statement wrote (transition tables old_rows / new_rows) for the providers, categories and pictures involved; a
 -- statement of more than 1000 rows purges the families instead (a bulk load or fix-up touches most of everything).
 CREATE OR REPLACE FUNCTION booka.notify_invalidate() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     provider_column text := CASE TG_TABLE_NAME WHEN 'service_provider_profiles' THEN 'user_id' WHEN 'users' THEN 'id'
                                                ELSE 'artist_id' END;
@@ -232,7 +250,7 @@ DECLARE
     categories bigint[];
     pictures bigint[];
 BEGIN
-    IF pg_trigger_depth() > 1 THEN
+    IF current_setting('booka.mirror', true) = 'on' THEN -- the project's own write (above)
         RETURN NULL;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN
@@ -256,7 +274,8 @@ BEGIN
             RETURN NULL;
         END IF;
         EXECUTE format('SELECT array_agg(DISTINCT w.id) FROM (%s) AS w '
-                       'WHERE EXISTS (SELECT 1 FROM service_provider_profiles p WHERE p.user_id = w.id)', written) INTO providers;
+                       'WHERE EXISTS (SELECT 1 FROM %I.service_provider_profiles p WHERE p.user_id = w.id)',
+                       written, TG_TABLE_SCHEMA) INTO providers;
         PERFORM booka.invalidate_notify(providers, NULL, NULL, NULL);
         RETURN NULL;
     END IF;
@@ -283,7 +302,7 @@ $$;
 -- the triggers. A write that is not the mirror's (booka.mirror_counters) keeps them as they were (zero on insert: a
 -- new provider has no bookings or reviews yet), and updated_at moves on every update.
 CREATE OR REPLACE FUNCTION booka.on_owned_provider_write() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF current_setting('booka.mirror', true) IS DISTINCT FROM 'on' THEN
         IF TG_OP = 'INSERT' THEN
@@ -305,7 +324,7 @@ $$;
 
 -- Only on a database the project owns: booka.providers' counters, once changed, are mirrored into the profiles.
 CREATE OR REPLACE FUNCTION booka.on_owned_counters_change() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, :"core", pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM booka.mirror_counters(ARRAY(SELECT user_id FROM new_rows));
@@ -330,99 +349,103 @@ CREATE OR REPLACE TRIGGER owned_counters_update AFTER UPDATE ON booka.providers
 -- migrate: commit
 SELECT owns_core_tables AS owned FROM booka.settings \gset
 \if :owned
-CREATE OR REPLACE TRIGGER booka_owned_write BEFORE INSERT OR UPDATE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_owned_write BEFORE INSERT OR UPDATE ON :"core".service_provider_profiles
     FOR EACH ROW EXECUTE FUNCTION booka.on_owned_provider_write();
 \endif
-CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON :"core".service_provider_profiles
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_provider_insert();
-CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON :"core".service_provider_profiles
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION booka.on_provider_update();
-CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON :"core".service_provider_profiles
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_provider_delete();
-CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON :"core".service_provider_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-DROP TRIGGER IF EXISTS booka_invalidate ON service_provider_profiles; -- one trigger per event now: transition tables need it
-CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON service_provider_profiles
+-- one trigger per event now: transition tables need it
+DROP TRIGGER IF EXISTS booka_invalidate ON :"core".service_provider_profiles;
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON :"core".service_provider_profiles
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON :"core".service_provider_profiles
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON :"core".service_provider_profiles
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON service_provider_profiles
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON :"core".service_provider_profiles
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
-CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON services
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON :"core".services
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
-CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON services
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON :"core".services
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
-CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON services
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON :"core".services
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_services_change();
-CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON services
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON :"core".services
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-DROP TRIGGER IF EXISTS booka_invalidate ON services; -- one trigger per event now: transition tables need it
-CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON services
+DROP TRIGGER IF EXISTS booka_invalidate ON :"core".services; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON :"core".services
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON services
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON :"core".services
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON services
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON :"core".services
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON services
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON :"core".services
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
-CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON bookings
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON :"core".bookings
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
-CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON bookings
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON :"core".bookings
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
-CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON bookings
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON :"core".bookings
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_bookings_change();
-CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON bookings
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON :"core".bookings
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-DROP TRIGGER IF EXISTS booka_invalidate ON bookings; -- one trigger per event now: transition tables need it
-CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON bookings
+DROP TRIGGER IF EXISTS booka_invalidate ON :"core".bookings; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON :"core".bookings
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON bookings
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON :"core".bookings
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON bookings
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON :"core".bookings
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON bookings
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON :"core".bookings
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
-CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON reviews
+CREATE OR REPLACE TRIGGER booka_list_insert AFTER INSERT ON :"core".reviews
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
-CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON reviews
+CREATE OR REPLACE TRIGGER booka_list_update AFTER UPDATE ON :"core".reviews
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
-CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON reviews
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON :"core".reviews
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_reviews_change();
-CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON reviews
+CREATE OR REPLACE TRIGGER booka_list_truncate AFTER TRUNCATE ON :"core".reviews
     FOR EACH STATEMENT EXECUTE FUNCTION booka.on_truncate();
-DROP TRIGGER IF EXISTS booka_invalidate ON reviews; -- one trigger per event now: transition tables need it
-CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON reviews
+DROP TRIGGER IF EXISTS booka_invalidate ON :"core".reviews; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON :"core".reviews
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON reviews
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON :"core".reviews
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON reviews
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON :"core".reviews
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON reviews
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON :"core".reviews
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
-CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON service_categories
+CREATE OR REPLACE TRIGGER booka_list_delete AFTER DELETE ON :"core".service_categories
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.on_category_delete();
-CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON service_categories
+CREATE OR REPLACE TRIGGER booka_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON :"core".service_categories
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
 
 -- migrate: commit
 -- users: first_name/last_name appear in full list items.
-DROP TRIGGER IF EXISTS booka_invalidate ON users; -- one trigger per event now: transition tables need it
-CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON users
+DROP TRIGGER IF EXISTS booka_invalidate ON :"core".users; -- one trigger per event now: transition tables need it
+CREATE OR REPLACE TRIGGER booka_invalidate_insert AFTER INSERT ON :"core".users
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON users
+CREATE OR REPLACE TRIGGER booka_invalidate_update AFTER UPDATE ON :"core".users
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON users
+CREATE OR REPLACE TRIGGER booka_invalidate_delete AFTER DELETE ON :"core".users
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
-CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON users
+CREATE OR REPLACE TRIGGER booka_invalidate_truncate AFTER TRUNCATE ON :"core".users
     FOR EACH STATEMENT EXECUTE FUNCTION booka.notify_invalidate();
+
+-- Every trigger is in place: from now on the triggers build the rows of providers that have none (above).
+UPDATE booka.settings SET triggers_ready = true WHERE NOT triggers_ready;

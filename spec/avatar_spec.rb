@@ -247,36 +247,17 @@ describe 'GET /api/v1/img/avatar/{id}' do
     Booka::Database.psql("INSERT INTO users (id, email, user_type) VALUES (900, 'client@example.com', 'client');", url: @db)
     Booka::Database.insert_providers(@db, @pictures)
 
-    @server = Booka::Server.new do |s|
-      <<~YAML
-        #{s.listeners.chomp}
-        num-threads: 2
-        booka.postgres:
-          url: #{@db}
-          pool-size: 2
-        booka.cors-origins: [#{origin}]
-        hosts:
-          default:
-            paths:
-              /api/v1/img/avatar:
-                booka.avatar:
-                  media-root: #{@media}
-                  max-source-bytes: 1M
-                  worker-threads: 2
-                  fetch-connect-timeout: 2500
-                  fetch-allow: [127.0.0.0/8, "::1/128"]
-                  fetch-timeout: 3000
-                  fetch-ca-file: #{@ca_bundle}
-                  max-age: 3600
-                  s-maxage: 86400
-              /api/v1/service-provider-profiles:
-                booka.list: ON
-              /status:
-                status: ON
-              /api:
-                booka.not-found: ON
-      YAML
-    end.start(scope: :all)
+    @server = Booka.api_server(@db, origin: origin, status: true, avatar: <<~YAML).start(scope: :all)
+      media-root: #{@media}
+      max-source-bytes: 1M
+      worker-threads: 2
+      fetch-connect-timeout: 2500
+      fetch-allow: [127.0.0.0/8, "::1/128"]
+      fetch-timeout: 3000
+      fetch-ca-file: #{@ca_bundle}
+      max-age: 3600
+      s-maxage: 86400
+    YAML
   end
 
   after(:all) do
@@ -284,19 +265,22 @@ describe 'GET /api/v1/img/avatar/{id}' do
     FileUtils.rm_rf(@work) if @work
   end
 
-  # avatar_only_server: an instance of its own serving only the avatar path with `avatar` as its booka.avatar value
-  # (for examples that need another configuration than @server's), stopped after the example.
-  def avatar_only_server(avatar, threads: 1)
+  # avatar_only_server: an instance of its own serving the avatar path with `avatar` as its booka.avatar value (for
+  # examples that need another configuration than @server's), /status when `status`, sharing variants through the
+  # test Redis when `redis`; stopped after the example.
+  def avatar_only_server(avatar, threads: 1, status: false, redis: false)
     Booka::Server.new do |s|
       <<~YAML
         listen: #{s.port}
         num-threads: #{threads}
         booka.postgres: #{@db}
+        #{"booka.redis: #{ENV.fetch('REDIS_URL')}" if redis}
         hosts:
           default:
             paths:
               /api/v1/img/avatar:
                 booka.avatar: #{avatar}
+        #{'      /status: {status: ON}' if status}
       YAML
     end.start
   end
@@ -349,20 +333,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
     end
 
     it 'caps by a configured max-side' do
-      server = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 1
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar:
-                    media-root: #{@media}
-                    max-side: 300
-        YAML
-      end.start
+      server = avatar_only_server("{media-root: #{@media}, max-side: 300}")
       res = get(server.url('/api/v1/img/avatar/1?w=1024'))
       expect(fx.identify(save(res, 'maxside'))[1, 2]).to eq([300, 300])
     end
@@ -729,22 +700,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
     it 'shares variants between instances through Redis: another instance decodes nothing' do
       first = avatar('2?w=93&q=81')
       expect(first['x-cache']).to eq('MISS')
-      other = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 1
-          booka.postgres: #{@db}
-          booka.redis: #{ENV.fetch('REDIS_URL')}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar:
-                    media-root: #{@media}
-                /status:
-                  status: ON
-        YAML
-      end.start
+      other = avatar_only_server("{media-root: #{@media}}", status: true, redis: true)
       res = get(other.url('/api/v1/img/avatar/2?w=93&q=81'))
       expect(res['x-cache']).to eq('HIT')
       expect(res.body).to eq(first.body)
@@ -827,25 +783,8 @@ describe 'GET /api/v1/img/avatar/{id}' do
 
   describe 'a full worker pool' do
     it 'answers 503 with Retry-After when the queue is full' do
-      server = Booka::Server.new do |s|
-        <<~YAML
-          listen: #{s.port}
-          num-threads: 2
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /api/v1/img/avatar:
-                  booka.avatar:
-                    media-root: #{@media}
-                    max-source-bytes: 64M
-                    max-source-pixels: 20000000
-                    worker-threads: 1
-                    queue-limit: 0
-                /status:
-                  status: ON
-        YAML
-      end.start
+      server = avatar_only_server("{media-root: #{@media}, max-source-bytes: 64M, max-source-pixels: 20000000, " \
+                                  'worker-threads: 1, queue-limit: 0}', threads: 2, status: true)
       results = (0...6).map { |i| Thread.new { get(server.url("/api/v1/img/avatar/40?w=64&q=#{50 + i}")) } }.map(&:value)
       expect(results.map(&:status) - [200, 503]).to eq([])
       busy = results.select { |r| r.status == 503 }

@@ -460,7 +460,7 @@ module Booka
         # h2_loop: sequential requests on one HTTP/2 connection (a new one after GOAWAY or a close) until `stop_at`; each
         # request's outcome: :ok (200, the expected body), :refused (connect refused), :refused_stream (RST_STREAM
         # REFUSED_STREAM before any header), :closed_before_response (the connection closed before any byte of the
-        # response), or a failure (:truncated, :hung, or [:bad, status, bytes, reset code]).
+        # response), or a failure (:truncated, :hung, or [:bad, status, bytes, reset error]).
         def h2_loop(srv, stop_at, paths)
           out = []
           conn = nil
@@ -471,7 +471,7 @@ module Booka
               conn ||= Booka::H2Client.new('127.0.0.1', srv.port, timeout: 10)
               id = conn.get(path)
               st = conn.response(id)
-              out << if st.status.nil? && st.reset == 7 then :refused_stream
+              out << if st.status.nil? && st.reset == :refused_stream then :refused_stream
                      elsif st.status == 200 && st.ended && (expected.nil? || st.body == expected) then :ok
                      else [:bad, st.status, st.body.bytesize, st.reset]
                      end

@@ -209,27 +209,10 @@ describe 'hostile input' do
     Booka::Database.insert_providers(@db, Hx::SOURCES.transform_values(&:first), location: 'Cape Town')
     @providers = Hx::SOURCES.size
 
-    @server = Booka::Server.new do |s|
-      <<~YAML
-        #{s.listeners.chomp}
-        num-threads: 2
-        booka.postgres:
-          url: #{@db}
-          pool-size: 2
-        booka.cors-origins: [#{Hx::ORIGIN}]
-        hosts:
-          default:
-            paths:
-              /api/v1/img/avatar:
-                booka.avatar:
-                  media-root: #{@media}
-                  worker-threads: 2
-              /api/v1/service-provider-profiles:
-                booka.list: ON
-              /api:
-                booka.not-found: ON
-      YAML
-    end.start(scope: :all)
+    @server = Booka.api_server(@db, origin: Hx::ORIGIN, avatar: <<~YAML).start(scope: :all)
+      media-root: #{@media}
+      worker-threads: 2
+    YAML
   end
 
   after(:all) do

@@ -73,19 +73,11 @@ end
 
 describe 'mruby/ snippets on the stock h2o and on booka-origin' do
   # The config both servers load: the repository's snippet mounted as in h2o.conf (the collection without its slash,
-  # and /static/api), stand-ins behind the canonical paths that answer with what reached them, and a JSON 404 for the
-  # rest of /api (booka.not-found in h2o.conf, which the stock h2o does not have).
+  # and /static/api), stand-ins behind the canonical paths that answer with what reached them (both from
+  # spec/support/mruby.rb), and a JSON 404 for the rest of /api (booka.not-found in h2o.conf, which the stock h2o does
+  # not have).
   def config(port, dir)
-    echo = File.join(dir, 'echo.rb')
-    File.write(echo, <<~RUBY)
-      Proc.new do |env|
-        fields = { "route" => env["SCRIPT_NAME"], "method" => env["REQUEST_METHOD"], "path_info" => env["PATH_INFO"],
-                   "query" => env["QUERY_STRING"] }
-        [200, { "content-type" => "application/json", "x-stand-in" => "echo" },
-         ["{" + fields.map { |k, v| k.inspect + ": " + v.to_s.inspect }.join(", ") + "}"]]
-      end
-    RUBY
-    rewrites = File.join(Booka::ROOT, 'mruby', 'rewrites.rb')
+    echo = Booka::MrubyRewrites.write_echo(dir)
     <<~YAML
       listen:
         port: #{port}
@@ -94,16 +86,7 @@ describe 'mruby/ snippets on the stock h2o and on booka-origin' do
       hosts:
         default:
           paths:
-            /api/v1/service-provider-profiles/:
-              mruby.handler-file: #{echo}
-            /api/v1/img/avatar:
-              mruby.handler-file: #{echo}
-            /api/v1/service-provider-profiles:
-              reproxy: ON
-              mruby.handler-file: #{rewrites}
-            /static/api:
-              reproxy: ON
-              mruby.handler-file: #{rewrites}
+      #{Booka::MrubyRewrites.mounts(echo)}
             /api:
               mruby.handler: |
                 Proc.new { |env| [404, { "content-type" => "application/json" }, ['{"detail": "Not Found"}']] }

@@ -3,18 +3,8 @@
 require_relative 'spec_helper'
 
 describe 'mruby handlers and the rewrites' do
-  let(:rewrites) { File.join(Booka::ROOT, 'mruby', 'rewrites.rb') }
+  let(:rewrites) { Booka::MrubyRewrites.rewrites }
   let(:origin) { 'https://app.example.com' }
-
-  # A stand-in behind the canonical API paths until the real handlers exist: it answers with what reached it.
-  let(:echo_app) { <<~RUBY }
-    Proc.new do |env|
-      fields = { "route" => env["SCRIPT_NAME"], "method" => env["REQUEST_METHOD"], "path_info" => env["PATH_INFO"],
-                 "query" => env["QUERY_STRING"], "greeting" => env["GREETING"].to_s }
-      body = "{" + fields.map { |k, v| k.inspect + ": " + v.to_s.inspect }.join(", ") + "}"
-      [200, { "content-type" => "application/json", "cache-control" => "max-age=60", "x-stand-in" => "echo" }, [body]]
-    end
-  RUBY
 
   def write_file(dir, name, text)
     path = File.join(dir, name)
@@ -22,9 +12,10 @@ describe 'mruby handlers and the rewrites' do
     path
   end
 
+  # server: the rewrites and their stand-in (spec/support/mruby.rb) beside handlers for each part of the Rack contract
   let(:server) do
     Booka::Server.new do |s|
-      echo = write_file(s.dir, 'echo.rb', echo_app)
+      echo = Booka::MrubyRewrites.write_echo(s.dir)
       <<~YAML
         #{s.listeners.chomp}
         num-threads: 2
@@ -33,16 +24,7 @@ describe 'mruby handlers and the rewrites' do
         hosts:
           default:
             paths:
-              /api/v1/service-provider-profiles/:
-                mruby.handler-file: #{echo}
-              /api/v1/img/avatar:
-                mruby.handler-file: #{echo}
-              /api/v1/service-provider-profiles:
-                reproxy: ON
-                mruby.handler-file: #{rewrites}
-              /static/api:
-                reproxy: ON
-                mruby.handler-file: #{rewrites}
+        #{Booka::MrubyRewrites.mounts(echo)}
               /api:
                 booka.not-found: ON
               /env:
@@ -155,7 +137,7 @@ describe 'mruby handlers and the rewrites' do
 
     it 'rewrites only what it lists even when mounted in front of everything' do
       broad = Booka::Server.new do |s|
-        echo = write_file(s.dir, 'echo.rb', echo_app)
+        echo = Booka::MrubyRewrites.write_echo(s.dir)
         <<~YAML
           listen: #{s.port}
           hosts:

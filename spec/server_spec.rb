@@ -14,6 +14,11 @@ describe 'booka-origin host' do
     dir
   end
 
+  # health_only: a config of `directives` (top-level YAML lines) serving nothing but /healthz
+  def health_only(*directives)
+    "#{directives.join("\n")}\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+  end
+
   let(:server) do
     Booka::Server.new do |s|
       www = docroot(s)
@@ -222,7 +227,7 @@ describe 'booka-origin host' do
   describe 'limits and logs' do
     it 'max-connections holds further connections until one closes' do
       s = Booka::Server.new do |srv|
-        "listen: #{srv.port}\nnum-threads: 1\nmax-connections: 1\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+        health_only("listen: #{srv.port}", 'num-threads: 1', 'max-connections: 1')
       end
       s.start
       holder = TCPSocket.new('127.0.0.1', s.port)
@@ -238,7 +243,7 @@ describe 'booka-origin host' do
 
     it 'error-log receives the server log' do
       s = Booka::Server.new do |srv|
-        "listen: #{srv.port}\nerror-log: #{srv.dir}/error.log\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+        health_only("listen: #{srv.port}", "error-log: #{srv.dir}/error.log")
       end
       s.start
       expect(get(s.url('/healthz'), proto: :h1).status).to eq 200
@@ -251,7 +256,7 @@ describe 'booka-origin host' do
   describe 'tcp-reuseport' do
     it 'serves on every thread whatever the position of the directive, and refuses a port already taken' do
       s = Booka::Server.new do |srv|
-        "listen: #{srv.port}\nnum-threads: 2\ntcp-reuseport: ON\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+        health_only("listen: #{srv.port}", 'num-threads: 2', 'tcp-reuseport: ON')
       end
       s.start
       10.times { expect(get(s.url('/healthz'), proto: :h1).status).to eq 200 }
@@ -323,7 +328,7 @@ describe 'booka-origin host' do
     end
 
     it 'accepts a valid config' do
-      status, out = check("listen: 8080\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n")
+      status, out = check(health_only('listen: 8080'))
       expect(status).to eq 0
       expect(out).to include 'configuration OK'
     end
@@ -382,65 +387,55 @@ describe 'booka-origin host' do
       expect(out).to match(/h2o\.conf:#{position_of(token)}: .*#{Regexp.escape(text)}/), out
     end
 
+    # expect_rejected: -t failed (`checked`: what #check returned) naming the position of `token` and saying `text`;
+    # returns the output
+    def expect_rejected(checked, token, text)
+      status, out = checked
+      expect(status).not_to eq 0
+      expect_error(out, token, text)
+      out
+    end
+
     it 'rejects a negative number instead of wrapping it (list, Redis, host)' do
-      status, out = check('', "booka.list: {cache-ttl: -1}")
-      expect(status).not_to eq 0
-      expect_error(out, '-1}', 'in command booka.list, expected a duration from 0 to 315360000 s')
+      out = expect_rejected(check('', "booka.list: {cache-ttl: -1}"),
+                            '-1}', 'in command booka.list, expected a duration from 0 to 315360000 s')
       expect(out).to include('got `-1`')
-      status, out = check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: -5}")
-      expect(status).not_to eq 0
-      expect_error(out, '-5}', 'in command booka.redis, expected a duration from 1 to 60000 ms')
-      status, out = check('max-connections: -1')
-      expect(status).not_to eq 0
-      expect_error(out, '-1', 'in command max-connections, expected a whole number from 1 to 1048576')
+      expect_rejected(check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: -5}"),
+                      '-5}', 'in command booka.redis, expected a duration from 1 to 60000 ms')
+      expect_rejected(check('max-connections: -1'),
+                      '-1', 'in command max-connections, expected a whole number from 1 to 1048576')
     end
 
     it 'rejects trailing garbage instead of reading the leading digits (list, postgres, avatar, host)' do
-      status, out = check('', "booka.list: {max-age: 30abc}")
-      expect(status).not_to eq 0
-      expect_error(out, '30abc', 'got `30abc`')
-      status, out = check("booka.postgres: {url: 'postgresql://x@127.0.0.1/x', pool-size: 4x}")
-      expect(status).not_to eq 0
-      expect_error(out, '4x', 'in command booka.postgres, expected a whole number from 1 to 256, got `4x`')
-      status, out = check('', "booka.avatar: {max-side: 512px}")
-      expect(status).not_to eq 0
-      expect_error(out, '512px', 'in command booka.avatar, expected a whole number from 16 to 8192, got `512px`')
-      status, out = check('num-threads: 2 threads')
-      expect(status).not_to eq 0
-      expect_error(out, '2 threads', 'in command num-threads, expected a whole number from 1 to 256')
+      expect_rejected(check('', "booka.list: {max-age: 30abc}"), '30abc', 'got `30abc`')
+      expect_rejected(check("booka.postgres: {url: 'postgresql://x@127.0.0.1/x', pool-size: 4x}"),
+                      '4x', 'in command booka.postgres, expected a whole number from 1 to 256, got `4x`')
+      expect_rejected(check('', "booka.avatar: {max-side: 512px}"),
+                      '512px', 'in command booka.avatar, expected a whole number from 16 to 8192, got `512px`')
+      expect_rejected(check('num-threads: 2 threads'),
+                      '2 threads', 'in command num-threads, expected a whole number from 1 to 256')
     end
 
     it 'rejects values out of range: a zero Redis command-timeout, an overflowing number, a zero thread count' do
-      status, out = check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: 0}")
-      expect(status).not_to eq 0
-      expect_error(out, '0}', 'expected a duration from 1 to 60000 ms')
-      status, out = check('booka.cors-max-age: 18446744073709551616')
-      expect(status).not_to eq 0
-      expect_error(out, '1844', 'in command booka.cors-max-age, expected a duration from 0 to 86400 s')
-      status, out = check('num-threads: 0')
-      expect(status).not_to eq 0
-      expect_error(out, 'num-threads: |0', 'expected a whole number from 1 to 256, got `0`')
-      status, out = check('', "booka.list: {cache-ttl: 10, cache-jitter: 11}")
-      expect(status).not_to eq 0
-      expect_error(out, '11}', 'cache-jitter cannot exceed cache-ttl')
+      expect_rejected(check("booka.redis: {url: 'redis://127.0.0.1:1', command-timeout: 0}"),
+                      '0}', 'expected a duration from 1 to 60000 ms')
+      expect_rejected(check('booka.cors-max-age: 18446744073709551616'),
+                      '1844', 'in command booka.cors-max-age, expected a duration from 0 to 86400 s')
+      expect_rejected(check('num-threads: 0'), 'num-threads: |0', 'expected a whole number from 1 to 256, got `0`')
+      expect_rejected(check('', "booka.list: {cache-ttl: 10, cache-jitter: 11}"),
+                      '11}', 'cache-jitter cannot exceed cache-ttl')
     end
 
     it 'applies the unit rules: suffixes convert, a fraction of the unit or an unknown suffix is an error' do
       status, out = check("booka.postgres: {url: 'postgresql://x@127.0.0.1/x', query-timeout: 3s, connect-timeout: 1500ms}",
                           "booka.list: {cache-ttl: 1m, cache-size: 128M, cache-wait: 2s}\nbooka.avatar: {max-source-bytes: 20M}")
       expect([status, out]).to eq [0, "configuration OK\n"]
-      status, out = check('', "booka.list: {cache-ttl: 1500ms}")
-      expect(status).not_to eq 0
-      expect_error(out, '1500ms', 'a bare number counts s; or suffixed ms, s, m, h or d), got `1500ms`')
-      status, out = check('', "booka.list: {cache-size: 512K}")
-      expect(status).not_to eq 0
-      expect_error(out, '512K', 'expected a size from 0 to 65536 MiB')
-      status, out = check('', "booka.avatar: {fetch-timeout: 10sec}")
-      expect(status).not_to eq 0
-      expect_error(out, '10sec', 'got `10sec`')
-      status, out = check('', "booka.avatar: {queue-limit: 1K}")
-      expect(status).not_to eq 0
-      expect_error(out, '1K', 'expected a whole number from 0 to 1000000, got `1K`')
+      expect_rejected(check('', "booka.list: {cache-ttl: 1500ms}"),
+                      '1500ms', 'a bare number counts s; or suffixed ms, s, m, h or d), got `1500ms`')
+      expect_rejected(check('', "booka.list: {cache-size: 512K}"), '512K', 'expected a size from 0 to 65536 MiB')
+      expect_rejected(check('', "booka.avatar: {fetch-timeout: 10sec}"), '10sec', 'got `10sec`')
+      expect_rejected(check('', "booka.avatar: {queue-limit: 1K}"),
+                      '1K', 'expected a whole number from 0 to 1000000, got `1K`')
     end
 
     it 'names an unknown key in every mapping, and a key given twice' do
@@ -456,21 +451,16 @@ describe 'booka-origin host' do
           ['adresses', 'in command booka.trusted-proxies, unknown key `adresses` (expected addresses or headers)'],
         ['', 'booka.list: {max-age: 1, stale-while-revalidate: 3, max-age: 2}'] =>
           ['max-age: 2', '`max-age` is given more than once (also at'] }.each do |(top, path), (token, text)|
-        status, out = path ? check(top, path) : check(top)
-        expect(status).not_to eq 0
-        expect_error(out, token, text)
+        expect_rejected((path ? check(top, path) : check(top)), token, text)
       end
     end
 
     it 'rejects an unknown key in a listen mapping instead of binding every interface' do
       @yaml = "listen:\n  port: 8080\n  hots: 127.0.0.1\nhosts:\n  default:\n    paths: {}\n"
-      status, out = Booka::Server.new(@yaml).check_config
-      expect(status).not_to eq 0
-      expect_error(out, 'hots', 'in command listen, unknown key `hots` (expected port, host or ssl)')
+      expect_rejected(Booka::Server.new(@yaml).check_config,
+                      'hots', 'in command listen, unknown key `hots` (expected port, host or ssl)')
       @yaml = "listen:\n  port: 8443\n  ssl:\n    certificate-file: a\n    key-fiel: b\nhosts:\n  default:\n    paths: {}\n"
-      status, out = Booka::Server.new(@yaml).check_config
-      expect(status).not_to eq 0
-      expect_error(out, 'key-fiel', 'unknown key `key-fiel`')
+      expect_rejected(Booka::Server.new(@yaml).check_config, 'key-fiel', 'unknown key `key-fiel`')
     end
 
     it "accepts H2O's names and the older spellings, documented as aliases" do
@@ -479,16 +469,13 @@ describe 'booka-origin host' do
       end
       %w[http2-graceful-shutdown-timeout graceful-shutdown-timeout].each do |name|
         expect(check("#{name}: 30")).to eq [0, "configuration OK\n"]
-        status, out = check("#{name}: -1")
-        expect(status).not_to eq 0
-        expect_error(out, '-1', "in command #{name}, expected a duration from 0 to 3600 s")
+        expect_rejected(check("#{name}: -1"), '-1', "in command #{name}, expected a duration from 0 to 3600 s")
       end
     end
 
     it 'names a user that does not exist' do
-      status, out = check('user: no-such-user-here')
-      expect(status).not_to eq 0
-      expect_error(out, 'no-such-user-here', 'in command user, user no-such-user-here does not exist')
+      expect_rejected(check('user: no-such-user-here'),
+                      'no-such-user-here', 'in command user, user no-such-user-here does not exist')
     end
   end
 
@@ -499,7 +486,7 @@ describe 'booka-origin host' do
     end
 
     it 'started as root without `user`, switches to nobody; with `user`, to that user', if: Process.uid.zero? do
-      yaml = "listen: {port: PORT, host: 127.0.0.1}\nnum-threads: 1\nhosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
+      yaml = health_only('listen: {port: PORT, host: 127.0.0.1}', 'num-threads: 1')
       nobody = Etc.getpwnam('nobody').uid
       s = Booka::Server.new('')
       File.write(s.config_path, yaml.sub('PORT', s.port.to_s)) # without the harness's `user: root`

@@ -494,6 +494,85 @@ describe 'booka-origin host' do
       expect(uid(s.pid)).to eq Etc.getpwnam('daemon').uid
       expect(s.stop).to eq 0
     end
+
+    # started_as_root: a server from `yaml` (PORT replaced) as the specs' root starts it, without the harness's
+    # `user: root`, so it switches to nobody as it would in production
+    def started_as_root(yaml, port: nil)
+      s = Booka::Server.new('')
+      File.write(s.config_path, yaml.gsub('PORT', (port || s.port).to_s).gsub('DIR', s.dir))
+      yield s.dir if block_given?
+      s.start(wait_for: port || s.port)
+      # the sockets listen before the switch: wait until it is done
+      Booka.wait_for { s.log.include?('serving with') || !s.alive? }
+      raise Booka::ServerError, "server exited:\n#{s.log}" unless s.alive?
+      s
+    end
+
+    # free_port_below_1024: a privileged port nothing listens on (only root may bind it)
+    def free_port_below_1024
+      (600..1000).to_a.shuffle.each do |p|
+        TCPServer.new('127.0.0.1', p).close
+        return p
+      rescue Errno::EADDRINUSE
+        next
+      end
+      raise 'no free port below 1024'
+    end
+
+    # listening_sockets: [Recv-Q] of each listening socket `pid` holds on `port` (ss: the accept queue's length)
+    def listening_sockets(pid, port)
+      out, = Open3.capture2('ss', '-Hltnp', "sport = :#{port}")
+      out.lines.select { |l| l.include?("pid=#{pid},") }.map { |l| l.split[1].to_i }
+    end
+
+    # Every per-thread SO_REUSEPORT socket is bound before the switch to nobody: after it, a port below 1024 is refused,
+    # and any port is (the kernel lets only the same effective uid join a SO_REUSEPORT group).
+    { 'a port below 1024' => :free_port_below_1024, 'an unprivileged port' => nil }.each do |what, port_method|
+      it "with tcp-reuseport, binds every thread's socket before switching to nobody: #{what}", if: Process.uid.zero? do
+        port = port_method ? send(port_method) : Booka.free_port
+        s = started_as_root(<<~YAML, port: port)
+          listen: {port: PORT, host: 127.0.0.1}
+          num-threads: 3
+          tcp-reuseport: ON
+          hosts:
+            default:
+              paths:
+                /healthz:
+                  booka.health: ON
+        YAML
+        expect(uid(s.pid)).to eq Etc.getpwnam('nobody').uid
+        expect(listening_sockets(s.pid, port).size).to eq 3
+        # a new connection each time (new source port): the kernel hashes them over the three sockets, so a socket no
+        # thread accepts on would leave some unanswered ((2/3)^30 < 1e-5 that one gets none)
+        30.times { expect(get("http://127.0.0.1:#{port}/healthz", proto: :h1, timeout: 5).status).to eq 200 }
+        expect(listening_sockets(s.pid, port)).to eq [0, 0, 0]
+        expect(s.log).not_to include('cannot set up a listener')
+        expect(s.stop).to eq 0
+      end
+    end
+
+    it 'writes the pid file before switching to nobody (in a root-owned directory such as /run), and empties it at exit',
+       if: Process.uid.zero? do
+      s = started_as_root(<<~YAML) { |dir| File.chmod(0o755, dir) && FileUtils.mkdir(File.join(dir, 'run'), mode: 0o755) }
+        listen: {port: PORT, host: 127.0.0.1}
+        num-threads: 1
+        pid-file: DIR/run/booka.pid
+        hosts:
+          default:
+            paths:
+              /healthz:
+                booka.health: ON
+      YAML
+      pid_file = File.join(s.dir, 'run', 'booka.pid')
+      expect(File.stat(File.dirname(pid_file)).uid).to eq 0
+      expect(uid(s.pid)).to eq Etc.getpwnam('nobody').uid
+      expect(File.read(pid_file)).to eq "#{s.pid}\n"
+      expect(get(s.url('/healthz')).status).to eq 200
+      expect(s.stop).to eq 0
+      # nobody may not remove a file from root's directory: the file stays, naming no process
+      expect(File.read(pid_file)).to eq ''
+      expect(s.log).to include("pid-file #{pid_file} emptied")
+    end
   end
 
   describe 'the client address behind trusted proxies (access log %{booka-client-ip}e)' do

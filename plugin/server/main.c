@@ -107,21 +107,6 @@ static void update_listener_state(struct server_thread *t)
     }
 }
 
-/* listener_fd_for_thread: thread 0 uses the socket opened at config time; others a dup of it, or with `reuseport` a
- * socket of their own so the kernel spreads connections. Aborts when the OS refuses, as nothing could be served. */
-static int listener_fd_for_thread(struct server_listener *l, size_t thread_index)
-{
-    int fd;
-    if (thread_index == 0)
-        return l->fd;
-    fd = server_conf.reuseport ? server_open_listener_socket(l, 1) : fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
-    if (fd == -1) {
-        perror("booka-origin: cannot set up a listener for a worker thread");
-        abort();
-    }
-    return fd;
-}
-
 /* drain: stop accepting, ask protocols to wind down (GOAWAY, no keep-alive), and serve what is in flight until the
  * connections are gone or the grace period ends. */
 static void drain(struct server_thread *t)
@@ -153,7 +138,7 @@ static void *run_thread(void *arg)
         struct server_listener *l = server_conf.listeners[i];
         struct listener_ctx *lctx = t->listeners + i;
         *lctx = (struct listener_ctx){.accept_ctx = {.ctx = &t->ctx, .hosts = l->hosts, .ssl_ctx = l->ssl_ctx}};
-        lctx->sock = h2o_evloop_socket_create(t->ctx.loop, listener_fd_for_thread(l, index), H2O_SOCKET_FLAG_DONT_READ);
+        lctx->sock = h2o_evloop_socket_create(t->ctx.loop, l->fds[index], H2O_SOCKET_FLAG_DONT_READ);
         lctx->sock->data = lctx;
     }
     h2o_barrier_wait(&startup_barrier);
@@ -388,23 +373,51 @@ static int redirect_error_log(void)
     return 0;
 }
 
+static int pid_file_fd = -1; /* the pid file, kept open to empty it at exit when it cannot be removed */
+
+/* write_pid_file: `pid-file`, written before the switch of user (as H2O's master process, which stays root, does):
+ * root may write in a directory such as /run, the user the process switches to may not. */
 static int write_pid_file(void)
 {
-    FILE *fp;
+    char text[32];
+    int len;
+
     if (server_conf.pid_file == NULL)
         return 0;
-    if ((fp = fopen(server_conf.pid_file, "w")) == NULL) {
+    len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    if ((pid_file_fd = open(server_conf.pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
+        write(pid_file_fd, text, len) != len) {
         fprintf(stderr, "booka-origin: cannot write pid-file %s: %s\n", server_conf.pid_file, strerror(errno));
+        if (pid_file_fd != -1) {
+            close(pid_file_fd);
+            pid_file_fd = -1;
+            unlink(server_conf.pid_file);
+        }
         return -1;
     }
-    fprintf(fp, "%d\n", (int)getpid());
-    fclose(fp);
     return 0;
 }
 
-/* switch_user: as H2O does, after binding and opening the error log, before the pid file: to `user` when given (an
- * error when that fails, e.g. when not started as root); when started as root without `user`, to `nobody`; root
- * without `nobody` refuses to run. Returns 0, or the exit status. */
+/* remove_pid_file: at exit. The user switched to may not remove a file from root's directory: the file is then emptied
+ * through the descriptor opened before the switch, so that it names no process (the number may be reused). */
+static void remove_pid_file(void)
+{
+    if (pid_file_fd == -1)
+        return;
+    if (unlink(server_conf.pid_file) != 0) {
+        int err = errno;
+        if (ftruncate(pid_file_fd, 0) == 0)
+            fprintf(stderr, "booka-origin: pid-file %s emptied (cannot remove it: %s)\n", server_conf.pid_file, strerror(err));
+        else
+            fprintf(stderr, "booka-origin: cannot remove or empty pid-file %s: %s\n", server_conf.pid_file, strerror(err));
+    }
+    close(pid_file_fd);
+    pid_file_fd = -1;
+}
+
+/* switch_user: as H2O does, once every listener socket is bound, the error log opened and the pid file written: to
+ * `user` when given (an error when that fails, e.g. when not started as root); when started as root without `user`,
+ * to `nobody`; root without `nobody` refuses to run. Returns 0, or the exit status. */
 static int switch_user(void)
 {
     const char *user = server_conf.globalconf.user;
@@ -519,7 +532,8 @@ static void block_signals(sigset_t *signals)
 }
 
 /* prepare_process: what the process needs before its threads start: the descriptor limit, the error log, line-buffered
- * output, the user to run as, the pid file. Returns 0, or the exit status after reporting why. */
+ * output, the pid file, then the user to run as (everything that needs root is done by then: the listeners are bound,
+ * the configuration's files and pipes opened). Returns 0, or the exit status after reporting why. */
 static int prepare_process(void)
 {
     int ret;
@@ -531,10 +545,12 @@ static int prepare_process(void)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     setvbuf(stderr, NULL, _IOLBF, 0);
-    if ((ret = switch_user()) != 0)
-        return ret;
     if (write_pid_file() != 0)
         return EX_OSERR;
+    if ((ret = switch_user()) != 0) {
+        remove_pid_file();
+        return ret;
+    }
     h2o_srand();
     launch_time = time(NULL);
     return 0;
@@ -584,8 +600,7 @@ int main(int argc, char **argv)
     if ((ret = prepare_process()) != 0)
         return ret;
     serve(&signals);
-    if (server_conf.pid_file != NULL)
-        unlink(server_conf.pid_file);
+    remove_pid_file();
     fprintf(stderr, "booka-origin: stopped (%d connections left open)\n", atomic_load(&num_connections));
     fflush(stderr);
     _exit(leaks_found_at_exit() ? 23 : 0);

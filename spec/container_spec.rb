@@ -4,6 +4,8 @@
 # the image run against the spec's Postgres and Redis: its migration step, /healthz, a list, an avatar, /metrics only
 # on the private listener, and the SIGTERM drain.
 require_relative 'spec_helper'
+require 'ipaddr'
+require 'yaml'
 
 describe 'container/' do
   let(:dockerfile) { File.read(File.join(Booka::ROOT, 'container', 'Dockerfile')) }
@@ -170,6 +172,46 @@ describe 'container/' do
     expect(get(server.url('/metrics'), headers: { 'Host' => 'metrics' }).status).to eq(404)
     expect(get(server.url('/metrics'), proto: :h2c, headers: { 'Host' => "metrics:#{metrics_port}" }).status).to eq(404)
     expect(get("http://127.0.0.1:#{metrics_port}/healthz").status).to eq(404)
+  end
+
+  describe 'the client address behind Fly and Cloudflare (booka.trusted-proxies)' do
+    let(:trusted) { YAML.safe_load(container_conf).fetch('booka.trusted-proxies') }
+
+    it "trusts Fly's proxy on the machine's private IPv4 network and Cloudflare's ranges, never Fly's 6PN network" do
+      blocks = trusted.fetch('addresses').map { |a| IPAddr.new(a) }
+      expect(trusted['headers']).to eq %w[Fly-Client-IP CF-Connecting-IP]
+      # Fly's proxy reaches the machine on its private IPv4 address (fly.io/docs/networking/app-services)
+      expect(blocks).to include(IPAddr.new('172.16.0.0/12'))
+      # fdaa::/16: every machine of the organisation could name any visitor
+      sixpn = IPAddr.new('fdaa::/16')
+      expect(blocks.select { |b| b.ipv6? && (sixpn.include?(b) || b.include?(sixpn)) }).to eq []
+      expect(blocks.count(&:ipv4?)).to eq 16
+      expect(blocks.count(&:ipv6?)).to eq 7
+    end
+
+    it "logs the visitor Cloudflare names when Fly's proxy (here 127.0.0.1) names a Cloudflare address, else Fly's peer" do
+      server = Booka::Server.new(env: { 'DATABASE_URL' => "postgresql://booka@127.0.0.1:#{Booka.free_port}/booka" }) do |s|
+        FileUtils.cp_r(File.join(Booka::ROOT, 'mruby'), s.dir)
+        FileUtils.mkdir_p(File.join(s.dir, 'media'))
+        conf = local_conf(s.port, s.tls_port, s.dir).sub("  addresses:\n", "  addresses:\n    - 127.0.0.1/32\n")
+                                                    .sub('path: /dev/stdout', "path: #{s.dir}/access.log")
+        raise 'container/h2o.conf no longer has the lines this spec rewrites' unless conf.include?("- 127.0.0.1/32\n") &&
+                                                                                     conf.include?("#{s.dir}/access.log")
+        conf
+      end
+      server.start
+      logged = lambda do |headers|
+        id = "proxied-#{rand(1 << 30)}"
+        expect(get(server.url('/healthz'), headers: headers.merge('X-Request-Id' => id)).status).to eq 200
+        path = File.join(server.dir, 'access.log')
+        Booka.wait_for { File.exist?(path) && File.readlines(path).find { |l| l.split[1] == id } }.split.first
+      end
+      expect(logged.call('Fly-Client-IP' => '162.158.1.2', 'CF-Connecting-IP' => '198.51.100.7')).to eq '198.51.100.7'
+      expect(logged.call('Fly-Client-IP' => '2a06:98c1::1', 'CF-Connecting-IP' => '2001:db8::7')).to eq '2001:db8::7'
+      # straight to Fly, past Cloudflare: the client's own CF-Connecting-IP is not believed
+      expect(logged.call('Fly-Client-IP' => '203.0.113.5', 'CF-Connecting-IP' => '198.51.100.7')).to eq '203.0.113.5'
+      expect(logged.call({})).to eq '127.0.0.1'
+    end
   end
 
   it 'copies what the container config refers to' do

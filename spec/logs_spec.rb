@@ -77,8 +77,9 @@ describe 'the access log and the error log' do
                          "AND wait_event_type = 'Lock'", url: @db).split.map(&:to_i)
   end
 
-  it 'ships one access-log format in h2o.conf and container/h2o.conf' do
+  it 'ships one access-log format in h2o.conf and container/h2o.conf, the one docs/OPERATIONS.md shows' do
     expect(data.shipped_format('container/h2o.conf')).to eq data.shipped_format
+    expect(File.read(File.join(Booka::ROOT, 'docs', 'OPERATIONS.md'))).to include("```\n#{data.shipped_format}\n```\n")
     expect(data.shipped_format).to include('%{booka-client-ip}e', '%{x-request-id}i', '%{x-cache}o', '%{booka-db-time}e', '%{booka-redis-time}e',
                                            '%{booka-avatar-render-time}e', '%{booka-avatar-queue-time}e')
   end

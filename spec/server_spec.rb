@@ -265,26 +265,6 @@ describe 'booka-origin host' do
       expect(status.exitstatus).not_to eq 0
       expect(out).to match(/h2o\.conf:1:9: in command listen, cannot listen on \*:#{s.port}: Address already in use/)
     end
-
-    # Linux shares a SO_REUSEPORT port only among sockets of one effective user: every thread's socket is bound before
-    # the server leaves root, or the threads after the first cannot bind (the server used to abort at start-up)
-    it 'binds every thread before leaving root for the running user', if: Process.uid.zero? do
-      s = Booka::Server.new do |srv|
-        "user: nobody\nlisten: #{srv.port}\nnum-threads: 3\ntcp-reuseport: ON\n" \
-          "hosts:\n  default:\n    paths:\n      /healthz:\n        booka.health: ON\n"
-      end
-      s.start
-      expect(File.read("/proc/#{s.pid}/status")[/^Uid:\s+(\d+)/, 1].to_i).to eq Etc.getpwnam('nobody').uid
-      threads = Dir.children("/proc/#{s.pid}/task").size
-      expect(threads).to be >= 3
-      # each loop thread has its own socket on the port: the kernel spreads connections over all of them
-      listening = lambda do |table| # sockets in state LISTEN on the port
-        File.readlines(table).count { |l| l.split[1]&.end_with?(format(':%04X', s.port)) && l.split[3] == '0A' }
-      end
-      expect(listening.call('/proc/net/tcp')).to eq 3
-      expect([0, 3]).to include(listening.call('/proc/net/tcp6'))
-      20.times { expect(get(s.url('/healthz'), proto: :h1).status).to eq 200 }
-    end
   end
 
   describe 'graceful shutdown' do
@@ -500,6 +480,85 @@ describe 'booka-origin host' do
       expect(get(s.url('/healthz')).status).to eq 200
       expect(uid(s.pid)).to eq Etc.getpwnam('daemon').uid
       expect(s.stop).to eq 0
+    end
+
+    # started_as_root: a server from `yaml` (PORT replaced) as the specs' root starts it, without the harness's
+    # `user: root`, so it switches to nobody as it would in production
+    def started_as_root(yaml, port: nil)
+      s = Booka::Server.new('')
+      File.write(s.config_path, yaml.gsub('PORT', (port || s.port).to_s).gsub('DIR', s.dir))
+      yield s.dir if block_given?
+      s.start(wait_for: port || s.port)
+      # the sockets listen before the switch: wait until it is done
+      Booka.wait_for { s.log.include?('serving with') || !s.alive? }
+      raise Booka::ServerError, "server exited:\n#{s.log}" unless s.alive?
+      s
+    end
+
+    # free_port_below_1024: a privileged port nothing listens on (only root may bind it)
+    def free_port_below_1024
+      (600..1000).to_a.shuffle.each do |p|
+        TCPServer.new('127.0.0.1', p).close
+        return p
+      rescue Errno::EADDRINUSE
+        next
+      end
+      raise 'no free port below 1024'
+    end
+
+    # listening_sockets: [Recv-Q] of each listening socket `pid` holds on `port` (ss: the accept queue's length)
+    def listening_sockets(pid, port)
+      out, = Open3.capture2('ss', '-Hltnp', "sport = :#{port}")
+      out.lines.select { |l| l.include?("pid=#{pid},") }.map { |l| l.split[1].to_i }
+    end
+
+    # Every per-thread SO_REUSEPORT socket is bound before the switch to nobody: after it, a port below 1024 is refused,
+    # and any port is (the kernel lets only the same effective uid join a SO_REUSEPORT group).
+    { 'a port below 1024' => :free_port_below_1024, 'an unprivileged port' => nil }.each do |what, port_method|
+      it "with tcp-reuseport, binds every thread's socket before switching to nobody: #{what}", if: Process.uid.zero? do
+        port = port_method ? send(port_method) : Booka.free_port
+        s = started_as_root(<<~YAML, port: port)
+          listen: {port: PORT, host: 127.0.0.1}
+          num-threads: 3
+          tcp-reuseport: ON
+          hosts:
+            default:
+              paths:
+                /healthz:
+                  booka.health: ON
+        YAML
+        expect(uid(s.pid)).to eq Etc.getpwnam('nobody').uid
+        expect(listening_sockets(s.pid, port).size).to eq 3
+        # a new connection each time (new source port): the kernel hashes them over the three sockets, so a socket no
+        # thread accepts on would leave some unanswered ((2/3)^30 < 1e-5 that one gets none)
+        30.times { expect(get("http://127.0.0.1:#{port}/healthz", proto: :h1, timeout: 5).status).to eq 200 }
+        expect(listening_sockets(s.pid, port)).to eq [0, 0, 0]
+        expect(s.log).not_to include('cannot set up a listener')
+        expect(s.stop).to eq 0
+      end
+    end
+
+    it 'writes the pid file before switching to nobody (in a root-owned directory such as /run), and empties it at exit',
+       if: Process.uid.zero? do
+      s = started_as_root(<<~YAML) { |dir| File.chmod(0o755, dir) && FileUtils.mkdir(File.join(dir, 'run'), mode: 0o755) }
+        listen: {port: PORT, host: 127.0.0.1}
+        num-threads: 1
+        pid-file: DIR/run/booka.pid
+        hosts:
+          default:
+            paths:
+              /healthz:
+                booka.health: ON
+      YAML
+      pid_file = File.join(s.dir, 'run', 'booka.pid')
+      expect(File.stat(File.dirname(pid_file)).uid).to eq 0
+      expect(uid(s.pid)).to eq Etc.getpwnam('nobody').uid
+      expect(File.read(pid_file)).to eq "#{s.pid}\n"
+      expect(get(s.url('/healthz')).status).to eq 200
+      expect(s.stop).to eq 0
+      # nobody may not remove a file from root's directory: the file stays, naming no process
+      expect(File.read(pid_file)).to eq ''
+      expect(s.log).to include("pid-file #{pid_file} emptied")
     end
   end
 

@@ -226,7 +226,7 @@ static int on_config_listen(h2o_configurator_command_t *cmd, h2o_configurator_co
             continue;
         }
         l = h2o_mem_alloc(sizeof(*l));
-        *l = (struct server_listener){.fd = -1, .addrlen = ai->ai_addrlen};
+        *l = (struct server_listener){.addrlen = ai->ai_addrlen};
         memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
         if (ssl_node != NULL && (l->ssl_ctx = setup_ssl(cmd, ssl_node)) == NULL) {
             free(l);
@@ -264,26 +264,20 @@ static int on_listen_exit(h2o_configurator_t *c, h2o_configurator_context_t *ctx
     return 0;
 }
 
-/* server_bind_listeners: every loop thread's socket of every listener, while the process still runs as the user that
- * started it: a port below 1024 needs root, and Linux shares a SO_REUSEPORT port only among sockets created by one
- * effective user, so none of this can wait until the threads start (after the switch to `user`). */
 int server_bind_listeners(void)
 {
     for (size_t i = 0; i != server_conf.num_listeners; ++i) {
         struct server_listener *l = server_conf.listeners[i];
-        if ((l->fd = server_open_listener_socket(l, server_conf.reuseport)) == -1) {
-            fprintf(stderr, "%s: in command listen, cannot listen on %s: %s\n", l->position, l->display, strerror(errno));
-            return -1;
-        }
         l->fds = h2o_mem_alloc(sizeof(*l->fds) * server_conf.num_threads);
-        l->fds[0] = l->fd;
-        for (size_t t = 1; t != server_conf.num_threads; ++t) {
-            l->fds[t] = server_conf.reuseport ? server_open_listener_socket(l, 1) : fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
-            if (l->fds[t] == -1) {
-                fprintf(stderr, "%s: in command listen, cannot listen on %s for thread %zu: %s\n", l->position, l->display, t,
-                        strerror(errno));
+        for (size_t t = 0; t != server_conf.num_threads; ++t) {
+            int fd = t == 0 || server_conf.reuseport ? server_open_listener_socket(l, server_conf.reuseport)
+                                                     : fcntl(l->fds[0], F_DUPFD_CLOEXEC, 0);
+            if (fd == -1) {
+                fprintf(stderr, "%s: in command listen, cannot listen on %s%s: %s\n", l->position, l->display,
+                        t == 0 ? "" : " (a socket for another thread)", strerror(errno));
                 return -1;
             }
+            l->fds[t] = fd;
         }
     }
     return 0;

@@ -373,23 +373,51 @@ static int redirect_error_log(void)
     return 0;
 }
 
+static int pid_file_fd = -1; /* the pid file, kept open to empty it at exit when it cannot be removed */
+
+/* write_pid_file: `pid-file`, written before the switch of user (as H2O's master process, which stays root, does):
+ * root may write in a directory such as /run, the user the process switches to may not. */
 static int write_pid_file(void)
 {
-    FILE *fp;
+    char text[32];
+    int len;
+
     if (server_conf.pid_file == NULL)
         return 0;
-    if ((fp = fopen(server_conf.pid_file, "w")) == NULL) {
+    len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    if ((pid_file_fd = open(server_conf.pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1 ||
+        write(pid_file_fd, text, len) != len) {
         fprintf(stderr, "booka-origin: cannot write pid-file %s: %s\n", server_conf.pid_file, strerror(errno));
+        if (pid_file_fd != -1) {
+            close(pid_file_fd);
+            pid_file_fd = -1;
+            unlink(server_conf.pid_file);
+        }
         return -1;
     }
-    fprintf(fp, "%d\n", (int)getpid());
-    fclose(fp);
     return 0;
 }
 
-/* switch_user: as H2O does, after binding and opening the error log, before the pid file: to `user` when given (an
- * error when that fails, e.g. when not started as root); when started as root without `user`, to `nobody`; root
- * without `nobody` refuses to run. Returns 0, or the exit status. */
+/* remove_pid_file: at exit. The user switched to may not remove a file from root's directory: the file is then emptied
+ * through the descriptor opened before the switch, so that it names no process (the number may be reused). */
+static void remove_pid_file(void)
+{
+    if (pid_file_fd == -1)
+        return;
+    if (unlink(server_conf.pid_file) != 0) {
+        int err = errno;
+        if (ftruncate(pid_file_fd, 0) == 0)
+            fprintf(stderr, "booka-origin: pid-file %s emptied (cannot remove it: %s)\n", server_conf.pid_file, strerror(err));
+        else
+            fprintf(stderr, "booka-origin: cannot remove or empty pid-file %s: %s\n", server_conf.pid_file, strerror(err));
+    }
+    close(pid_file_fd);
+    pid_file_fd = -1;
+}
+
+/* switch_user: as H2O does, once every listener socket is bound, the error log opened and the pid file written: to
+ * `user` when given (an error when that fails, e.g. when not started as root); when started as root without `user`,
+ * to `nobody`; root without `nobody` refuses to run. Returns 0, or the exit status. */
 static int switch_user(void)
 {
     const char *user = server_conf.globalconf.user;
@@ -504,7 +532,8 @@ static void block_signals(sigset_t *signals)
 }
 
 /* prepare_process: what the process needs before its threads start: the descriptor limit, the error log, line-buffered
- * output, the user to run as, the pid file. Returns 0, or the exit status after reporting why. */
+ * output, the pid file, then the user to run as (everything that needs root is done by then: the listeners are bound,
+ * the configuration's files and pipes opened). Returns 0, or the exit status after reporting why. */
 static int prepare_process(void)
 {
     int ret;
@@ -516,10 +545,12 @@ static int prepare_process(void)
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     setvbuf(stderr, NULL, _IOLBF, 0);
-    if ((ret = switch_user()) != 0)
-        return ret;
     if (write_pid_file() != 0)
         return EX_OSERR;
+    if ((ret = switch_user()) != 0) {
+        remove_pid_file();
+        return ret;
+    }
     h2o_srand();
     launch_time = time(NULL);
     return 0;
@@ -569,8 +600,7 @@ int main(int argc, char **argv)
     if ((ret = prepare_process()) != 0)
         return ret;
     serve(&signals);
-    if (server_conf.pid_file != NULL)
-        unlink(server_conf.pid_file);
+    remove_pid_file();
     fprintf(stderr, "booka-origin: stopped (%d connections left open)\n", atomic_load(&num_connections));
     fflush(stderr);
     _exit(leaks_found_at_exit() ? 23 : 0);

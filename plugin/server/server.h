@@ -8,8 +8,7 @@
 #include "h2o/configurator.h"
 
 struct server_listener {
-    int fd;   /* -1 until server_bind_listeners, and while only checking the config (-t) */
-    int *fds; /* one per loop thread (fds[0] == fd): dups of fd, or with `reuseport` sockets of their own */
+    int *fds; /* one per thread (index = thread), opened by server_bind_listeners; NULL before it and with -t */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     SSL_CTX *ssl_ctx;       /* NULL for cleartext (HTTP/1.1 and h2c) */
@@ -36,8 +35,11 @@ extern struct server_config server_conf;
 /* server_register_listen_configurator: defines `listen` (global and host level), with H2O's spelling and meaning. */
 void server_register_listen_configurator(h2o_globalconf_t *conf);
 
-/* server_bind_listeners: opens every declared listener once the whole config is known (so `reuseport` applies whatever
- * its position in the file). Returns -1, with a "FILE:L:C:" message on stderr, when one cannot be bound. */
+/* server_bind_listeners: opens every declared listener once the whole config is known (so `reuseport` and `num-threads`
+ * apply whatever their position in the file), a socket for each thread: the first one bound, the others a duplicate of
+ * it or, with `reuseport`, bound sockets of their own. Called before the switch of user, which could neither bind a port
+ * below 1024 nor join a SO_REUSEPORT group the previous user's sockets started. Returns -1, with a "FILE:L:C:" message
+ * on stderr, when one cannot be opened. */
 int server_bind_listeners(void);
 
 /* server_open_listener_socket: a bound, listening, non-blocking socket for `l`'s address; -1 with errno on failure. */

@@ -84,9 +84,8 @@ describe 'Redis under the list cache' do
   after { @redis&.destroy }
 
   # server: one thread (one Redis connection), the list and /metrics, on the spec's own Redis
-  def server(list: '{}')
+  def server(list: '{}', redis: @redis.url)
     db = @db
-    redis = @redis.url
     Booka::Server.new do |s|
       <<~YAML
         listen: #{s.port}
@@ -130,21 +129,7 @@ describe 'Redis under the list cache' do
   # operator must read why in the log
   it 'counts a connection whose AUTH Redis refuses as down, says why, and is up once the password is right' do
     @redis.cli('CONFIG', 'SET', 'requirepass', 'right-one')
-    redis = "redis://:wrong-one@127.0.0.1:#{@redis.port}/0"
-    srv = Booka::Server.new do |s|
-      <<~YAML
-        listen: #{s.port}
-        num-threads: 1
-        booka.redis: {url: "#{redis}", command-timeout: 100}
-        hosts:
-          default:
-            paths:
-              /metrics:
-                booka.metrics: ON
-              /readyz:
-                booka.readiness: ON
-      YAML
-    end.start
+    srv = server(redis: "redis://:wrong-one@127.0.0.1:#{@redis.port}/0")
     Booka.wait_for(timeout: 10) { srv.log =~ /\[redis\] down \(.*(WRONGPASS|invalid password)/ }
     3.times do
       expect(get(srv.url('/readyz')).json).to include('redis' => 'down')

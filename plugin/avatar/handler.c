@@ -316,7 +316,7 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
     if (conf->originals_cache_size != 0 && (handler->originals = booka_cache_store_create(conf->originals_cache_size)) == NULL)
         h2o_fatal("no memory");
     if ((handler->store = booka_cache_store_create(conf->cache_budget)) == NULL ||
-        (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit)) == NULL)
+        (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit, conf->worker_memory_budget)) == NULL)
         h2o_fatal("no memory");
     booka_http_attach(pathconf);
     booka_db_require();

@@ -24,6 +24,7 @@ typedef struct avatar_config {
     booka_image_limits_t limits;
     size_t worker_threads;
     size_t queue_limit;             /* jobs that may wait for a worker, beyond one per worker */
+    uint64_t worker_memory_budget;  /* bytes the running renders may reserve together (their estimated peaks); 0: none */
     uint64_t fetch_connect_timeout; /* ms: connecting, and the longest silence while reading */
     uint64_t fetch_timeout;         /* ms: the whole fetch */
     size_t fetch_max_bytes;
@@ -108,9 +109,10 @@ struct avatar_job {
 
 typedef struct avatar_pool avatar_pool_t;
 
-/* avatar_pool_create: a pool of `num_threads` workers that accepts at most num_threads + queue_limit unfinished jobs.
- * No thread starts before avatar_pool_start. Returns NULL when memory runs out. */
-avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit);
+/* avatar_pool_create: a pool of `num_threads` workers that accepts at most num_threads + queue_limit unfinished jobs, whose
+ * running jobs may reserve `memory_budget` bytes together (0: no budget). No thread starts before avatar_pool_start.
+ * Returns NULL when memory runs out. */
+avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit, uint64_t memory_budget);
 
 /* avatar_pool_start: starts the workers, once (later calls do nothing). Thread-safe. */
 void avatar_pool_start(avatar_pool_t *pool);
@@ -120,6 +122,13 @@ int avatar_pool_is_full(avatar_pool_t *pool);
 
 /* avatar_pool_submit: queues `job` (FIFO). Returns 0, or -1 when the pool is full; the job is then not touched. */
 int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job);
+
+/* avatar_pool_reserve: a running job takes `bytes` (its estimated peak) from the memory budget before it decodes. Returns
+ * 0 (reserved; give it back with avatar_pool_release), -1 when what the other running jobs hold leaves too little now
+ * (counted in avatar_stat_memory_busy), or -2 when `bytes` is more than the whole budget. Always 0 without a budget. Any
+ * thread. */
+int avatar_pool_reserve(avatar_pool_t *pool, uint64_t bytes);
+void avatar_pool_release(avatar_pool_t *pool, uint64_t bytes);
 
 /* avatar_pool_on_done: the receiver callback that runs each returned job's `done`. */
 void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
@@ -156,12 +165,13 @@ typedef struct avatar_render_job {
     uint8_t *bytes; /* owned: fetched bytes */
     size_t len;
     const avatar_config_t *conf;
+    avatar_pool_t *pool; /* whose memory budget the render reserves from */
     uint32_t side;
     booka_image_output_format_t format;
     int quality;
     void *owner;
     /* output */
-    int status;          /* 200, 404, 422 or 500 */
+    int status;          /* 200, 404, 422, 500, or 503 (the memory budget could not cover it now) */
     const char *message; /* static, for errors */
     booka_image_result_t result;
 } avatar_render_job_t;
@@ -174,7 +184,7 @@ void avatar_render(avatar_job_t *job);
 void avatar_render_job_free(avatar_render_job_t *job);
 
 /* Counters for the status handler and /metrics (hits, misses and coalesced waits are the cache module's). */
-extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat_fetches;
+extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat_fetches, avatar_stat_memory_busy;
 
 /* ---- the handler's per-thread state (handler.c) ---- */
 

@@ -15,8 +15,11 @@
 #include "http/json.h"
 #include "http/client.h"
 #include "image/image.h"
+#include "list/avatar_token.h"
 
 /* ---- configuration (configurator.c) ---- */
+
+#define AVATAR_ALLOWED_SIDES_MAX 32
 
 typedef struct avatar_config {
     char *media_root;  /* NULL: media paths answer 404 */
@@ -35,10 +38,15 @@ typedef struct avatar_config {
     uint64_t originals_ttl;               /* s a fetched source is reused */
     size_t fetch_concurrency;             /* fetches in flight per handler (all threads); more answer 503 */
     uint64_t fetch_failure_ttl;           /* ms a failed source is answered from memory (0: never) */
-    uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
-    size_t cache_budget;                           /* bytes of variants kept in process */
-    uint64_t cache_ttl;                            /* seconds a variant stays cached */
-    uint64_t coalesce_timeout;                     /* ms a request waits for another's identical fill */
+    uint64_t max_age, s_maxage, versioned_max_age;    /* seconds, for Cache-Control */
+    size_t cache_budget;                              /* bytes of variants kept in process */
+    uint64_t cache_ttl;                               /* seconds a variant stays cached */
+    uint64_t coalesce_timeout;                        /* ms a request waits for another's identical fill */
+    uint32_t allowed_sides[AVATAR_ALLOWED_SIDES_MAX]; /* `allowed-sides`, ascending; none: any side */
+    size_t num_allowed_sides;
+    int snap_sides;                    /* `other-sides: snap` (else reject: 422) */
+    booka_avatar_signer_t *signers[2]; /* `signing-key-env`, `previous-signing-key-env`; [0] NULL: URLs are not signed */
+    char *signing_path;                /* the mount path without a trailing slash, which signing texts start with */
 } avatar_config_t;
 
 /* ---- the request (request.c) ---- */
@@ -61,6 +69,7 @@ typedef struct avatar_params {
     int quality;
     avatar_format_t format;
     char version[AVATAR_TOKEN_MAX + 1]; /* the request's `v`; "" when absent or longer than AVATAR_TOKEN_MAX */
+    uint32_t side;                      /* set by avatar_params_side */
 } avatar_params_t;
 
 /* avatar_variant_t: one encoded output: what keys the cache and the single-flight, and its ETag. */
@@ -84,6 +93,19 @@ int avatar_parse_id(h2o_iovec_t rest, int64_t *id);
  * as a space; unknown names are ignored; the last occurrence wins; an empty value counts as absent. Returns 0, or -1 with
  * `errors` holding the FastAPI-shaped `detail` array (one entry per bad parameter). */
 int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors);
+
+/* avatar_params_side: params->side, the output side: floor(w * dpr + 0.5) capped by max-side, then, with allowed-sides,
+ * that side if allowed, else the nearest allowed one (ties to the larger) with `other-sides: snap`, else a 422: -1 with
+ * `errors` holding the `detail` array (an `enum` entry at `w`). Returns 0 otherwise. */
+int avatar_params_side(avatar_params_t *params, const avatar_config_t *conf, booka_buf_t *errors);
+
+typedef enum avatar_signature { AVATAR_SIGNATURE_OK, AVATAR_SIGNATURE_MISSING, AVATAR_SIGNATURE_WRONG } avatar_signature_t;
+
+/* avatar_signature_check: with signing configured, whether the raw query's `sig` (its last occurrence, percent-decoded)
+ * is the signature of the signing text (list/avatar_token.h) of this mount path, provider and query under one of the
+ * keys, compared in constant time: MISSING when there is no `sig` value, WRONG when it does not match. OK without
+ * signing. */
+avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t provider_id, const char *query, size_t len);
 
 /* avatar_accept_names_webp: whether one Accept header value names image/webp (any case) with a q-value above 0. Ranges
  * such as image/ * and * / * do not count. */

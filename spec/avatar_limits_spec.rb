@@ -108,6 +108,8 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
                 status: ON
               /metrics:
                 booka.metrics: ON
+              /readyz:
+                booka.readiness: ON
       YAML
     end.start
   end
@@ -227,6 +229,8 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
 
     it 'makes the list emit signed URLs that verify, at no cost to a list HIT, and keys its cache by the key' do
       srv = server('signing-key-env: BOOKA_AVATAR_KEY', env: { 'BOOKA_AVATAR_KEY' => key_hex })
+      # until the invalidation listener is up, the instance's cache keys are its own (a random epoch)
+      Booka.wait_for { get(srv.url('/readyz')).json['invalidation'] == 'up' }
       list = ->() { get(srv.url('/api/v1/service-provider-profiles/?fields=id,profile_picture_url&limit=100&sort=newest')) }
       first = list.()
       url = first.json['data'].find { |p| p['id'] == 1 }['profile_picture_url']
@@ -314,6 +318,12 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
       (budget_mib + workers * max_source_mib + 48) * 1024
     end
 
+    # ThreadSanitizer's shadow memory multiplies what the process holds: the bound is for the release and ASan builds
+    # (under TSan the burst still runs, for its races, without the memory assertions)
+    def tsan?
+      Open3.capture2e('ldd', Booka::BIN).first.include?('libtsan')
+    end
+
     it 'answers each with 200, 422 or 503 + Retry-After, keeps VmHWM under the bound, and serves on afterwards' do
       srv = burst_server("#{budget_mib}M")
       expect(get(srv.url("#{avatar_path}/1?w=32")).status).to eq(200) # threads started, pools connected
@@ -330,7 +340,7 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
       end
       # over the limits: always 422, never decoded
       results.select { |p, _, _, _| p =~ %r{/(7|8|9)\?} }.each { |p, status, _, _| expect(status).to eq(422), p }
-      expect(grown).to be < bound_kb
+      expect(grown).to be < bound_kb unless tsan?
       expect(stats(srv)['avatar-memory-busy']).to be > 0 # the budget, not luck, kept it there
 
       # alive, and the refused ones come through on a retry, one at a time
@@ -345,6 +355,7 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
     end
 
     it 'goes past that bound without the budget (the bound is not loose)' do
+      skip 'VmHWM is not comparable under ThreadSanitizer' if tsan?
       srv = burst_server(0)
       expect(get(srv.url("#{avatar_path}/1?w=32")).status).to eq(200)
       before = vm_hwm_kb(srv)

@@ -111,10 +111,10 @@ booka_image_error_t booka_image_probe(const uint8_t *buf, size_t len, booka_imag
 booka_image_error_t booka_image_check_limits(const booka_image_info_t *info, size_t len, const booka_image_limits_t *limits);
 
 /* booka_image_memory_estimate: an upper bound on the memory booka_image_thumbnail() holds at its peak for a source of
- * `len` encoded bytes (counted too: the caller holds them meanwhile) with header `info`, at output side `side` (after
- * the caller's capping): the whole-image buffers above, the decoders' rows and state, libwebp's cropped and scaled
- * output, the resampler and the encoder. Measured against the decoders in test/unit/image/memory_test.c; made for a
- * memory budget shared by worker threads, so it errs on the high side. */
+ * `len` encoded bytes (counted too: the caller holds them meanwhile) with header `info`, within the limits
+ * (booka_image_check_limits passed), at output side `side` (after the caller's capping): the whole-image buffers above, the
+ * decoders' rows and state, libwebp's cropped and scaled output, the resampler and the encoder. Measured against the decoders in
+ * test/unit/image/memory_test.c; made for a memory budget shared by worker threads, so it errs on the high side. */
 uint64_t booka_image_memory_estimate(const booka_image_info_t *info, size_t len, uint32_t side);
 
 /* booka_image_render: probe, limits, decode with shrink-on-load, centre square crop, Lanczos-3 to params->side, EXIF

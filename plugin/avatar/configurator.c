@@ -203,10 +203,9 @@ static booka_avatar_signer_t *signing_key(h2o_configurator_command_t *cmd, yoml_
 {
     uint8_t key[BOOKA_AVATAR_KEY_MAX];
     const char *name = node->type == YOML_TYPE_SCALAR ? node->data.scalar : "", *hex;
+    int valid = name[0] != '\0', is_hex = 1;
     size_t len;
     booka_avatar_signer_t *signer;
-
-    int valid = name[0] != '\0';
 
     for (size_t i = 0; valid && name[i] != '\0'; ++i)
         valid = name[i] == '_' || (name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
@@ -223,23 +222,18 @@ static booka_avatar_signer_t *signing_key(h2o_configurator_command_t *cmd, yoml_
         return NULL;
     }
     len = strlen(hex);
-    for (size_t i = 0; i != len && len % 2 == 0 && len <= BOOKA_AVATAR_KEY_MAX * 2; i += 2) {
-        int hi = booka_hex_value((unsigned char)hex[i]), lo = booka_hex_value((unsigned char)hex[i + 1]);
-        if (hi < 0 || lo < 0) {
-            len = 1; /* not hex: reported below, like a wrong length */
-            break;
-        }
-        key[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    if (len % 2 != 0 || len < BOOKA_AVATAR_KEY_MIN * 2 || len > BOOKA_AVATAR_KEY_MAX * 2) {
+    for (size_t i = 0; i != len; ++i)
+        is_hex &= booka_hex_value((unsigned char)hex[i]) >= 0;
+    if (!is_hex || len % 2 != 0 || len < BOOKA_AVATAR_KEY_MIN * 2 || len > BOOKA_AVATAR_KEY_MAX * 2) {
         h2o_configurator_errprintf(cmd, node,
                                    "the environment variable %s must hold %d to %d hex digits (%d to %d bytes, e.g. from "
                                    "`openssl rand -hex 32`); it holds %zu characters%s",
                                    name, BOOKA_AVATAR_KEY_MIN * 2, BOOKA_AVATAR_KEY_MAX * 2, BOOKA_AVATAR_KEY_MIN,
-                                   BOOKA_AVATAR_KEY_MAX, strlen(hex), len == 1 && strlen(hex) != 1 ? ", not all hex digits" : "");
-        OPENSSL_cleanse(key, sizeof(key));
+                                   BOOKA_AVATAR_KEY_MAX, len, is_hex ? "" : ", not all hex digits");
         return NULL;
     }
+    for (size_t i = 0; i != len; i += 2)
+        key[i / 2] = (uint8_t)(booka_hex_value((unsigned char)hex[i]) << 4 | booka_hex_value((unsigned char)hex[i + 1]));
     if ((signer = booka_avatar_signer_new(key, len / 2)) == NULL)
         h2o_configurator_errprintf(cmd, node, "cannot set up HMAC-SHA256 (OpenSSL)");
     OPENSSL_cleanse(key, sizeof(key));
@@ -277,11 +271,16 @@ static int check_sides_and_signing(h2o_configurator_command_t *cmd, avatar_direc
         h2o_configurator_errprintf(cmd, d->other_sides, "other-sides needs allowed-sides");
         return -1;
     }
-    for (size_t i = 0; i != conf->num_allowed_sides; ++i) {
-        if (conf->allowed_sides[i] > conf->limits.max_output_side) {
-            h2o_configurator_errprintf(cmd, d->allowed_sides, "allowed side %" PRIu32 " is over max-side (%" PRIu32 ")",
-                                       conf->allowed_sides[i], conf->limits.max_output_side);
-            return -1;
+    if (d->allowed_sides != NULL) { /* each side given, at its own place */
+        size_t n = d->allowed_sides->type == YOML_TYPE_SEQUENCE ? d->allowed_sides->data.sequence.size : 1;
+        for (size_t i = 0; i != n; ++i) {
+            yoml_t *side =
+                d->allowed_sides->type == YOML_TYPE_SEQUENCE ? d->allowed_sides->data.sequence.elements[i] : d->allowed_sides;
+            if (strtoull(side->data.scalar, NULL, 10) > conf->limits.max_output_side) {
+                h2o_configurator_errprintf(cmd, side, "allowed side %s is over max-side (%" PRIu32 ")", side->data.scalar,
+                                           conf->limits.max_output_side);
+                return -1;
+            }
         }
     }
     if (linked && conf->num_allowed_sides != 0 && !conf->snap_sides) {

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include "h2o.h"
@@ -13,6 +16,7 @@
 #include "avatar/avatar.h"
 #include "avatar/internal.h"
 #include "config/table.h"
+#include "http/query.h"
 #include "metrics/metrics.h"
 
 /* avatar_directive_t: what the `booka.avatar` mapping sets: the endpoint's configuration, and the CA file the fetch's TLS
@@ -20,6 +24,7 @@
 typedef struct {
     avatar_config_t conf;
     yoml_t *ca_file;
+    yoml_t *allowed_sides, *other_sides, *signing_keys[2]; /* where they were given, for the checks made afterwards */
 } avatar_directive_t;
 
 /* open_media_root: the media root as a directory descriptor that every lookup starts from. */
@@ -140,6 +145,170 @@ static int set_fetch_allow(h2o_configurator_command_t *cmd, yoml_t *value, void 
     return 0;
 }
 
+/* set_allowed_sides: `allowed-sides`, the output sides (w * dpr, rounded) served: one number or a list of at most
+ * AVATAR_ALLOWED_SIDES_MAX, each 16..8192 (and at most max-side, checked once the mapping is read), none twice. */
+static int set_allowed_sides(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_COUNT, 1, 16, 8192};
+    avatar_directive_t *d = directive;
+    size_t n = value->type == YOML_TYPE_SEQUENCE ? value->data.sequence.size : 1;
+
+    if (value->type == YOML_TYPE_MAPPING || n == 0 || n > AVATAR_ALLOWED_SIDES_MAX) {
+        h2o_configurator_errprintf(cmd, value, "expected a list of 1 to %d output sides in pixels, e.g. [64, 128, 256, 512]",
+                                   AVATAR_ALLOWED_SIDES_MAX);
+        return -1;
+    }
+    d->conf.num_allowed_sides = 0;
+    for (size_t i = 0; i != n; ++i) {
+        yoml_t *node = value->type == YOML_TYPE_SEQUENCE ? value->data.sequence.elements[i] : value;
+        uint64_t side;
+        size_t at;
+        if (booka_config_scan_number(cmd, node, &rule, &side) != 0)
+            return -1;
+        for (at = 0; at != d->conf.num_allowed_sides && d->conf.allowed_sides[at] < side; ++at)
+            ;
+        if (at != d->conf.num_allowed_sides && d->conf.allowed_sides[at] == side) {
+            h2o_configurator_errprintf(cmd, node, "side %" PRIu64 " is listed twice", side);
+            return -1;
+        }
+        memmove(d->conf.allowed_sides + at + 1, d->conf.allowed_sides + at, (d->conf.num_allowed_sides - at) * sizeof(uint32_t));
+        d->conf.allowed_sides[at] = (uint32_t)side;
+        ++d->conf.num_allowed_sides;
+    }
+    d->allowed_sides = value;
+    return 0;
+}
+
+/* set_other_sides: `other-sides`: what a request for a side allowed-sides does not list gets: `reject` (422) or `snap`
+ * (the nearest allowed side). */
+static int set_other_sides(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    avatar_directive_t *d = directive;
+    ssize_t mode;
+
+    if (value->type != YOML_TYPE_SCALAR) {
+        h2o_configurator_errprintf(cmd, value, "expected reject or snap");
+        return -1;
+    }
+    if ((mode = h2o_configurator_get_one_of(cmd, value, "reject,snap")) == -1)
+        return -1;
+    d->conf.snap_sides = mode == 1;
+    d->other_sides = value;
+    return 0;
+}
+
+/* signing_key: the signer made from the key in the environment variable that `node` names: 64 to 128 hex digits (32 to
+ * 64 bytes). The key never appears in a message. */
+static booka_avatar_signer_t *signing_key(h2o_configurator_command_t *cmd, yoml_t *node)
+{
+    uint8_t key[BOOKA_AVATAR_KEY_MAX];
+    const char *name = node->type == YOML_TYPE_SCALAR ? node->data.scalar : "", *hex;
+    int valid = name[0] != '\0', is_hex = 1;
+    size_t len;
+    booka_avatar_signer_t *signer;
+
+    for (size_t i = 0; valid && name[i] != '\0'; ++i)
+        valid = name[i] == '_' || (name[i] >= 'A' && name[i] <= 'Z') || (name[i] >= 'a' && name[i] <= 'z') ||
+                (i != 0 && name[i] >= '0' && name[i] <= '9');
+    if (!valid) {
+        h2o_configurator_errprintf(cmd, node, "expected the name of an environment variable, e.g. BOOKA_AVATAR_KEY");
+        return NULL;
+    }
+    if ((hex = getenv(name)) == NULL || hex[0] == '\0') {
+        h2o_configurator_errprintf(cmd, node,
+                                   "the environment variable %s is not set: it must hold the avatar signing key, %d to %d hex "
+                                   "digits (e.g. from `openssl rand -hex 32`)",
+                                   name, BOOKA_AVATAR_KEY_MIN * 2, BOOKA_AVATAR_KEY_MAX * 2);
+        return NULL;
+    }
+    len = strlen(hex);
+    for (size_t i = 0; i != len; ++i)
+        is_hex &= booka_hex_value((unsigned char)hex[i]) >= 0;
+    if (!is_hex || len % 2 != 0 || len < BOOKA_AVATAR_KEY_MIN * 2 || len > BOOKA_AVATAR_KEY_MAX * 2) {
+        h2o_configurator_errprintf(cmd, node,
+                                   "the environment variable %s must hold %d to %d hex digits (%d to %d bytes, e.g. from "
+                                   "`openssl rand -hex 32`); it holds %zu characters%s",
+                                   name, BOOKA_AVATAR_KEY_MIN * 2, BOOKA_AVATAR_KEY_MAX * 2, BOOKA_AVATAR_KEY_MIN,
+                                   BOOKA_AVATAR_KEY_MAX, len, is_hex ? "" : ", not all hex digits");
+        return NULL;
+    }
+    for (size_t i = 0; i != len; i += 2)
+        key[i / 2] = (uint8_t)(booka_hex_value((unsigned char)hex[i]) << 4 | booka_hex_value((unsigned char)hex[i + 1]));
+    if ((signer = booka_avatar_signer_new(key, len / 2)) == NULL)
+        h2o_configurator_errprintf(cmd, node, "cannot set up HMAC-SHA256 (OpenSSL)");
+    OPENSSL_cleanse(key, sizeof(key));
+    return signer;
+}
+
+static int set_signing_key(h2o_configurator_command_t *cmd, yoml_t *value, avatar_directive_t *d, size_t which)
+{
+    booka_avatar_signer_free(d->conf.signers[which]);
+    if ((d->conf.signers[which] = signing_key(cmd, value)) == NULL)
+        return -1;
+    d->signing_keys[which] = value;
+    return 0;
+}
+
+static int set_current_key(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    return set_signing_key(cmd, value, directive, 0);
+}
+
+static int set_previous_key(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    return set_signing_key(cmd, value, directive, 1);
+}
+
+/* check_sides_and_signing: what the keys say together, once the mapping is read. */
+static int check_sides_and_signing(h2o_configurator_command_t *cmd, avatar_directive_t *d)
+{
+    const avatar_config_t *conf = &d->conf;
+    int linked = strcmp(conf->signing_path, BOOKA_AVATAR_URL_PATH) == 0; /* the path list items link to */
+    uint32_t list_side =
+        booka_image_output_side(BOOKA_AVATAR_URL_WIDTH, BOOKA_AVATAR_URL_DPR, UINT32_MAX, conf->limits.max_output_side);
+
+    if (d->other_sides != NULL && d->allowed_sides == NULL) {
+        h2o_configurator_errprintf(cmd, d->other_sides, "other-sides needs allowed-sides");
+        return -1;
+    }
+    if (d->allowed_sides != NULL) { /* each side given, at its own place */
+        size_t n = d->allowed_sides->type == YOML_TYPE_SEQUENCE ? d->allowed_sides->data.sequence.size : 1;
+        for (size_t i = 0; i != n; ++i) {
+            yoml_t *side =
+                d->allowed_sides->type == YOML_TYPE_SEQUENCE ? d->allowed_sides->data.sequence.elements[i] : d->allowed_sides;
+            if (strtoull(side->data.scalar, NULL, 10) > conf->limits.max_output_side) {
+                h2o_configurator_errprintf(cmd, side, "allowed side %s is over max-side (%" PRIu32 ")", side->data.scalar,
+                                           conf->limits.max_output_side);
+                return -1;
+            }
+        }
+    }
+    if (linked && conf->num_allowed_sides != 0 && !conf->snap_sides) {
+        size_t i;
+        for (i = 0; i != conf->num_allowed_sides && conf->allowed_sides[i] != list_side; ++i)
+            ;
+        if (i == conf->num_allowed_sides) {
+            h2o_configurator_errprintf(cmd, d->allowed_sides,
+                                       "allowed-sides must list %" PRIu32 ", the side of the avatar URLs the list endpoint emits "
+                                       "(w=%d&dpr=%d), or other-sides be snap",
+                                       list_side, BOOKA_AVATAR_URL_WIDTH, BOOKA_AVATAR_URL_DPR);
+            return -1;
+        }
+    }
+    if (d->signing_keys[1] != NULL && d->signing_keys[0] == NULL) {
+        h2o_configurator_errprintf(cmd, d->signing_keys[1], "previous-signing-key-env needs signing-key-env");
+        return -1;
+    }
+    if (linked && conf->signers[0] != NULL && booka_avatar_url_set_signer(conf->signers[0]) != 0) {
+        h2o_configurator_errprintf(cmd, d->signing_keys[0],
+                                   "another booka.avatar at %s signs with another key: the list endpoint links to that path, so "
+                                   "every booka.avatar there must sign with one key",
+                                   BOOKA_AVATAR_URL_PATH);
+        return -1;
+    }
+    return 0;
+}
+
 #define TEN_YEARS 315360000
 #define ONE_HOUR_MS 3600000
 static const booka_config_key_t avatar_keys[] = {
@@ -156,6 +325,8 @@ static const booka_config_key_t avatar_keys[] = {
                       (uint64_t)1 << 34),
     BOOKA_CONFIG_COUNT("worker-threads", avatar_directive_t, conf.worker_threads, 1, 256),
     BOOKA_CONFIG_COUNT("queue-limit", avatar_directive_t, conf.queue_limit, 0, 1000000),
+    BOOKA_CONFIG_SIZE("worker-memory-budget", avatar_directive_t, conf.worker_memory_budget, BOOKA_CONFIG_BYTES, 0,
+                      (uint64_t)1 << 40),
     BOOKA_CONFIG_DURATION("fetch-connect-timeout", avatar_directive_t, conf.fetch_connect_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
     BOOKA_CONFIG_DURATION("fetch-timeout", avatar_directive_t, conf.fetch_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
     BOOKA_CONFIG_SIZE("fetch-max-bytes", avatar_directive_t, conf.fetch_max_bytes, BOOKA_CONFIG_BYTES, 1024, (uint64_t)1 << 32),
@@ -169,6 +340,10 @@ static const booka_config_key_t avatar_keys[] = {
     BOOKA_CONFIG_SIZE("cache-budget", avatar_directive_t, conf.cache_budget, BOOKA_CONFIG_BYTES, 0, (uint64_t)1 << 40),
     BOOKA_CONFIG_DURATION("cache-ttl", avatar_directive_t, conf.cache_ttl, BOOKA_CONFIG_SECONDS, 1, TEN_YEARS),
     BOOKA_CONFIG_DURATION("coalesce-timeout", avatar_directive_t, conf.coalesce_timeout, BOOKA_CONFIG_MS, 1, ONE_HOUR_MS),
+    BOOKA_CONFIG_CUSTOM("allowed-sides", set_allowed_sides),
+    BOOKA_CONFIG_CUSTOM("other-sides", set_other_sides),
+    BOOKA_CONFIG_CUSTOM("signing-key-env", set_current_key),
+    BOOKA_CONFIG_CUSTOM("previous-signing-key-env", set_previous_key),
 };
 #undef ONE_HOUR_MS
 #undef TEN_YEARS
@@ -181,6 +356,7 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
                                 .limits = booka_image_default_limits,
                                 .worker_threads = h2o_numproc(),
                                 .queue_limit = 64,
+                                .worker_memory_budget = (uint64_t)256 << 20,
                                 .fetch_connect_timeout = 3000,
                                 .fetch_timeout = 10000,
                                 .fetch_concurrency = 32,
@@ -202,6 +378,11 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
     } else if (booka_config_apply(cmd, node, avatar_keys, BOOKA_CONFIG_NKEYS(avatar_keys), &d, NULL) != 0) {
         goto Error;
     }
+    d.conf.signing_path = h2o_strdup(NULL, ctx->pathconf->path.base, ctx->pathconf->path.len).base;
+    if (ctx->pathconf->path.len != 0 && d.conf.signing_path[ctx->pathconf->path.len - 1] == '/')
+        d.conf.signing_path[ctx->pathconf->path.len - 1] = '\0';
+    if (check_sides_and_signing(cmd, &d) != 0)
+        goto Error;
     if (d.conf.media_base_url != NULL && d.conf.media_root != NULL) {
         h2o_configurator_errprintf(cmd, yoml_get(node, "media-base-url"), "media-base-url and media-root exclude each other");
         goto Error;
@@ -218,6 +399,10 @@ Error:
         close(d.conf.media_root_fd);
     free(d.conf.media_root);
     free(d.conf.media_base_url);
+    free(d.conf.signing_path);
+    if (booka_avatar_url_signer() != d.conf.signers[0])
+        booka_avatar_signer_free(d.conf.signers[0]);
+    booka_avatar_signer_free(d.conf.signers[1]);
     return -1;
 }
 
@@ -231,6 +416,9 @@ static const struct {
     {"avatar-busy", "booka_avatar_busy_total", "Avatar misses refused with 503 because the worker pool was full.",
      &avatar_stat_queue_full},
     {"avatar-fetches", "booka_avatar_fetches_total", "Avatar sources fetched from http(s) upstreams.", &avatar_stat_fetches},
+    {"avatar-memory-busy", "booka_avatar_memory_busy_total",
+     "Avatar renders refused with 503 because the running renders held too much of worker-memory-budget.",
+     &avatar_stat_memory_busy},
     {"avatar-fetch-busy", "booka_avatar_fetch_busy_total",
      "Avatar misses refused with 503 because fetch-concurrency fetches were in flight.", &avatar_stat_fetch_busy},
     {"avatar-originals-hits", "booka_avatar_originals_hits_total",

@@ -102,6 +102,7 @@ static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, s
                                  .bytes = bytes,
                                  .len = len,
                                  .conf = &fill->actx->handler->conf,
+                                 .pool = fill->actx->handler->pool,
                                  .side = fill->variant.side,
                                  .format = fill->variant.format,
                                  .quality = fill->variant.quality,

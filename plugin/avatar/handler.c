@@ -144,10 +144,8 @@ static void serve_variant(struct avatar_request *r)
 static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
 {
     struct avatar_request *r = data;
-    avatar_handler_t *handler = r->actx->handler;
     h2o_req_t *req = r->req;
     size_t token_len;
-    uint32_t side;
 
     r->lookup = NULL;
     booka_trace_export(req, &r->trace);
@@ -185,8 +183,7 @@ static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *
     }
     if (!PQgetisnull(results[0], 0, 1))
         r->url = h2o_strdup(&req->pool, PQgetvalue(results[0], 0, 1), (size_t)PQgetlength(results[0], 0, 1));
-    side = booka_image_output_side(r->params.width, r->params.dpr, UINT32_MAX, handler->conf.limits.max_output_side);
-    avatar_variant_init(&r->variant, r->provider_id, PQgetvalue(results[0], 0, 0), token_len, side,
+    avatar_variant_init(&r->variant, r->provider_id, PQgetvalue(results[0], 0, 0), token_len, r->params.side,
                         output_format(req, r->params.format), r->params.quality);
     serve_variant(r);
 }
@@ -225,6 +222,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char id_text[24];
     booka_db_statement_t statement = {statement_lookup, 1, {id_text}};
     booka_db_status_t status;
+    avatar_signature_t signature;
     const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
     size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
 
@@ -243,7 +241,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         booka_http_send_query_too_long(req);
         return 0;
     }
-    if (avatar_params_parse(&params, query, query_len, &errors) != 0) {
+    if ((signature = avatar_signature_check(&handler->conf, provider_id, query, query_len)) != AVATAR_SIGNATURE_OK) {
+        booka_http_send_error_message(req, 403, "Forbidden",
+                                      signature == AVATAR_SIGNATURE_MISSING ? "this avatar URL must be signed (sig)"
+                                                                            : "the avatar URL's signature does not match");
+        return 0;
+    }
+    if (avatar_params_parse(&params, query, query_len, &errors) != 0 || avatar_params_side(&params, &handler->conf, &errors) != 0) {
         booka_buf_append(&errors, "", 1);
         booka_http_send_error(req, 422, "Unprocessable Entity",
                               errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
@@ -316,7 +320,7 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
     if (conf->originals_cache_size != 0 && (handler->originals = booka_cache_store_create(conf->originals_cache_size)) == NULL)
         h2o_fatal("no memory");
     if ((handler->store = booka_cache_store_create(conf->cache_budget)) == NULL ||
-        (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit)) == NULL)
+        (handler->pool = avatar_pool_create(conf->worker_threads, conf->queue_limit, conf->worker_memory_budget)) == NULL)
         h2o_fatal("no memory");
     booka_http_attach(pathconf);
     booka_db_require();

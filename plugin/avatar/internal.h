@@ -15,8 +15,11 @@
 #include "http/json.h"
 #include "http/client.h"
 #include "image/image.h"
+#include "list/avatar_token.h"
 
 /* ---- configuration (configurator.c) ---- */
+
+#define AVATAR_ALLOWED_SIDES_MAX 32
 
 typedef struct avatar_config {
     char *media_root;  /* NULL: media paths answer 404 */
@@ -24,6 +27,7 @@ typedef struct avatar_config {
     booka_image_limits_t limits;
     size_t worker_threads;
     size_t queue_limit;             /* jobs that may wait for a worker, beyond one per worker */
+    uint64_t worker_memory_budget;  /* bytes the running renders may reserve together (their estimated peaks); 0: none */
     uint64_t fetch_connect_timeout; /* ms: connecting, and the longest silence while reading */
     uint64_t fetch_timeout;         /* ms: the whole fetch */
     size_t fetch_max_bytes;
@@ -34,10 +38,15 @@ typedef struct avatar_config {
     uint64_t originals_ttl;               /* s a fetched source is reused */
     size_t fetch_concurrency;             /* fetches in flight per handler (all threads); more answer 503 */
     uint64_t fetch_failure_ttl;           /* ms a failed source is answered from memory (0: never) */
-    uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
-    size_t cache_budget;                           /* bytes of variants kept in process */
-    uint64_t cache_ttl;                            /* seconds a variant stays cached */
-    uint64_t coalesce_timeout;                     /* ms a request waits for another's identical fill */
+    uint64_t max_age, s_maxage, versioned_max_age;    /* seconds, for Cache-Control */
+    size_t cache_budget;                              /* bytes of variants kept in process */
+    uint64_t cache_ttl;                               /* seconds a variant stays cached */
+    uint64_t coalesce_timeout;                        /* ms a request waits for another's identical fill */
+    uint32_t allowed_sides[AVATAR_ALLOWED_SIDES_MAX]; /* `allowed-sides`, ascending; none: any side */
+    size_t num_allowed_sides;
+    int snap_sides;                    /* `other-sides: snap` (else reject: 422) */
+    booka_avatar_signer_t *signers[2]; /* `signing-key-env`, `previous-signing-key-env`; [0] NULL: URLs are not signed */
+    char *signing_path;                /* the mount path without a trailing slash, which signing texts start with */
 } avatar_config_t;
 
 /* ---- the request (request.c) ---- */
@@ -60,6 +69,7 @@ typedef struct avatar_params {
     int quality;
     avatar_format_t format;
     char version[AVATAR_TOKEN_MAX + 1]; /* the request's `v`; "" when absent or longer than AVATAR_TOKEN_MAX */
+    uint32_t side;                      /* set by avatar_params_side */
 } avatar_params_t;
 
 /* avatar_variant_t: one encoded output: what keys the cache and the single-flight, and its ETag. */
@@ -83,6 +93,19 @@ int avatar_parse_id(h2o_iovec_t rest, int64_t *id);
  * as a space; unknown names are ignored; the last occurrence wins; an empty value counts as absent. Returns 0, or -1 with
  * `errors` holding the FastAPI-shaped `detail` array (one entry per bad parameter). */
 int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors);
+
+/* avatar_params_side: params->side, the output side: floor(w * dpr + 0.5) capped by max-side, then, with allowed-sides,
+ * that side if allowed, else the nearest allowed one (ties to the larger) with `other-sides: snap`, else a 422: -1 with
+ * `errors` holding the `detail` array (an `enum` entry at `w`). Returns 0 otherwise. */
+int avatar_params_side(avatar_params_t *params, const avatar_config_t *conf, booka_buf_t *errors);
+
+typedef enum avatar_signature { AVATAR_SIGNATURE_OK, AVATAR_SIGNATURE_MISSING, AVATAR_SIGNATURE_WRONG } avatar_signature_t;
+
+/* avatar_signature_check: with signing configured, whether the raw query's `sig` (its last occurrence, percent-decoded)
+ * is the signature of the signing text (list/avatar_token.h) of this mount path, provider and query under one of the
+ * keys, compared in constant time: MISSING when there is no `sig` value, WRONG when it does not match. OK without
+ * signing. */
+avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t provider_id, const char *query, size_t len);
 
 /* avatar_accept_names_webp: whether one Accept header value names image/webp (any case) with a q-value above 0. Ranges
  * such as image/ * and * / * do not count. */
@@ -108,9 +131,10 @@ struct avatar_job {
 
 typedef struct avatar_pool avatar_pool_t;
 
-/* avatar_pool_create: a pool of `num_threads` workers that accepts at most num_threads + queue_limit unfinished jobs.
- * No thread starts before avatar_pool_start. Returns NULL when memory runs out. */
-avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit);
+/* avatar_pool_create: a pool of `num_threads` workers that accepts at most num_threads + queue_limit unfinished jobs, whose
+ * running jobs may reserve `memory_budget` bytes together (0: no budget). No thread starts before avatar_pool_start.
+ * Returns NULL when memory runs out. */
+avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit, uint64_t memory_budget);
 
 /* avatar_pool_start: starts the workers, once (later calls do nothing). Thread-safe. */
 void avatar_pool_start(avatar_pool_t *pool);
@@ -120,6 +144,13 @@ int avatar_pool_is_full(avatar_pool_t *pool);
 
 /* avatar_pool_submit: queues `job` (FIFO). Returns 0, or -1 when the pool is full; the job is then not touched. */
 int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job);
+
+/* avatar_pool_reserve: a running job takes `bytes` (its estimated peak) from the memory budget before it decodes. Returns
+ * 0 (reserved; give it back with avatar_pool_release), -1 when what the other running jobs hold leaves too little now
+ * (counted in avatar_stat_memory_busy), or -2 when `bytes` is more than the whole budget. Always 0 without a budget. Any
+ * thread. */
+int avatar_pool_reserve(avatar_pool_t *pool, uint64_t bytes);
+void avatar_pool_release(avatar_pool_t *pool, uint64_t bytes);
 
 /* avatar_pool_on_done: the receiver callback that runs each returned job's `done`. */
 void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
@@ -156,12 +187,13 @@ typedef struct avatar_render_job {
     uint8_t *bytes; /* owned: fetched bytes */
     size_t len;
     const avatar_config_t *conf;
+    avatar_pool_t *pool; /* whose memory budget the render reserves from */
     uint32_t side;
     booka_image_output_format_t format;
     int quality;
     void *owner;
     /* output */
-    int status;          /* 200, 404, 422 or 500 */
+    int status;          /* 200, 404, 422, 500, or 503 (the memory budget could not cover it now) */
     const char *message; /* static, for errors */
     booka_image_result_t result;
 } avatar_render_job_t;
@@ -174,7 +206,7 @@ void avatar_render(avatar_job_t *job);
 void avatar_render_job_free(avatar_render_job_t *job);
 
 /* Counters for the status handler and /metrics (hits, misses and coalesced waits are the cache module's). */
-extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat_fetches;
+extern _Atomic uint64_t avatar_stat_decodes, avatar_stat_queue_full, avatar_stat_fetches, avatar_stat_memory_busy;
 
 /* ---- the handler's per-thread state (handler.c) ---- */
 

@@ -1,5 +1,5 @@
 /* pool.c: the worker threads that decode, resize and encode, so no event loop ever does: a bounded FIFO of jobs, each
- * returned to its loop by an h2o multithread message. */
+ * returned to its loop by an h2o multithread message; and the memory budget the running jobs share. */
 #include <pthread.h>
 #include <stdlib.h>
 #include "avatar/internal.h"
@@ -13,6 +13,8 @@ struct avatar_pool {
     size_t running;
     size_t capacity; /* num_threads + queue_limit */
     size_t num_threads;
+    uint64_t memory_budget; /* bytes the running jobs may reserve together; 0: no budget */
+    uint64_t reserved;      /* what they hold now */
     int started;
     avatar_pool_t *next_pool; /* in `pools` */
 };
@@ -21,7 +23,9 @@ struct avatar_pool {
 static avatar_pool_t *pools;
 static booka_histogram_t queue_wait, run_time;
 
-avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit)
+_Atomic uint64_t avatar_stat_memory_busy;
+
+avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit, uint64_t memory_budget)
 {
     avatar_pool_t *pool = calloc(1, sizeof(*pool));
     if (pool == NULL)
@@ -30,6 +34,7 @@ avatar_pool_t *avatar_pool_create(size_t num_threads, size_t queue_limit)
     pthread_cond_init(&pool->cond, NULL);
     pool->num_threads = num_threads;
     pool->capacity = num_threads + queue_limit;
+    pool->memory_budget = memory_budget;
     pool->next_pool = pools;
     pools = pool;
     return pool;
@@ -115,6 +120,34 @@ int avatar_pool_submit(avatar_pool_t *pool, avatar_job_t *job)
     return ret;
 }
 
+int avatar_pool_reserve(avatar_pool_t *pool, uint64_t bytes)
+{
+    int ret = 0;
+
+    if (pool->memory_budget == 0)
+        return 0;
+    if (bytes > pool->memory_budget)
+        return -2;
+    pthread_mutex_lock(&pool->mutex);
+    if (bytes <= pool->memory_budget - pool->reserved)
+        pool->reserved += bytes;
+    else
+        ret = -1;
+    pthread_mutex_unlock(&pool->mutex);
+    if (ret != 0)
+        atomic_fetch_add(&avatar_stat_memory_busy, 1);
+    return ret;
+}
+
+void avatar_pool_release(avatar_pool_t *pool, uint64_t bytes)
+{
+    if (pool->memory_budget == 0)
+        return;
+    pthread_mutex_lock(&pool->mutex);
+    pool->reserved -= bytes;
+    pthread_mutex_unlock(&pool->mutex);
+}
+
 void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     while (!h2o_linklist_is_empty(messages)) {
@@ -127,12 +160,15 @@ void avatar_pool_on_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 void avatar_pool_collect_metrics(booka_buf_t *out)
 {
     size_t waiting = 0, running = 0, threads = 0;
+    uint64_t reserved = 0, budget = 0;
 
     for (avatar_pool_t *pool = pools; pool != NULL; pool = pool->next_pool) {
         pthread_mutex_lock(&pool->mutex);
         waiting += pool->unfinished - pool->running;
         running += pool->running;
         threads += pool->num_threads;
+        reserved += pool->reserved;
+        budget += pool->memory_budget;
         pthread_mutex_unlock(&pool->mutex);
     }
     booka_metrics_write_header(out, "booka_avatar_queue_depth", "gauge", "Avatar render jobs waiting for a worker thread.");
@@ -141,6 +177,12 @@ void avatar_pool_collect_metrics(booka_buf_t *out)
     booka_metrics_write_sample(out, "booka_avatar_workers_busy", "", (double)running);
     booka_metrics_write_header(out, "booka_avatar_workers", "gauge", "Avatar worker threads (booka.avatar worker-threads).");
     booka_metrics_write_sample(out, "booka_avatar_workers", "", (double)threads);
+    booka_metrics_write_header(out, "booka_avatar_memory_reserved_bytes", "gauge",
+                               "Memory the running avatar renders have reserved from worker-memory-budget (their estimated peak).");
+    booka_metrics_write_sample(out, "booka_avatar_memory_reserved_bytes", "", (double)reserved);
+    booka_metrics_write_header(out, "booka_avatar_memory_budget_bytes", "gauge",
+                               "The avatar workers' memory budget (booka.avatar worker-memory-budget; 0: none).");
+    booka_metrics_write_sample(out, "booka_avatar_memory_budget_bytes", "", (double)budget);
     booka_metrics_write_header(out, "booka_avatar_queue_wait_seconds", "histogram",
                                "Time avatar render jobs waited for a worker thread.");
     booka_metrics_write_histogram(out, "booka_avatar_queue_wait_seconds", "", &queue_wait);

@@ -150,12 +150,15 @@ void avatar_render(avatar_job_t *_job)
     booka_image_params_t params = {.format = job->format, .quality = job->quality, .limits = &job->conf->limits};
     booka_image_info_t info;
     booka_image_error_t err;
+    uint64_t need;
     int status;
 
     if ((status = source_bytes(job)) != 0) {
         job->status = status;
         return;
     }
+    free(job->text); /* a data URL is decoded by now: its text (up to 4/3 of the bytes) need not wait for the render */
+    job->text = NULL;
     if ((err = booka_image_probe(job->bytes, job->len, &info)) != BOOKA_IMAGE_OK ||
         (err = booka_image_check_limits(&info, job->len, &job->conf->limits)) != BOOKA_IMAGE_OK)
         goto Error;
@@ -164,8 +167,25 @@ void avatar_render(avatar_job_t *_job)
         params.side = info.width;
     if (params.side > info.height)
         params.side = info.height;
+    /* the memory budget: the render's estimated peak, the source's bytes included, or a 503 like a full pool's (or a 422
+     * when no budget could ever cover it); never a wait on a worker, which would hold the thread and the bytes */
+    need = booka_image_memory_estimate(&info, job->len, params.side);
+    switch (avatar_pool_reserve(job->pool, need)) {
+    case 0:
+        break;
+    case -1:
+        job->message = "the image workers are busy, try again";
+        job->status = 503;
+        return;
+    default:
+        job->message = "image over the worker memory budget";
+        job->status = 422;
+        return;
+    }
     atomic_fetch_add(&avatar_stat_decodes, 1);
-    if ((err = booka_image_thumbnail(job->bytes, job->len, &params, &job->result)) != BOOKA_IMAGE_OK)
+    err = booka_image_thumbnail(job->bytes, job->len, &params, &job->result);
+    avatar_pool_release(job->pool, need);
+    if (err != BOOKA_IMAGE_OK)
         goto Error;
     job->status = 200;
     return;

@@ -1,10 +1,11 @@
-/* request.c: the avatar request's parts that need no I/O: the provider id, the query (FastAPI-shaped 422s), content
- * negotiation by Accept, and the variant's cache key and ETag. */
+/* request.c: the avatar request's parts that need no I/O: the provider id, the query (FastAPI-shaped 422s), its
+ * signature, the output side (allowed sides), content negotiation by Accept, and the variant's cache key and ETag. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 #include "avatar/internal.h"
 #include "http/query.h"
 #include "http/etag.h"
@@ -12,8 +13,8 @@
 /* Bumped whenever the pipeline may produce different bytes for the same inputs, so strong ETags stay truthful. */
 #define AVATAR_PIPELINE_VERSION "1"
 
-enum param { P_W, P_DPR, P_Q, P_FMT, P_V, NUM_PARAMS };
-static const char *const param_names[NUM_PARAMS] = {"w", "dpr", "q", "fmt", "v"};
+enum param { P_W, P_DPR, P_Q, P_FMT, P_V, P_SIG, NUM_PARAMS };
+static const char *const param_names[NUM_PARAMS] = {"w", "dpr", "q", "fmt", "v", "sig"};
 
 int avatar_parse_id(h2o_iovec_t rest, int64_t *id)
 {
@@ -139,17 +140,12 @@ static int parse_format(const char *v, size_t len, avatar_format_t *out, booka_b
 #undef EXPECTED_FORMATS
 }
 
-int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors)
+/* scan_query: the raw value of the last occurrence of each known parameter (base NULL: absent; an occurrence without '='
+ * has an empty value); names are percent-decoded, unknown ones skipped. */
+static void scan_query(const char *query, size_t len, h2o_iovec_t raw[NUM_PARAMS])
 {
-    /* the last occurrence of each known parameter, raw; decoded whole afterwards (never cut: a value is judged on every
-     * byte the client sent, so `w=<127 zeros>64garbage` is the int_parsing error it is) */
-    h2o_iovec_t raw[NUM_PARAMS] = {{NULL}};
-    const char *values[NUM_PARAMS] = {NULL};
-    size_t value_lens[NUM_PARAMS] = {0};
-    char *decoded;
-    int ok = 1;
-
-    *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
+    for (size_t p = 0; p != NUM_PARAMS; ++p)
+        raw[p] = h2o_iovec_init(NULL, 0);
     for (size_t start = 0; query != NULL && start < len;) {
         size_t end = start, eq, name_len;
         char name[8];
@@ -163,16 +159,41 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
                 raw[p] = eq < end ? h2o_iovec_init(query + eq + 1, end - eq - 1) : h2o_iovec_init("", 0);
         start = end + 1;
     }
-    /* a decoded value is never longer than its raw form: one buffer of the query's length plus a NUL per value holds all */
-    decoded = h2o_mem_alloc(len + NUM_PARAMS);
+}
+
+/* decode_values: each present raw value percent-decoded into one buffer (returned, to free; never longer than the raw
+ * form, so the query's length plus a NUL per value holds them all), NUL-terminated, in values[p] / lens[p]. */
+static char *decode_values(const h2o_iovec_t raw[NUM_PARAMS], size_t query_len, const char *values[NUM_PARAMS],
+                           size_t lens[NUM_PARAMS])
+{
+    char *decoded = h2o_mem_alloc(query_len + NUM_PARAMS);
+
     for (size_t p = 0, used = 0; p != NUM_PARAMS; ++p) {
+        values[p] = NULL;
+        lens[p] = 0;
         if (raw[p].base == NULL)
             continue;
         values[p] = decoded + used;
-        value_lens[p] = booka_form_decode(raw[p].base, raw[p].len, decoded + used, raw[p].len);
-        decoded[used + value_lens[p]] = '\0';
-        used += value_lens[p] + 1;
+        lens[p] = booka_form_decode(raw[p].base, raw[p].len, decoded + used, raw[p].len);
+        decoded[used + lens[p]] = '\0';
+        used += lens[p] + 1;
     }
+    return decoded;
+}
+
+int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, booka_buf_t *errors)
+{
+    /* the last occurrence of each known parameter, raw; decoded whole afterwards (never cut: a value is judged on every
+     * byte the client sent, so `w=<127 zeros>64garbage` is the int_parsing error it is) */
+    h2o_iovec_t raw[NUM_PARAMS];
+    const char *values[NUM_PARAMS];
+    size_t value_lens[NUM_PARAMS];
+    char *decoded;
+    int ok = 1;
+
+    *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
+    scan_query(query, len, raw);
+    decoded = decode_values(raw, len, values, value_lens);
 
     if (value_lens[P_W] != 0) {
         int width;
@@ -193,6 +214,96 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
     if (!ok)
         booka_buf_append_str(errors, "]");
     return ok ? 0 : -1;
+}
+
+/* append_side_list: "64, 128, 256 or 512". */
+static void append_side_list(booka_buf_t *out, const avatar_config_t *conf)
+{
+    for (size_t i = 0; i != conf->num_allowed_sides; ++i) {
+        if (i != 0)
+            booka_buf_append_str(out, i + 1 == conf->num_allowed_sides ? " or " : ", ");
+        booka_buf_append_uint(out, conf->allowed_sides[i]);
+    }
+}
+
+int avatar_params_side(avatar_params_t *params, const avatar_config_t *conf, booka_buf_t *errors)
+{
+    uint32_t side = booka_image_output_side(params->width, params->dpr, UINT32_MAX, conf->limits.max_output_side), best = 0;
+    booka_buf_t msg = {NULL}, ctx = {NULL};
+    char input[16];
+
+    params->side = side;
+    if (conf->num_allowed_sides == 0)
+        return 0;
+    for (size_t i = 0; i != conf->num_allowed_sides; ++i) {
+        uint32_t s = conf->allowed_sides[i]; /* ascending: on a tie the later, larger side wins */
+        if (s == side)
+            return 0;
+        if (i == 0 || (s > side ? s - side : side - s) <= (best > side ? best - side : side - best))
+            best = s;
+    }
+    if (conf->snap_sides) {
+        params->side = best;
+        return 0;
+    }
+    booka_buf_append_str(&msg, "Input should make a side (w*dpr, rounded) of ");
+    append_side_list(&msg, conf);
+    booka_buf_append_str(&msg, "; it makes ");
+    booka_buf_append_uint(&msg, side);
+    booka_buf_append(&msg, "", 1);
+    booka_buf_append_str(&ctx, "{\"expected\": \"");
+    append_side_list(&ctx, conf);
+    booka_buf_append_str(&ctx, "\"}");
+    booka_buf_append(&ctx, "", 1);
+    snprintf(input, sizeof(input), "%" PRIu32, params->width);
+    booka_validation_error(errors, "enum", param_names[P_W], msg.oom ? "Input should make an allowed side" : msg.base, input,
+                           strlen(input), ctx.oom ? NULL : ctx.base);
+    booka_buf_append_str(errors, "]");
+    booka_buf_free(&msg);
+    booka_buf_free(&ctx);
+    return -1;
+}
+
+avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t provider_id, const char *query, size_t len)
+{
+    /* the signed parameters in the signing text's order, by this file's enum */
+    static const enum param signed_params[BOOKA_AVATAR_SIGNED_NUM] = {[BOOKA_AVATAR_SIGNED_DPR] = P_DPR,
+                                                                      [BOOKA_AVATAR_SIGNED_FMT] = P_FMT,
+                                                                      [BOOKA_AVATAR_SIGNED_Q] = P_Q,
+                                                                      [BOOKA_AVATAR_SIGNED_V] = P_V,
+                                                                      [BOOKA_AVATAR_SIGNED_W] = P_W};
+    h2o_iovec_t raw[NUM_PARAMS], signed_values[BOOKA_AVATAR_SIGNED_NUM];
+    const char *values[NUM_PARAMS];
+    size_t lens[NUM_PARAMS];
+    char id[24], expected[BOOKA_AVATAR_SIG_LEN + 1], *decoded;
+    booka_buf_t text = {NULL};
+    avatar_signature_t result = AVATAR_SIGNATURE_WRONG;
+
+    if (conf->signers[0] == NULL)
+        return AVATAR_SIGNATURE_OK;
+    scan_query(query, len, raw);
+    decoded = decode_values(raw, len, values, lens);
+    if (lens[P_SIG] == 0) {
+        result = AVATAR_SIGNATURE_MISSING;
+        goto Exit;
+    }
+    if (lens[P_SIG] != BOOKA_AVATAR_SIG_LEN)
+        goto Exit;
+    for (size_t i = 0; i != BOOKA_AVATAR_SIGNED_NUM; ++i)
+        signed_values[i] = h2o_iovec_init(values[signed_params[i]], lens[signed_params[i]]);
+    booka_avatar_signing_text(&text, h2o_iovec_init(conf->signing_path, strlen(conf->signing_path)),
+                              h2o_iovec_init(id, (size_t)snprintf(id, sizeof(id), "%" PRId64, provider_id)), signed_values);
+    if (text.oom)
+        goto Exit;
+    /* every configured key is tried, each compared in constant time: the answer's timing tells nothing of the bytes */
+    for (size_t k = 0; k != sizeof(conf->signers) / sizeof(conf->signers[0]) && conf->signers[k] != NULL; ++k)
+        if (booka_avatar_sign(conf->signers[k], text.base, text.len, expected) == 0 &&
+            CRYPTO_memcmp(expected, values[P_SIG], BOOKA_AVATAR_SIG_LEN) == 0)
+            result = AVATAR_SIGNATURE_OK;
+Exit:
+    booka_buf_free(&text);
+    free(decoded);
+    return result;
 }
 
 static int is_ows(char c)

@@ -32,10 +32,15 @@ typedef enum booka_image_format {
 /* What the header says, read without decoding any pixel. */
 typedef struct booka_image_info {
     booka_image_format_t format;
-    uint32_t width, height; /* as stored, before EXIF orientation; for animated WebP the canvas */
-    uint8_t orientation;    /* EXIF orientation 1..8 (JPEG only); 1 when absent or invalid */
-    uint8_t has_alpha;      /* the format may carry transparency (PNG alpha/tRNS, WebP alpha flag) */
-    uint8_t is_animated;    /* animated WebP: thumbnails show its first frame */
+    uint32_t width, height;     /* as stored, before EXIF orientation; for animated WebP the canvas */
+    uint8_t orientation;        /* EXIF orientation 1..8 (JPEG only); 1 when absent or invalid */
+    uint8_t has_alpha;          /* the format may carry transparency (PNG alpha/tRNS, WebP alpha flag) */
+    uint8_t is_animated;        /* animated WebP: thumbnails show its first frame */
+    uint64_t whole_image_bytes; /* what the decoder must hold for the whole image at once, whatever the output side: a JPEG
+                                 * decoded in several scans (progressive, or components scanned apart) keeps every DCT
+                                 * coefficient, an interlaced PNG every row, a lossless WebP every pixel as 32 bits, a
+                                 * lossy WebP with alpha its alpha plane, an animated WebP its canvases; 0 when the decoder
+                                 * streams rows */
 } booka_image_info_t;
 
 /* Bounds applied before any pixel is decoded. */
@@ -101,8 +106,16 @@ uint32_t booka_image_output_side(double css_width, double dpr, uint32_t source_s
 booka_image_error_t booka_image_probe(const uint8_t *buf, size_t len, booka_image_info_t *out);
 
 /* booka_image_check_limits: TOO_MANY_BYTES when len is over the byte limit, TOO_MANY_PIXELS when the header's pixel count
- * or one of its sides is, else OK. limits NULL means the defaults. */
+ * or one of its sides is, or when a JPEG's whole-image coefficients are over max_decode_bytes, else OK. limits NULL means
+ * the defaults. */
 booka_image_error_t booka_image_check_limits(const booka_image_info_t *info, size_t len, const booka_image_limits_t *limits);
+
+/* booka_image_memory_estimate: an upper bound on the memory booka_image_thumbnail() holds at its peak for a source of
+ * `len` encoded bytes (counted too: the caller holds them meanwhile) with header `info`, within the limits
+ * (booka_image_check_limits passed), at output side `side` (after the caller's capping): the whole-image buffers above, the
+ * decoders' rows and state, libwebp's cropped and scaled output, the resampler and the encoder. Measured against the decoders in
+ * test/unit/image/memory_test.c; made for a memory budget shared by worker threads, so it errs on the high side. */
+uint64_t booka_image_memory_estimate(const booka_image_info_t *info, size_t len, uint32_t side);
 
 /* booka_image_render: probe, limits, decode with shrink-on-load, centre square crop, Lanczos-3 to params->side, EXIF
  * orientation. params->side must be 1..min(short side, max_output_side) (BAD_PARAMS otherwise). On success *out holds

@@ -82,10 +82,42 @@ static uint32_t read_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* jpeg_coefficient_bytes: what libjpeg's whole-image coefficient buffer takes for this frame (jdcoefct.c: per component,
+ * ceil(size * sampling / (max sampling * 8)) blocks across and down, each rounded up to the sampling factor, of 64
+ * two-byte coefficients). A component whose specification is missing or out of range (libjpeg refuses the file before
+ * allocating) counts as full resolution. */
+static uint64_t jpeg_coefficient_bytes(const uint8_t *seg, size_t size, uint32_t width, uint32_t height, uint32_t components)
+{
+    uint32_t h[4], v[4], h_max = 1, v_max = 1;
+    uint64_t bytes = 0;
+
+    for (uint32_t i = 0; i < components; ++i) {
+        uint8_t factors = size >= 6 + 3 * (i + 1) ? seg[6 + 3 * i + 1] : 0x11;
+        h[i] = factors >> 4;
+        v[i] = factors & 15;
+        if (h[i] < 1 || h[i] > 4 || v[i] < 1 || v[i] > 4)
+            h[i] = v[i] = 1;
+        if (h[i] > h_max)
+            h_max = h[i];
+        if (v[i] > v_max)
+            v_max = v[i];
+    }
+    for (uint32_t i = 0; i < components; ++i) {
+        uint64_t across = ((uint64_t)width * h[i] + 8 * h_max - 1) / (8 * h_max),
+                 down = ((uint64_t)height * v[i] + 8 * v_max - 1) / (8 * v_max);
+        across = (across + h[i] - 1) / h[i] * h[i];
+        down = (down + v[i] - 1) / v[i] * v[i];
+        bytes += across * down * 64 * 2;
+    }
+    return bytes;
+}
+
 /* parse_jpeg_frame_header: reads an SOFn segment's payload. Baseline, extended, progressive and their arithmetic-coded
  * variants of 8-bit greyscale, YCbCr/RGB or CMYK/YCCK are supported; lossless, hierarchical, 12-bit, and height-from-DNL
- * frames are UNSUPPORTED. */
-static booka_image_error_t parse_jpeg_frame_header(uint8_t marker, const uint8_t *seg, size_t size, booka_image_info_t *out)
+ * frames are UNSUPPORTED. Sets whole_image_bytes to the coefficient buffer when the frame is progressive (the caller
+ * decides for the other frames once it has seen the first scan). */
+static booka_image_error_t parse_jpeg_frame_header(uint8_t marker, const uint8_t *seg, size_t size, booka_image_info_t *out,
+                                                   uint32_t *num_components, uint64_t *coefficient_bytes)
 {
     if (size < 6)
         return BOOKA_IMAGE_ERROR_CORRUPT;
@@ -99,6 +131,10 @@ static booka_image_error_t parse_jpeg_frame_header(uint8_t marker, const uint8_t
     out->format = BOOKA_IMAGE_FORMAT_JPEG;
     out->width = width;
     out->height = height;
+    *num_components = components;
+    *coefficient_bytes = jpeg_coefficient_bytes(seg, size, width, height, components);
+    if (marker == 0xc2 || marker == 0xca)
+        out->whole_image_bytes = *coefficient_bytes;
     return BOOKA_IMAGE_OK;
 }
 
@@ -109,12 +145,17 @@ static int is_frame_marker(uint8_t marker)
 }
 
 /* probe_jpeg: walks the marker segments from SOI to the frame header, reading the first EXIF APP1's orientation on the
- * way. Junk between segments is skipped, as libjpeg does (with a warning). Fails with TRUNCATED when the data ends first,
- * CORRUPT when scan data or EOI come before a frame header. */
+ * way, then on to the first scan header: libjpeg keeps the whole image's coefficients when that scan does not hold every
+ * component (jdinput.c, has_multiple_scans), as it does for any progressive frame. Junk between segments is skipped, as
+ * libjpeg does (with a warning). Fails with TRUNCATED when the data ends before the frame header, CORRUPT when scan data
+ * or EOI come first; once the frame header is read, whatever follows only decides whole_image_bytes (a file that ends
+ * before its first scan counts as scanned in several). */
 static booka_image_error_t probe_jpeg(const uint8_t *buf, size_t len, booka_image_info_t *out)
 {
     size_t pos = 2;
-    int saw_exif = 0;
+    int saw_exif = 0, saw_frame = 0;
+    uint32_t components = 0;
+    uint64_t coefficient_bytes = 0;
     out->orientation = 1;
     for (;;) {
         while (pos < len && buf[pos] != 0xff)
@@ -122,29 +163,48 @@ static booka_image_error_t probe_jpeg(const uint8_t *buf, size_t len, booka_imag
         while (pos < len && buf[pos] == 0xff)
             ++pos;
         if (pos >= len)
-            return BOOKA_IMAGE_ERROR_TRUNCATED;
+            break;
         uint8_t marker = buf[pos++];
         if (marker == 0xd8 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd7))
             continue; /* standalone markers: SOI, TEM, RSTn */
-        if (marker == 0x00 || marker == 0xd9 || marker == 0xda)
+        if (marker == 0x00 || marker == 0xd9 || (marker == 0xda && !saw_frame)) {
+            if (saw_frame)
+                break;
             return BOOKA_IMAGE_ERROR_CORRUPT;
+        }
         if (len - pos < 2)
-            return BOOKA_IMAGE_ERROR_TRUNCATED;
+            break;
         size_t segment = read_be16(buf + pos);
+        if (segment < 2 && saw_frame)
+            break;
         if (segment < 2)
             return BOOKA_IMAGE_ERROR_CORRUPT;
         if (len - pos < segment)
-            return BOOKA_IMAGE_ERROR_TRUNCATED;
+            break;
         const uint8_t *payload = buf + pos + 2;
         size_t payload_size = segment - 2;
-        if (is_frame_marker(marker))
-            return parse_jpeg_frame_header(marker, payload, payload_size, out);
-        if (marker == 0xe1 && !saw_exif && payload_size >= 6 && memcmp(payload, "Exif\0\0", 6) == 0) {
+        if (marker == 0xda) { /* the first scan; its first byte is the number of components it holds */
+            if (payload_size < 1 || payload[0] < components)
+                out->whole_image_bytes = coefficient_bytes;
+            return BOOKA_IMAGE_OK;
+        }
+        if (is_frame_marker(marker)) {
+            if (saw_frame)
+                break; /* a second frame header before any scan: libjpeg refuses the file */
+            booka_image_error_t err = parse_jpeg_frame_header(marker, payload, payload_size, out, &components, &coefficient_bytes);
+            if (err != BOOKA_IMAGE_OK)
+                return err;
+            saw_frame = 1;
+        } else if (marker == 0xe1 && !saw_exif && payload_size >= 6 && memcmp(payload, "Exif\0\0", 6) == 0) {
             out->orientation = booka_image_exif_orientation(payload + 6, payload_size - 6);
             saw_exif = 1;
         }
         pos += segment;
     }
+    if (!saw_frame)
+        return BOOKA_IMAGE_ERROR_TRUNCATED;
+    out->whole_image_bytes = coefficient_bytes; /* no first scan header to go by: the costly case */
+    return BOOKA_IMAGE_OK;
 }
 
 /* valid_png_depth: the bit depths the PNG spec allows for a colour type. */
@@ -198,6 +258,8 @@ static booka_image_error_t probe_png(const uint8_t *buf, size_t len, booka_image
     out->height = height;
     out->orientation = 1;
     out->has_alpha = colour_type == 4 || colour_type == 6 || png_has_trns_before_idat(buf, len);
+    if (ihdr[12] == 1) /* Adam7: png.c reads the whole image (8-bit RGB or RGBA) and a row pointer per row */
+        out->whole_image_bytes = (uint64_t)width * height * (out->has_alpha ? 4 : 3) + (uint64_t)height * sizeof(void *);
     return BOOKA_IMAGE_OK;
 }
 
@@ -223,6 +285,13 @@ static booka_image_error_t probe_webp(const uint8_t *buf, size_t len, booka_imag
     out->orientation = 1;
     out->has_alpha = features.has_alpha != 0;
     out->is_animated = features.has_animation != 0;
+    uint64_t pixels = (uint64_t)out->width * out->height;
+    if (out->is_animated) /* WebPAnimDecoder's two RGBA canvases, and a frame decoded as a lossless one (below) */
+        out->whole_image_bytes = pixels * 4 * 3;
+    else if (features.format == 2) /* VP8L decodes every pixel as 32 bits before any row comes out */
+        out->whole_image_bytes = pixels * 4;
+    else if (out->has_alpha) /* the alpha plane, and VP8L's 32-bit pixels when it is compressed without a palette */
+        out->whole_image_bytes = pixels * 5;
     return BOOKA_IMAGE_OK;
 }
 
@@ -252,6 +321,23 @@ booka_image_error_t booka_image_probe(const uint8_t *buf, size_t len, booka_imag
     return jpeg == -1 || png == -1 || webp == -1 ? BOOKA_IMAGE_ERROR_TRUNCATED : BOOKA_IMAGE_ERROR_NOT_IMAGE;
 }
 
+uint64_t booka_image_memory_estimate(const booka_image_info_t *info, size_t len, uint32_t side)
+{
+    uint32_t short_side = info->width < info->height ? info->width : info->height;
+    uint64_t channels = info->has_alpha ? 4 : 3, total = len + info->whole_image_bytes;
+
+    /* the decoders' rows and state (libjpeg's MCU rows of up to 4 components, libpng's two rows and zlib's window,
+     * libwebp's macroblock rows, VP8L's row caches) and the resampler's row buffers: a few hundred bytes per column */
+    total += (uint64_t)info->width * 256 + ((uint64_t)2 << 20);
+    if (info->format == BOOKA_IMAGE_FORMAT_WEBP && !info->is_animated) { /* libwebp's output: the crop, scaled (webp.c) */
+        uint64_t out_side = short_side / booka_image_shrink_factor(short_side, side, UINT32_MAX) + 2;
+        total += out_side * out_side * channels;
+    }
+    /* the thumbnail's pixels, and the encoder's (WebP: YUV planes, and the alpha plane compressed losslessly) */
+    total += (uint64_t)side * side * (info->has_alpha ? 16 : 8);
+    return total;
+}
+
 booka_image_error_t booka_image_check_limits(const booka_image_info_t *info, size_t len, const booka_image_limits_t *limits)
 {
     if (limits == NULL)
@@ -260,6 +346,10 @@ booka_image_error_t booka_image_check_limits(const booka_image_info_t *info, siz
         return BOOKA_IMAGE_ERROR_TOO_MANY_BYTES;
     if ((uint64_t)info->width * info->height > limits->max_source_pixels || info->width > limits->max_source_side ||
         info->height > limits->max_source_side)
+        return BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS;
+    /* libjpeg would refuse it once started (jpeg.c sets max_memory_to_use): say so before anything is allocated */
+    if (info->format == BOOKA_IMAGE_FORMAT_JPEG && limits->max_decode_bytes != 0 &&
+        info->whole_image_bytes > limits->max_decode_bytes)
         return BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS;
     return BOOKA_IMAGE_OK;
 }

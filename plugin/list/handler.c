@@ -8,6 +8,7 @@
 #include "health/health.h"
 #include "http/etag.h"
 #include "http/http.h"
+#include "list/avatar_token.h"
 #include "list/handler.h"
 
 struct list_fetch {
@@ -113,17 +114,25 @@ static void fill_from_database(h2o_context_t *ctx, booka_cache_fill_t *fill, voi
     list_fetch(ctx, arg, booka_cache_fill_trace(fill), on_fill_fetched, fill);
 }
 
-/* cache_key: v1:list:<epoch>:<generation>:<canonical request>. The generation moves on every write (cache/invalidate.h),
- * so a write is visible at the next request; with a read replica, only once the replica has replayed the write or reads
- * go to the primary (booka_db_read_generation); the epoch tells databases apart; the canonical form makes equivalent URLs
- * share one entry. */
+/* cache_key: v1:list:<epoch>:<generation>:[k<key id>:]<canonical request>. The generation moves on every write
+ * (cache/invalidate.h), so a write is visible at the next request; with a read replica, only once the replica has
+ * replayed the write or reads go to the primary (booka_db_read_generation); the epoch tells databases apart; the key id,
+ * when avatar URLs are signed, tells signing keys apart (a body carries signatures: an instance with another key must
+ * not serve it); the canonical form makes equivalent URLs share one entry. */
 static void cache_key_prefix(booka_buf_t *key)
 {
+    const booka_avatar_signer_t *signer = booka_avatar_url_signer();
+
     booka_buf_append_str(key, "v1:list:");
     booka_buf_append_hex(key, atomic_load(&booka_cache_epoch), 16);
     booka_buf_append_str(key, ":");
     booka_buf_append_uint(key, booka_db_read_generation(atomic_load(&booka_cache_generation)));
     booka_buf_append_str(key, ":");
+    if (signer != NULL) {
+        booka_buf_append_str(key, "k");
+        booka_buf_append_str(key, booka_avatar_signer_id(signer));
+        booka_buf_append_str(key, ":");
+    }
 }
 
 static int cache_key(const list_request_t *request, booka_buf_t *key)

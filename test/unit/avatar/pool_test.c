@@ -52,7 +52,7 @@ int main(void)
     h2o_loop_t *loop = h2o_evloop_create();
     h2o_multithread_queue_t *queue = h2o_multithread_create_queue(loop);
     h2o_multithread_receiver_t receiver;
-    avatar_pool_t *pool = avatar_pool_create(2, 3);
+    avatar_pool_t *pool = avatar_pool_create(2, 3, 0);
     struct test_job jobs[8];
 
     h2o_multithread_register_receiver(queue, &receiver, avatar_pool_on_done);

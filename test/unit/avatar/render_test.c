@@ -97,10 +97,13 @@ static const char png_4x2[] =
     "data:image/png;base64,"
     "iVBORw0KGgoAAAANSUhEUgAAAAQAAAACCAIAAADwyuo0AAAAGUlEQVQI12P8z8DAwMDAyPCfgYGBiQEJAAAqNwIDa82LvQAAAABJRU5ErkJggg==";
 
-static avatar_render_job_t *run_job(avatar_source_kind_t kind, const char *text, const avatar_config_t *conf, uint32_t side,
-                                    booka_image_output_format_t format)
+static avatar_pool_t *unbudgeted; /* a pool without a memory budget, whose threads never start: jobs run here */
+
+static avatar_render_job_t *run_job_in(avatar_pool_t *pool, avatar_source_kind_t kind, const char *text,
+                                       const avatar_config_t *conf, uint32_t side, booka_image_output_format_t format)
 {
     avatar_render_job_t *job = calloc(1, sizeof(*job));
+    job->pool = pool;
     job->kind = kind;
     job->text = strdup(text);
     job->text_len = strlen(text);
@@ -110,6 +113,45 @@ static avatar_render_job_t *run_job(avatar_source_kind_t kind, const char *text,
     job->quality = 80;
     avatar_render(&job->super);
     return job;
+}
+
+static avatar_render_job_t *run_job(avatar_source_kind_t kind, const char *text, const avatar_config_t *conf, uint32_t side,
+                                    booka_image_output_format_t format)
+{
+    return run_job_in(unbudgeted, kind, text, conf, side, format);
+}
+
+/* test_memory_budget: a render reserves its estimated peak before decoding and gives it back after: 503 while the other
+ * running renders leave too little, 422 when the whole budget is too little, and the budget whole again afterwards. */
+static void test_memory_budget(void)
+{
+    const uint64_t budget = 64 << 20;
+    avatar_config_t conf = {.media_root_fd = -1, .limits = booka_image_default_limits};
+    avatar_pool_t *pool = avatar_pool_create(1, 0, budget), *tiny = avatar_pool_create(1, 0, 1024);
+    avatar_render_job_t *job;
+    uint64_t decodes = atomic_load(&avatar_stat_decodes);
+
+    CHECK_INT_EQ(avatar_pool_reserve(pool, budget - (1 << 20)), 0); /* another render holds all but 1 MiB */
+    job = run_job_in(pool, AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 64, BOOKA_IMAGE_OUTPUT_JPEG);
+    CHECK_INT_EQ(job->status, 503);
+    CHECK(job->text == NULL); /* the data URL's text is let go once decoded */
+    avatar_render_job_free(job);
+    CHECK_INT_EQ(atomic_load(&avatar_stat_decodes), decodes); /* refused before decoding */
+    avatar_pool_release(pool, budget - (1 << 20));
+
+    job = run_job_in(pool, AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 64, BOOKA_IMAGE_OUTPUT_JPEG);
+    CHECK_INT_EQ(job->status, 200);
+    avatar_render_job_free(job);
+    CHECK_INT_EQ(avatar_pool_reserve(pool, budget), 0); /* the render gave back what it reserved */
+    CHECK_INT_EQ(avatar_pool_reserve(pool, 1), -1);
+    avatar_pool_release(pool, budget);
+
+    job = run_job_in(tiny, AVATAR_SOURCE_DATA_URL, png_4x2, &conf, 64, BOOKA_IMAGE_OUTPUT_JPEG);
+    CHECK_INT_EQ(job->status, 422); /* no budget of 1 KiB could ever cover it */
+    avatar_render_job_free(job);
+    CHECK_INT_EQ(avatar_pool_reserve(tiny, 1025), -2);
+    CHECK_INT_EQ(avatar_pool_reserve(tiny, 1024), 0);
+    avatar_pool_release(tiny, 1024);
 }
 
 static void test_render(void)
@@ -185,7 +227,9 @@ int main(void)
     mkdir(outside, 0755);
     test_classify();
     test_media_open();
+    unbudgeted = avatar_pool_create(1, 0, 0);
     test_render();
+    test_memory_budget();
     snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", base);

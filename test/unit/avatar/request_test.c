@@ -185,6 +185,198 @@ static void test_variant(void)
     CHECK(strcmp(a.etag, b.etag) == 0 && strcmp(a.key, b.key) == 0);
 }
 
+/* side_of: avatar_params_side for a query under conf; the side, or 0 with the 422 detail in *errors_out. */
+static uint32_t side_of(const char *query, const avatar_config_t *conf, const char **errors_out)
+{
+    static char saved[1024];
+    avatar_params_t p;
+    booka_buf_t errors = {NULL};
+    uint32_t side = 0;
+
+    if (avatar_params_parse(&p, query, strlen(query), &errors) == 0 && avatar_params_side(&p, conf, &errors) == 0)
+        side = p.side;
+    snprintf(saved, sizeof(saved), "%.*s", (int)errors.len, errors.base != NULL ? errors.base : "");
+    booka_buf_free(&errors);
+    *errors_out = saved;
+    return side;
+}
+
+static void test_allowed_sides(void)
+{
+    avatar_config_t conf = {.limits = booka_image_default_limits, .allowed_sides = {64, 128, 256, 512}, .num_allowed_sides = 4};
+    avatar_config_t any = {.limits = booka_image_default_limits};
+    const char *errors;
+
+    /* without allowed-sides: floor(w * dpr + 0.5), capped by max-side */
+    CHECK_INT_EQ(side_of("w=30&dpr=1.15", &any, &errors), 35);
+    CHECK_INT_EQ(side_of("w=1024&dpr=4", &any, &errors), 2048);
+    any.limits.max_output_side = 300;
+    CHECK_INT_EQ(side_of("w=1000", &any, &errors), 300);
+
+    /* reject: an allowed side passes, whatever w and dpr make it; any other is the enum 422 at w */
+    CHECK_INT_EQ(side_of("w=256&dpr=2", &conf, &errors), 512);
+    CHECK_INT_EQ(side_of("w=128&dpr=2", &conf, &errors), 256);
+    CHECK_INT_EQ(side_of("w=64", &conf, &errors), 64);
+    CHECK_INT_EQ(side_of("w=300", &conf, &errors), 0);
+    CHECK_STR_EQ(errors, "[{\"type\": \"enum\", \"loc\": [\"query\", \"w\"], \"msg\": \"Input should make a side (w*dpr, rounded) "
+                         "of 64, 128, 256 or 512; it makes 300\", \"input\": \"300\", \"ctx\": {\"expected\": \"64, 128, 256 or "
+                         "512\"}}]");
+    CHECK_INT_EQ(side_of("w=100&dpr=1.28", &conf, &errors), 128);
+    CHECK_INT_EQ(side_of("w=100&dpr=1.27", &conf, &errors), 0);
+    /* a parameter error comes alone, as before */
+    CHECK_INT_EQ(side_of("w=10", &conf, &errors), 0);
+    CHECK(strstr(errors, "greater_than_equal") != NULL && strstr(errors, "enum") == NULL);
+
+    /* snap: the nearest allowed side, a tie to the larger; beyond either end, the end */
+    conf.snap_sides = 1;
+    CHECK_INT_EQ(side_of("w=300", &conf, &errors), 256);
+    CHECK_INT_EQ(side_of("w=192", &conf, &errors), 256); /* 64 from 128 and from 256 */
+    CHECK_INT_EQ(side_of("w=191", &conf, &errors), 128);
+    CHECK_INT_EQ(side_of("w=16", &conf, &errors), 64);
+    CHECK_INT_EQ(side_of("w=1024&dpr=4", &conf, &errors), 512);
+    CHECK_INT_EQ(side_of("w=400", &conf, &errors), 512); /* 400 is 112 from 512, 144 from 256 */
+    CHECK_STR_EQ(errors, "");
+}
+
+/* A test key: bytes 0..31. Its signatures below were computed with Python's hmac module. */
+static const uint8_t test_key[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                     16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+static void test_signing_text_and_signature(void)
+{
+    booka_avatar_signer_t *signer = booka_avatar_signer_new(test_key, sizeof(test_key));
+    h2o_iovec_t values[BOOKA_AVATAR_SIGNED_NUM] = {{NULL}};
+    booka_buf_t text = {NULL};
+    char sig[BOOKA_AVATAR_SIG_LEN + 1];
+
+    CHECK(signer != NULL);
+    CHECK_STR_EQ(booka_avatar_signer_id(signer), "630dcd2966c43366"); /* sha256(key)[0..8] */
+    values[BOOKA_AVATAR_SIGNED_W] = h2o_iovec_init(H2O_STRLIT("256"));
+    values[BOOKA_AVATAR_SIGNED_DPR] = h2o_iovec_init(H2O_STRLIT("2"));
+    values[BOOKA_AVATAR_SIGNED_Q] = h2o_iovec_init(H2O_STRLIT("90"));
+    values[BOOKA_AVATAR_SIGNED_V] = h2o_iovec_init(H2O_STRLIT("0123456789abcdef"));
+    booka_avatar_signing_text(&text, h2o_iovec_init(H2O_STRLIT("/api/v1/img/avatar")), h2o_iovec_init(H2O_STRLIT("7")), values);
+    CHECK(text.len == strlen("/api/v1/img/avatar/7?dpr=2&q=90&v=0123456789abcdef&w=256") &&
+          memcmp(text.base, "/api/v1/img/avatar/7?dpr=2&q=90&v=0123456789abcdef&w=256", text.len) == 0);
+    CHECK(booka_avatar_sign(signer, text.base, text.len, sig) == 0);
+    CHECK_STR_EQ(sig, "2_yqeiQec0CjgZMnCcBcqcOU7ingkb2IEoIovPt88bs");
+    CHECK(booka_avatar_sign(signer, "/api/v1/img/avatar/7?", 21, sig) == 0);
+    CHECK_STR_EQ(sig, "o44DfiA1Z1zmmSXTliwxR2klDft4gfrQXMSXWtMjLZc");
+
+    /* values are encoded again: unreserved characters as they are, every other byte %XX */
+    text.len = 0;
+    memset(values, 0, sizeof(values));
+    values[BOOKA_AVATAR_SIGNED_V] = h2o_iovec_init(H2O_STRLIT("a b+%/~._-\xc3\xa9"));
+    values[BOOKA_AVATAR_SIGNED_FMT] = h2o_iovec_init(H2O_STRLIT("webp"));
+    booka_avatar_signing_text(&text, h2o_iovec_init(H2O_STRLIT("/x")), h2o_iovec_init(H2O_STRLIT("1")), values);
+    CHECK(text.len == strlen("/x/1?fmt=webp&v=a%20b%2B%25%2F~._-%C3%A9") &&
+          memcmp(text.base, "/x/1?fmt=webp&v=a%20b%2B%25%2F~._-%C3%A9", text.len) == 0);
+    booka_buf_free(&text);
+    booka_avatar_signer_free(signer);
+}
+
+/* signed: the query `query` with "&sig=" and the signature of `text` under `key` appended, in static storage. */
+static const char *with_sig(const char *query, const char *text, const booka_avatar_signer_t *signer)
+{
+    static char out[512];
+    char sig[BOOKA_AVATAR_SIG_LEN + 1];
+
+    if (booka_avatar_sign(signer, text, strlen(text), sig) != 0)
+        sig[0] = '\0';
+    snprintf(out, sizeof(out), "%s&sig=%s", query, sig);
+    return out;
+}
+
+static avatar_signature_t check_query(const avatar_config_t *conf, int64_t id, const char *query)
+{
+    return avatar_signature_check(conf, id, query, strlen(query));
+}
+
+static void test_signature_check(void)
+{
+    static const uint8_t other_key[32] = {42};
+    booka_avatar_signer_t *current = booka_avatar_signer_new(test_key, sizeof(test_key)),
+                          *old = booka_avatar_signer_new(other_key, sizeof(other_key));
+    avatar_config_t conf = {.signers = {current}, .signing_path = "/api/v1/img/avatar"}, unsigned_conf = {.signing_path = "/a"};
+    const char *text = "/api/v1/img/avatar/7?dpr=2&q=90&v=0123456789abcdef&w=256";
+    char query[512];
+
+    /* without a key, anything goes */
+    CHECK(check_query(&unsigned_conf, 7, "w=64") == AVATAR_SIGNATURE_OK);
+
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_OK);
+    /* the order, the spelling of a value's bytes, other parameters and empty ones do not matter */
+    CHECK(check_query(&conf, 7, with_sig("v=0123456789abcdef&q=90&dpr=2&w=256", text, current)) == AVATAR_SIGNATURE_OK);
+    CHECK(check_query(&conf, 7, with_sig("w=%32%35%36&dpr=2&q=90&v=0123456789abcdef&utm=x&fmt=", text, current)) ==
+          AVATAR_SIGNATURE_OK);
+    CHECK(check_query(&conf, 7, with_sig("w=64&w=256&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_OK);
+    /* the signature's own spelling: %-encoded bytes of it are decoded first */
+    snprintf(query, sizeof(query), "%s", with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, current));
+    CHECK(query[strlen(query) - 1] == 's'); /* the known signature's last character */
+    query[strlen(query) - 1] = '\0';
+    strcat(query, "%73"); /* 's' */
+    CHECK(check_query(&conf, 7, query) == AVATAR_SIGNATURE_OK);
+
+    /* missing or empty: MISSING; anything changed: WRONG */
+    CHECK(check_query(&conf, 7, "w=256&dpr=2&q=90&v=0123456789abcdef") == AVATAR_SIGNATURE_MISSING);
+    CHECK(check_query(&conf, 7, "w=256&sig=") == AVATAR_SIGNATURE_MISSING);
+    CHECK(check_query(&conf, 7, "") == AVATAR_SIGNATURE_MISSING);
+    CHECK(check_query(&conf, 8, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, with_sig("w=1024&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef&w=1024", text, current)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef&fmt=webp", text, current)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90", text, current)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, old)) == AVATAR_SIGNATURE_WRONG);
+    CHECK(check_query(&conf, 7, "w=256&dpr=2&q=90&v=0123456789abcdef&sig=2_yqeiQec0CjgZMnCcBcqcOU7ingkb2IEoIovPt88b") ==
+          AVATAR_SIGNATURE_WRONG); /* 42 characters */
+    CHECK(check_query(&conf, 7, "w=256&dpr=2&q=90&v=0123456789abcdef&sig=2_yqeiQec0CjgZMnCcBcqcOU7ingkb2IEoIovPt88bt") ==
+          AVATAR_SIGNATURE_WRONG); /* its last character changed */
+    CHECK(check_query(&conf, 7, "w=256&dpr=2&q=90&v=0123456789abcdef&sig=2_yqeiQec0CjgZMnCcBcqcOU7ingkb2IEoIovPt88bs") ==
+          AVATAR_SIGNATURE_OK);
+    /* another mount path is another signing text */
+    conf.signing_path = "/img/avatar";
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_WRONG);
+    conf.signing_path = "/api/v1/img/avatar";
+
+    /* a previous key is accepted beside the current one */
+    conf.signers[1] = old;
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, old)) == AVATAR_SIGNATURE_OK);
+    CHECK(check_query(&conf, 7, with_sig("w=256&dpr=2&q=90&v=0123456789abcdef", text, current)) == AVATAR_SIGNATURE_OK);
+    booka_avatar_signer_free(current);
+    booka_avatar_signer_free(old);
+}
+
+/* test_list_urls_verify: the URL the list endpoint writes for an item carries a signature the avatar endpoint mounted at
+ * the linked path accepts, and once anything in it changes, does not. */
+static void test_list_urls_verify(void)
+{
+    booka_avatar_signer_t *signer = booka_avatar_signer_new(test_key, sizeof(test_key));
+    avatar_config_t conf = {.signers = {signer}, .signing_path = BOOKA_AVATAR_URL_PATH};
+    booka_buf_t json = {NULL};
+    char url[512], *query;
+
+    booka_avatar_url_json(&json, "7", 1, "0123456789abcdef", 16); /* unsigned while no signer is set */
+    CHECK(json.len != 0 && memmem(json.base, json.len, "sig=", 4) == NULL);
+    CHECK_INT_EQ(booka_avatar_url_set_signer(signer), 0);
+    json.len = 0;
+    booka_avatar_url_json(&json, "7", 1, "0123456789abcdef", 16);
+    snprintf(url, sizeof(url), "%.*s", (int)json.len - 2, json.base + 1); /* without the quotes */
+    CHECK_STR_EQ(url, "/api/v1/img/avatar/7?w=256&dpr=2&q=90&v=0123456789abcdef&sig=2_yqeiQec0CjgZMnCcBcqcOU7ingkb2IEoIovPt88bs");
+    query = strchr(url, '?') + 1;
+    CHECK(check_query(&conf, 7, query) == AVATAR_SIGNATURE_OK);
+    query[2] = '1'; /* w=156 */
+    CHECK(check_query(&conf, 7, query) == AVATAR_SIGNATURE_WRONG);
+    /* one key per linked path */
+    {
+        static const uint8_t other_key[32] = {1};
+        booka_avatar_signer_t *other = booka_avatar_signer_new(other_key, sizeof(other_key));
+        CHECK_INT_EQ(booka_avatar_url_set_signer(other), -1);
+        CHECK_INT_EQ(booka_avatar_url_set_signer(signer), 0);
+        booka_avatar_signer_free(other);
+    }
+    booka_buf_free(&json);
+}
+
 int main(void)
 {
     test_id();
@@ -193,5 +385,9 @@ int main(void)
     test_long_values();
     test_accept();
     test_variant();
+    test_allowed_sides();
+    test_signing_text_and_signature();
+    test_signature_check();
+    test_list_urls_verify();
     return unit_report("avatar_request");
 }

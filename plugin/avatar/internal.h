@@ -235,8 +235,8 @@ void avatar_gate_leave(avatar_handler_t *handler);
 /* ---- the source's address (address.c) ---- */
 
 /* avatar_address_is_public: whether an IPv4 (4 bytes, family AF_INET) or IPv6 (16 bytes) address is publicly routable:
- * not loopback, private, shared (CGNAT), link-local, unique-local, multicast, documentation or otherwise reserved; an
- * IPv4 address inside IPv6 (mapped, NAT64, 6to4) is judged as IPv4. */
+ * not loopback, private, shared (CGNAT), link-local, unique-local, multicast, documentation or otherwise reserved; IPv6
+ * only inside 2000::/3; an IPv4 address inside IPv6 (all of ::/96, mapped, SIIT-translated, NAT64, 6to4) is judged as IPv4. */
 int avatar_address_is_public(int family, const uint8_t *addr);
 
 /* avatar_address_allowed: whether a fetch may connect to `sa`: an IPv4/IPv6 address that is public or inside one of

@@ -22,6 +22,28 @@ static int is_dot_component(const char *c, size_t n)
     return dots == 1 || dots == 2;
 }
 
+/* hex_digit: the value of a hexadecimal digit, or -1. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* is_refused_byte: a byte that may not be in a media path, as it is or percent-encoded (`encoded`), because the storage
+ * server (or a proxy in front of it) may read it as something else than a character of a file name: controls and NUL
+ * (request-line injection, truncation), a backslash (a separator on Windows), ';' (path parameters: Tomcat and Spring drop
+ * ";..." from a component, so "..;" climbs), and encoded: '/' (one component split in two), '%' (a server that decodes
+ * twice), and 0xc0/0xc1, which only start overlong UTF-8 spellings of '.' and '/'. */
+static int is_refused_byte(unsigned char c, int encoded)
+{
+    if (c <= 0x20 || c == 0x7f || c == '\\' || c == ';')
+        return c != ' ' || !encoded; /* %20 is a space in a file name */
+    return encoded && (c == '/' || c == '%' || c == 0xc0 || c == 0xc1);
+}
+
 char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len)
 {
     size_t base_len = strlen(base), start = 0;
@@ -29,11 +51,14 @@ char *avatar_media_url(const char *base, const char *path, size_t path_len, size
 
     for (size_t i = 0; i <= path_len; ++i) {
         if (i != path_len && path[i] != '/') {
-            if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f || path[i] == '\\')
+            if (path[i] == '%') {
+                int hi = path_len - i >= 3 ? hex_digit(path[i + 1]) : -1, lo = hi != -1 ? hex_digit(path[i + 2]) : -1;
+                if (lo == -1 || is_refused_byte((unsigned char)(hi << 4 | lo), 1))
+                    return NULL;
+                i += 2;
+            } else if (is_refused_byte((unsigned char)path[i], 0)) {
                 return NULL;
-            /* an encoded '/' would make a component the server splits in two */
-            if (path[i] == '%' && path_len - i >= 3 && path[i + 1] == '2' && (path[i + 2] == 'f' || path[i + 2] == 'F'))
-                return NULL;
+            }
             continue;
         }
         if (i == start || is_dot_component(path + start, i - start))

@@ -216,8 +216,9 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
 
 /* avatar_media_url: the URL a stored media path (below /static/) has under `media-base-url`, malloc'd and
- * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), an
- * encoded '/' (%2f), a backslash or a byte that may not go into a request line. */
+ * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), a ';'
+ * (path parameters), a backslash, a control or space, a malformed escape, or encoded: a '/', '\\', ';', '%', control or
+ * an overlong UTF-8 lead byte (%c0, %c1). */
 char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len);
 
 /* avatar_gate_recall: whether `url` failed (on any thread) within fetch-failure-ttl; then its status and message. */

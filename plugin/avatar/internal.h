@@ -244,6 +244,43 @@ int avatar_address_is_public(int family, const uint8_t *addr);
  * conf's `fetch-allow` blocks. Never a UNIX socket. */
 int avatar_address_allowed(const avatar_config_t *conf, const struct sockaddr *sa);
 
+/* ---- the upstream's response (response.c) ---- */
+
+#define AVATAR_RESPONSE_HEAD_MAX (64 * 1024) /* a longer response head (status line and fields) is refused */
+
+typedef enum avatar_body_framing {
+    AVATAR_BODY_UNTIL_CLOSE, /* neither Content-Length nor Transfer-Encoding: the body ends with the connection */
+    AVATAR_BODY_LENGTH,
+    AVATAR_BODY_CHUNKED,
+} avatar_body_framing_t;
+
+typedef struct avatar_response_head {
+    int status;
+    avatar_body_framing_t framing;
+    uint64_t content_length; /* AVATAR_BODY_LENGTH */
+} avatar_response_head_t;
+
+/* avatar_response_head_end: the length of the response head at the start of buf[0..len) (through the empty line that
+ * ends it, CR LF or LF), or 0 while it is not complete. *scanned (0 at first) remembers how far the search went, so that
+ * a head arriving in many reads is searched once. */
+size_t avatar_response_head_end(const char *buf, size_t len, size_t *scanned);
+
+/* avatar_response_head_parse: a complete head (what avatar_response_head_end measured): "HTTP/1.x" and a three-digit
+ * status, fields of token names (no folding), Content-Length (digits; repeated only with the same value) and
+ * Transfer-Encoding (only "chunked", which wins over Content-Length). Returns 0, or -1 for anything else. */
+int avatar_response_head_parse(const char *head, size_t len, avatar_response_head_t *out);
+
+/* avatar_chunked_t: the chunked decoder's state; zero-initialised to start. */
+typedef struct avatar_chunked {
+    int state, digits;
+    uint64_t size; /* of the chunk being read, then what is left of it */
+} avatar_chunked_t;
+
+/* avatar_chunked_decode: decodes buf[0..*len) in place (the data of the chunks moved to the front, *len set to their
+ * length). Returns 1 once the last chunk and the trailer are complete (bytes after them are ignored), 0 when more is
+ * needed, -1 when the framing is malformed. */
+int avatar_chunked_decode(avatar_chunked_t *d, char *buf, size_t *len);
+
 /* ---- the upstream fetch (fetch.c) ---- */
 
 /* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it), or 404 (upstream 404

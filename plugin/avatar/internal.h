@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 #include "h2o.h"
-#include "h2o/http1client.h"
 #include "cache/store.h"
 #include "cache/tiered.h"
 #include "http/etag.h"
@@ -33,6 +32,8 @@ typedef struct avatar_config {
     size_t originals_cache_size;          /* bytes of fetched sources kept for their other variants (0: none) */
     uint64_t originals_ttl;               /* s a fetched source is reused */
     size_t fetch_concurrency;             /* fetches in flight per handler (all threads); more answer 503 */
+    size_t fetch_per_host;                /* fetches in flight per host name (media-base-url's excepted); more answer 503 */
+    H2O_VECTOR(uint16_t) fetch_ports;     /* `fetch-ports`: the ports stored URLs may name (media-base-url's: any) */
     uint64_t fetch_failure_ttl;           /* ms a failed source is answered from memory (0: never) */
     uint64_t max_age, s_maxage, versioned_max_age; /* seconds, for Cache-Control */
     size_t cache_budget;                           /* bytes of variants kept in process */
@@ -196,6 +197,7 @@ typedef struct avatar_handler {
     booka_cache_store_t *originals; /* fetched sources by URL (NULL when originals-cache-size is 0) */
     avatar_pool_t *pool;
     _Atomic size_t fetches_in_flight; /* the fetch gate's count (gate.c) */
+    _Atomic size_t source_waiters;    /* fills waiting for another fill's fetch of their source (fill.c) */
     pthread_mutex_t failed_mutex;     /* guards `failed`, shared by every thread */
     avatar_failed_source_t failed[AVATAR_FAILED_SOURCES];
 } avatar_handler_t;
@@ -205,7 +207,8 @@ typedef struct avatar_context {
     h2o_context_t *ctx;
     h2o_multithread_receiver_t jobs_done;
     h2o_timeout_t fetch_io_timeout, fetch_total_timeout;
-    h2o_http1client_ctx_t client_ctx;
+    h2o_multithread_receiver_t resolved; /* answers of the avatar resolver (resolver.c), registered on first use */
+    int resolved_registered;
 } avatar_context_t;
 
 /* avatar_handler_register: installs the handler on `pathconf` with `conf` (copied). */
@@ -213,7 +216,8 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 
 /* ---- the fetch gate (gate.c) ---- */
 
-extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
+extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits,
+    avatar_stat_fetch_host_busy, avatar_stat_source_waits;
 
 /* avatar_media_url: the URL a stored media path (below /static/) has under `media-base-url`, malloc'd and
  * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), a ';'
@@ -228,10 +232,20 @@ int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int 
  * fetch-failure-ttl. */
 void avatar_gate_remember(avatar_context_t *actx, const char *url, size_t len, int status, const char *message);
 
+/* avatar_gate_recall_host, avatar_gate_remember_host: the same memory for a host name (lower case) that did not
+ * resolve, apart from the URLs'. */
+int avatar_gate_recall_host(avatar_context_t *actx, const char *host, size_t len, int *status, const char **message);
+void avatar_gate_remember_host(avatar_context_t *actx, const char *host, size_t len, int status, const char *message);
+
 /* avatar_gate_enter: takes one of the handler's fetch-concurrency slots; -1 (counted) when none is free.
  * avatar_gate_leave: gives it back. Any thread. */
 int avatar_gate_enter(avatar_handler_t *handler);
 void avatar_gate_leave(avatar_handler_t *handler);
+
+/* avatar_gate_enter_host: takes one of the fetch-per-host slots of a host name (lower case); -1 (counted) when none is
+ * free. avatar_gate_leave_host: gives it back. Any thread. */
+int avatar_gate_enter_host(avatar_handler_t *handler, const char *host, size_t len);
+void avatar_gate_leave_host(avatar_handler_t *handler, const char *host, size_t len);
 
 /* ---- the source's address (address.c) ---- */
 
@@ -243,6 +257,21 @@ int avatar_address_is_public(int family, const uint8_t *addr);
 /* avatar_address_allowed: whether a fetch may connect to `sa`: an IPv4/IPv6 address that is public or inside one of
  * conf's `fetch-allow` blocks. Never a UNIX socket. */
 int avatar_address_allowed(const avatar_config_t *conf, const struct sockaddr *sa);
+
+/* ---- name resolution (resolver.c) ---- */
+
+#define AVATAR_RESOLVER_THREADS 16 /* avatar lookups in flight at once, process-wide, each on a thread of its own */
+
+/* avatar_resolve_cb: on the requesting loop: the host's TCP addresses (freed after the callback returns), or an error. */
+typedef void (*avatar_resolve_cb)(void *data, const char *errstr, struct addrinfo *res);
+
+/* avatar_resolve: resolves host:port (AF_UNSPEC, TCP, AI_ADDRCONFIG) on the avatar module's resolver threads, apart from
+ * libh2o's (which the database and Redis use); `cb` runs once on actx's loop, however long getaddrinfo takes (a lookup
+ * cannot be cancelled). Returns 0, or -1 (nothing started) when AVATAR_RESOLVER_THREADS lookups are in flight. */
+int avatar_resolve(avatar_context_t *actx, const char *host, uint16_t port, avatar_resolve_cb cb, void *data);
+
+/* avatar_resolve_in_flight: lookups queued or running now, process-wide. */
+size_t avatar_resolve_in_flight(void);
 
 /* ---- the upstream's response (response.c) ---- */
 
@@ -284,13 +313,16 @@ int avatar_chunked_decode(avatar_chunked_t *d, char *buf, size_t *len);
 /* ---- the upstream fetch (fetch.c) ---- */
 
 /* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it), or 404 (upstream 404
- * or 410), 422 (over the byte limit), 502 (any other failure) or 504 (a timeout) with a static message. */
+ * or 410), 422 (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver
+ * slot, busy: not the source's fault) or 504 (a timeout) with a static message. */
 typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len);
 
-/* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts and byte limit; `cb` runs once, possibly
- * before this call returns (a malformed URL, a refused connection). The fetch's time goes to trace->fetch_us just
- * before `cb` runs. */
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, booka_trace_t *trace, avatar_fetch_cb cb, void *data);
+/* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts, byte limits, ports and per-host cap
+ * (`below_media_base`: a URL below media-base-url, whose port is always allowed and whose host is not capped); `cb` runs
+ * once, possibly before this call returns (a malformed URL, a refused connection). The fetch's time goes to
+ * trace->fetch_us just before `cb` runs. */
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, booka_trace_t *trace,
+                  avatar_fetch_cb cb, void *data);
 
 /* avatar_fetch_collect_metrics: the fetch duration histogram, in Prometheus text format. */
 void avatar_fetch_collect_metrics(booka_buf_t *out);

@@ -3,6 +3,7 @@
 # threads against it (a "WARNING: ThreadSanitizer" in a server log fails its spec, like any sanitizer report):
 #   avatar_spec       the worker pool, renders handed between loops and workers, the shared variant store
 #   avatar_limits_spec  the workers' shared memory budget under a burst, signatures checked on every loop
+#   avatar_fetch_spec the avatar resolver threads, source fetches shared between loops, the per-host counts
 #   cache_spec        the in-process store shared by the event loops, single-flight across threads
 #   metrics_spec      counters and histograms written by workers and loops, read by the scrape
 #   redis_spec        the per-thread Redis connections and the fill locks
@@ -22,6 +23,6 @@ scripts/stack.sh start || exit 1
 eval "$(scripts/stack.sh env)"
 scripts/tls.sh .state/tls
 specs=("$@")
-[ ${#specs[@]} -gt 0 ] || specs=(spec/avatar_spec.rb spec/avatar_limits_spec.rb spec/cache_spec.rb spec/metrics_spec.rb spec/redis_spec.rb spec/replica_spec.rb)
+[ ${#specs[@]} -gt 0 ] || specs=(spec/avatar_spec.rb spec/avatar_limits_spec.rb spec/avatar_fetch_spec.rb spec/cache_spec.rb spec/metrics_spec.rb spec/redis_spec.rb spec/replica_spec.rb)
 echo "== request specs under ThreadSanitizer (build-tsan/booka-origin): ${specs[*]}"
 BOOKA_BIN=build-tsan/booka-origin rspec --format progress "${specs[@]}"

@@ -198,6 +198,8 @@ describe 'GET /api/v1/img/avatar/{id}' do
       '/redirect.jpg' => { status: 302, body: '' }
     )
     closed_port = Booka.free_port
+    # the loopback upstreams' ports (a stored URL may name 80 and 443 only, unless fetch-ports says more)
+    @fetch_ports = "[#{[@file_server.port, @file_server.tls_port, other_port, @upstream.port, closed_port].join(', ')}]"
 
     @pictures = {
       1 => '/static/profile_pics/landscape.jpg',
@@ -253,6 +255,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
       worker-threads: 2
       fetch-connect-timeout: 2500
       fetch-allow: [127.0.0.0/8, "::1/128"]
+      fetch-ports: #{@fetch_ports}
       fetch-timeout: 3000
       fetch-ca-file: #{@ca_bundle}
       max-age: 3600
@@ -266,9 +269,10 @@ describe 'GET /api/v1/img/avatar/{id}' do
   end
 
   # avatar_only_server: an instance of its own serving the avatar path with `avatar` as its booka.avatar value (for
-  # examples that need another configuration than @server's), /status when `status`, sharing variants through the
-  # test Redis when `redis`; stopped after the example.
+  # examples that need another configuration than @server's; the upstreams' ports are added to it), /status when
+  # `status`, sharing variants through the test Redis when `redis`; stopped after the example.
   def avatar_only_server(avatar, threads: 1, status: false, redis: false)
+    avatar = avatar == 'ON' ? "{fetch-ports: #{@fetch_ports}}" : avatar.sub(/\A\{/, "{fetch-ports: #{@fetch_ports}, ")
     Booka::Server.new do |s|
       <<~YAML
         listen: #{s.port}

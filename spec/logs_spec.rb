@@ -50,7 +50,7 @@ describe 'the access log and the error log' do
               #{list}:
                 booka.list: ON
               /api/v1/img/avatar:
-                booka.avatar: {fetch-allow: 127.0.0.0/8}
+                booka.avatar: {fetch-allow: 127.0.0.0/8, fetch-ports: [#{@closed_port}]}
               /readyz:
                 booka.readiness: ON
       YAML

@@ -2,7 +2,8 @@
  * is data nobody vetted: by default it may only reach the public internet, never this machine, its private network, a
  * link-local metadata service or a multicast group. `fetch-allow` names blocks that are allowed anyway (a media server on
  * the private network). The blocks below are IANA's special-purpose registries (RFC 6890 and its updates) minus the ones
- * that are globally reachable; IPv4 carried inside IPv6 (mapped, NAT64, 6to4, IPv4-compatible) is judged as IPv4. */
+ * that are globally reachable; IPv6 is public only inside 2000::/3, and IPv4 carried inside IPv6 (IPv4-compatible, mapped,
+ * SIIT-translated, NAT64, 6to4) is judged as IPv4. */
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -26,28 +27,28 @@ static const char *const not_public_v4[] = {
     "240.0.0.0/4",     /* reserved, and the limited broadcast address */
 };
 
+/* Global unicast space is 2000::/3 (IANA's IPv6 address space registry); everything outside it is not public (loopback,
+ * unspecified, discard-only 100::/64, unique-local fc00::/7, link-local fe80::/10, multicast ff00::/8, SRv6 SIDs 5f00::/16,
+ * the dummy prefix 100:0:0:1::/64, unallocated space), once the IPv4 carried inside IPv6 has been judged (embedded_v4).
+ * These are the special-purpose blocks inside 2000::/3. */
 static const char *const not_public_v6[] = {
-    "::/128",         /* unspecified */
-    "::1/128",        /* loopback */
-    "64:ff9b:1::/48", /* local-use IPv4/IPv6 translation */
-    "100::/64",       /* discard-only */
-    "2001::/23",      /* IETF protocol assignments (Teredo among them) */
-    "2001:db8::/32",  /* documentation */
-    "fc00::/7",       /* unique local */
-    "fe80::/10",      /* link-local */
-    "fec0::/10",      /* site-local (deprecated) */
-    "ff00::/8",       /* multicast */
+    "2001::/23",     /* IETF protocol assignments (Teredo among them) */
+    "2001:db8::/32", /* documentation */
+    "3fff::/20",     /* documentation (RFC 9637) */
 };
 
-/* embedded_v4: the IPv4 address an IPv6 address carries (IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, NAT64
- * 64:ff9b::/96, 6to4 2002::/16), written to `v4`; 0 when it carries none. */
+/* embedded_v4: the IPv4 address an IPv6 address carries, written to `v4`; 0 when it carries none. All of ::/96
+ * (IPv4-compatible; :: and ::1 become 0.0.0.0 and 0.0.0.1, "this network"), IPv4-mapped ::ffff:0:0/96, SIIT's
+ * IPv4-translated ::ffff:0:0:0/96, NAT64 64:ff9b::/96 (local-use 64:ff9b:1::/48 is not public: outside 2000::/3) and 6to4
+ * 2002::/16. */
 static int embedded_v4(const uint8_t *a, uint8_t *v4)
 {
-    static const uint8_t zeros[12] = {0}, mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+    static const uint8_t compatible[12] = {0}, mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                         translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0},
                          nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
 
-    if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ||
-        (memcmp(a, zeros, 12) == 0 && (a[12] | a[13] | a[14]) != 0)) { /* ::/96 but not :: or ::1 */
+    if (memcmp(a, compatible, 12) == 0 || memcmp(a, mapped, 12) == 0 || memcmp(a, translated, 12) == 0 ||
+        memcmp(a, nat64, 12) == 0) {
         memcpy(v4, a + 12, 4);
         return 1;
     }
@@ -80,6 +81,8 @@ int avatar_address_is_public(int family, const uint8_t *addr)
         return 0;
     if (embedded_v4(addr, v4))
         return avatar_address_is_public(AF_INET, v4);
+    if ((addr[0] & 0xe0) != 0x20) /* outside 2000::/3 */
+        return 0;
     return !in_blocks(not_public_v6, sizeof(not_public_v6) / sizeof(not_public_v6[0]), AF_INET6, addr);
 }
 

@@ -309,6 +309,33 @@ static int check_sides_and_signing(h2o_configurator_command_t *cmd, avatar_direc
     return 0;
 }
 
+/* add_fetch_port: one `fetch-ports` entry, a TCP port. */
+static int add_fetch_port(h2o_configurator_command_t *cmd, yoml_t *node, avatar_directive_t *d)
+{
+    static const booka_config_number_t rule = {BOOKA_CONFIG_KIND_COUNT, 1, 1, 65535};
+    uint64_t port;
+
+    if (booka_config_scan_number(cmd, node, &rule, &port) != 0)
+        return -1;
+    h2o_vector_reserve(NULL, &d->conf.fetch_ports, d->conf.fetch_ports.size + 1);
+    d->conf.fetch_ports.entries[d->conf.fetch_ports.size++] = (uint16_t)port;
+    return 0;
+}
+
+/* set_fetch_ports: `fetch-ports`: a port or a list of them that stored http(s) URLs may name (replacing 80 and 443). */
+static int set_fetch_ports(h2o_configurator_command_t *cmd, yoml_t *value, void *directive)
+{
+    avatar_directive_t *d = directive;
+
+    d->conf.fetch_ports.size = 0;
+    if (value->type != YOML_TYPE_SEQUENCE)
+        return add_fetch_port(cmd, value, d);
+    for (size_t i = 0; i != value->data.sequence.size; ++i)
+        if (add_fetch_port(cmd, value->data.sequence.elements[i], d) != 0)
+            return -1;
+    return 0;
+}
+
 #define TEN_YEARS 315360000
 #define ONE_HOUR_MS 3600000
 static const booka_config_key_t avatar_keys[] = {
@@ -333,6 +360,8 @@ static const booka_config_key_t avatar_keys[] = {
     BOOKA_CONFIG_CUSTOM("fetch-ca-file", set_ca_file),
     BOOKA_CONFIG_CUSTOM("fetch-allow", set_fetch_allow),
     BOOKA_CONFIG_COUNT("fetch-concurrency", avatar_directive_t, conf.fetch_concurrency, 1, 100000),
+    BOOKA_CONFIG_COUNT("fetch-per-host", avatar_directive_t, conf.fetch_per_host, 1, 100000),
+    BOOKA_CONFIG_CUSTOM("fetch-ports", set_fetch_ports),
     BOOKA_CONFIG_DURATION("fetch-failure-ttl", avatar_directive_t, conf.fetch_failure_ttl, BOOKA_CONFIG_MS, 0, ONE_HOUR_MS),
     BOOKA_CONFIG_DURATION("max-age", avatar_directive_t, conf.max_age, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
     BOOKA_CONFIG_DURATION("s-maxage", avatar_directive_t, conf.s_maxage, BOOKA_CONFIG_SECONDS, 0, TEN_YEARS),
@@ -389,6 +418,14 @@ static int on_config_avatar(h2o_configurator_command_t *cmd, h2o_configurator_co
     }
     if (yoml_get(node, "fetch-max-bytes") == NULL)
         d.conf.fetch_max_bytes = d.conf.limits.max_source_bytes;
+    if (yoml_get(node, "fetch-per-host") == NULL)
+        d.conf.fetch_per_host = d.conf.fetch_concurrency > 1 ? d.conf.fetch_concurrency / 2 : 1;
+    if (yoml_get(node, "fetch-ports") == NULL) {
+        h2o_vector_reserve(NULL, &d.conf.fetch_ports, 2);
+        d.conf.fetch_ports.entries[0] = 80;
+        d.conf.fetch_ports.entries[1] = 443;
+        d.conf.fetch_ports.size = 2;
+    }
     if ((d.conf.fetch_ssl_ctx = create_client_ssl_ctx(cmd, d.ca_file != NULL ? d.ca_file : node,
                                                       d.ca_file != NULL ? d.ca_file->data.scalar : NULL)) == NULL)
         goto Error;
@@ -403,6 +440,7 @@ Error:
     if (booka_avatar_url_signer() != d.conf.signers[0])
         booka_avatar_signer_free(d.conf.signers[0]);
     booka_avatar_signer_free(d.conf.signers[1]);
+    free(d.conf.fetch_ports.entries);
     return -1;
 }
 

@@ -2,6 +2,7 @@
  * an http(s) source, renders on the worker pool, and hands the encoded image, or the error, to booka_cache_fill_done,
  * which stores it (in process and in Redis), answers every request waiting for it and, if the request that started it
  * went away, still keeps it: what it cost is not thrown away. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "avatar/internal.h"
@@ -13,11 +14,17 @@ struct avatar_fill {
     avatar_variant_t variant;
     char *url; /* owned, NUL-terminated; NULL when it is to be read (or was handed to a render job) */
     size_t url_len;
+    int below_media_base; /* url is a media path below media-base-url */
+    char *source_key;     /* owned while this fill fetches its source for others too: the source flight's key */
+    size_t source_key_len;
     booka_cache_fill_t *handle;   /* while running */
     h2o_timeout_entry_t deferred; /* ends a failed fill on the next turn of the loop */
     int error_status;
     booka_buf_t error_body;
 };
+
+static const char msg_workers_busy[] = "the image workers are busy, try again";
+static const char msg_sources_busy[] = "the picture sources are busy, try again";
 
 static const char *const statement_read_url = "SELECT p.profile_picture_url FROM service_provider_profiles p "
                                               "JOIN booka.providers d ON d.user_id = p.user_id "
@@ -39,6 +46,7 @@ void avatar_fill_free(void *_fill)
 {
     avatar_fill_t *fill = _fill;
     free(fill->url);
+    free(fill->source_key);
     booka_buf_free(&fill->error_body);
     free(fill);
 }
@@ -110,25 +118,29 @@ static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, s
     if (avatar_pool_submit(fill->actx->handler->pool, &job->super) != 0) {
         atomic_fetch_add(&avatar_stat_queue_full, 1);
         avatar_render_job_free(job);
-        fail(fill, 503, "the image workers are busy, try again");
+        fail(fill, 503, msg_workers_busy);
     }
 }
 
-/* keep_original: the fetched source goes to the originals cache for its other variants (a copy; the render takes the
- * bytes). */
-static void keep_original(avatar_fill_t *fill, const uint8_t *body, size_t len)
+/* share_source: what fetching the source gave, for the other variants of the picture: a 200 goes to the originals cache
+ * (a copy; the render takes the bytes), and either answer to the fills that waited for this fetch (join_source_flight). */
+static void share_source(avatar_fill_t *fill, int status, const char *message, const uint8_t *body, size_t len)
 {
     avatar_handler_t *handler = fill->actx->handler;
     uint64_t now = booka_cache_now(), until = now + handler->conf.originals_ttl * 1000;
     booka_cache_value_t *value;
 
-    if (handler->originals == NULL)
-        return;
-    if ((value = booka_cache_value_new(h2o_iovec_init(body, len), h2o_iovec_init("", 0), h2o_iovec_init("", 0), 200, now, until,
-                                       until)) == NULL)
-        return; /* only a cache: the render goes on */
-    booka_cache_store_put(handler->originals, fill->url, fill->url_len, value);
-    booka_cache_value_release(value);
+    value = booka_cache_value_new(status == 200 ? h2o_iovec_init(body, len) : h2o_iovec_init(message, strlen(message)),
+                                  h2o_iovec_init("", 0), h2o_iovec_init("", 0), status, now, until, until);
+    if (value != NULL && status == 200 && handler->originals != NULL)
+        booka_cache_store_put(handler->originals, fill->url, fill->url_len, value);
+    if (fill->source_key != NULL) { /* NULL (out of memory) tells the waiting fills to answer 503 */
+        booka_flight_land(fill->source_key, fill->source_key_len, value);
+        free(fill->source_key);
+        fill->source_key = NULL;
+    }
+    if (value != NULL)
+        booka_cache_value_release(value);
 }
 
 /* reuse_original: the source's bytes from the originals cache (a copy for the render), or NULL. */
@@ -154,17 +166,73 @@ static void on_fetched(void *data, int status, const char *message, uint8_t *bod
     avatar_fill_t *fill = data;
 
     avatar_gate_leave(fill->actx->handler);
+    share_source(fill, status, message, body, len);
     if (status == 200) {
-        keep_original(fill, body, len);
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, body, len);
     } else {
-        avatar_gate_remember(fill->actx, fill->url, fill->url_len, status, message);
+        if (status != 503) /* busy is a moment of ours, not the source's failure */
+            avatar_gate_remember(fill->actx, fill->url, fill->url_len, status, message);
         fail(fill, status, message);
     }
 }
 
-/* fetch_source: an http(s) source, through the gate: a source that just failed answers as it did; a full worker pool
- * (the bytes could not be rendered) or fetch-concurrency fetches in flight answer 503 before anything is fetched. */
+/* on_source_landed: another fill's fetch of the same source ended (NULL: it could not tell, or took too long). */
+static void on_source_landed(void *data, booka_cache_value_t *value)
+{
+    avatar_fill_t *fill = data;
+    char message[160];
+    uint8_t *bytes;
+
+    atomic_fetch_sub(&fill->actx->handler->source_waiters, 1);
+    if (value == NULL) {
+        fail(fill, 503, msg_sources_busy);
+    } else if (value->status != 200) {
+        snprintf(message, sizeof(message), "%.*s", (int)value->body.len, value->body.base);
+        fail(fill, value->status, message);
+    } else if ((bytes = malloc(value->body.len != 0 ? value->body.len : 1)) == NULL) {
+        fail(fill, 500, "out of memory");
+    } else {
+        memcpy(bytes, value->body.base, value->body.len);
+        render(fill, AVATAR_SOURCE_HTTP, NULL, 0, bytes, value->body.len);
+    }
+    if (value != NULL)
+        booka_cache_value_release(value);
+}
+
+/* join_source_flight: a single flight per source URL across the threads, in front of the fetch: the first fill of a
+ * source leads (returns 0: it fetches, and shares the outcome with share_source); the others wait for the bytes and
+ * render their own variants from them (returns 1), as many as the worker pool could take at once (more answer 503). */
+static int join_source_flight(avatar_fill_t *fill)
+{
+    static const char prefix[] = "avatar-source:";
+    avatar_handler_t *handler = fill->actx->handler;
+    size_t key_len = sizeof(prefix) - 1 + fill->url_len;
+    char *key = h2o_mem_alloc(key_len);
+    booka_flight_waiter_t *waiter;
+
+    memcpy(key, prefix, sizeof(prefix) - 1);
+    memcpy(key + sizeof(prefix) - 1, fill->url, fill->url_len);
+    if (booka_flight_begin(fill->actx->ctx, key, key_len, handler->conf.fetch_timeout + 1000, on_source_landed, fill, &waiter) ==
+        BOOKA_FLIGHT_LEAD) {
+        fill->source_key = key;
+        fill->source_key_len = key_len;
+        return 0;
+    }
+    free(key);
+    if (atomic_fetch_add(&handler->source_waiters, 1) >= handler->conf.worker_threads + handler->conf.queue_limit) {
+        atomic_fetch_sub(&handler->source_waiters, 1);
+        booka_flight_cancel(waiter); /* before its landing can have arrived: that comes through this loop */
+        atomic_fetch_add(&avatar_stat_queue_full, 1);
+        fail(fill, 503, msg_workers_busy);
+        return 1;
+    }
+    atomic_fetch_add(&avatar_stat_source_waits, 1);
+    return 1;
+}
+
+/* fetch_source: an http(s) source: from the originals cache; else through the gate: a source that just failed answers as
+ * it did; another fill fetching it now shares its bytes; a full worker pool (the bytes could not be rendered) or
+ * fetch-concurrency fetches in flight answer 503 before anything is fetched. */
 static void fetch_source(avatar_fill_t *fill)
 {
     int status;
@@ -176,13 +244,18 @@ static void fetch_source(avatar_fill_t *fill)
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, bytes, len);
     } else if (avatar_gate_recall(fill->actx, fill->url, fill->url_len, &status, &message)) {
         fail(fill, status, message);
+    } else if (join_source_flight(fill)) {
+        /* waiting for another fill's fetch */
     } else if (avatar_pool_is_full(fill->actx->handler->pool)) {
         atomic_fetch_add(&avatar_stat_queue_full, 1);
-        fail(fill, 503, "the image workers are busy, try again");
+        share_source(fill, 503, msg_workers_busy, NULL, 0);
+        fail(fill, 503, msg_workers_busy);
     } else if (avatar_gate_enter(fill->actx->handler) != 0) {
-        fail(fill, 503, "the picture sources are busy, try again");
+        share_source(fill, 503, msg_sources_busy, NULL, 0);
+        fail(fill, 503, msg_sources_busy);
     } else {
-        avatar_fetch(fill->actx, fill->url, fill->url_len, booka_cache_fill_trace(fill->handle), on_fetched, fill);
+        avatar_fetch(fill->actx, fill->url, fill->url_len, fill->below_media_base, booka_cache_fill_trace(fill->handle), on_fetched,
+                     fill);
     }
 }
 
@@ -200,6 +273,7 @@ static void fetch_media(avatar_fill_t *fill, h2o_iovec_t path)
     free(fill->url);
     fill->url = url;
     fill->url_len = len;
+    fill->below_media_base = 1;
     fetch_source(fill);
 }
 

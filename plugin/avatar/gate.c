@@ -1,10 +1,13 @@
 /* gate.c: what stands between a fill and a fetch of its source (see internal.h, "the fetch gate"): a cap on the fetches
- * in flight per handler, and a short memory (shared by the threads) of sources that just failed, so a burst of variants of one
- * broken or hostile URL costs one fetch, not one per variant and per request. */
+ * in flight per handler and per host, and a short memory (shared by the threads) of sources and host names that just
+ * failed, so a burst of variants of one broken or hostile URL, or of URLs on a host whose name does not resolve, costs one
+ * fetch or lookup, not one per variant and per request. */
+#include <stdlib.h>
 #include <string.h>
 #include "avatar/internal.h"
 
-_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
+_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits, avatar_stat_fetch_host_busy,
+    avatar_stat_source_waits;
 
 /* is_dot_component: ".", "..", or either spelled with %2e, which a storage server may decode before resolving. */
 static int is_dot_component(const char *c, size_t n)
@@ -22,6 +25,28 @@ static int is_dot_component(const char *c, size_t n)
     return dots == 1 || dots == 2;
 }
 
+/* hex_digit: the value of a hexadecimal digit, or -1. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+        return (c | 0x20) - 'a' + 10;
+    return -1;
+}
+
+/* is_refused_byte: a byte that may not be in a media path, as it is or percent-encoded (`encoded`), because the storage
+ * server (or a proxy in front of it) may read it as something else than a character of a file name: controls and NUL
+ * (request-line injection, truncation), a backslash (a separator on Windows), ';' (path parameters: Tomcat and Spring drop
+ * ";..." from a component, so "..;" climbs), and encoded: '/' (one component split in two), '%' (a server that decodes
+ * twice), and 0xc0/0xc1, which only start overlong UTF-8 spellings of '.' and '/'. */
+static int is_refused_byte(unsigned char c, int encoded)
+{
+    if (c <= 0x20 || c == 0x7f || c == '\\' || c == ';')
+        return c != ' ' || !encoded; /* %20 is a space in a file name */
+    return encoded && (c == '/' || c == '%' || c == 0xc0 || c == 0xc1);
+}
+
 char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len)
 {
     size_t base_len = strlen(base), start = 0;
@@ -29,11 +54,14 @@ char *avatar_media_url(const char *base, const char *path, size_t path_len, size
 
     for (size_t i = 0; i <= path_len; ++i) {
         if (i != path_len && path[i] != '/') {
-            if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f || path[i] == '\\')
+            if (path[i] == '%') {
+                int hi = path_len - i >= 3 ? hex_digit(path[i + 1]) : -1, lo = hi != -1 ? hex_digit(path[i + 2]) : -1;
+                if (lo == -1 || is_refused_byte((unsigned char)(hi << 4 | lo), 1))
+                    return NULL;
+                i += 2;
+            } else if (is_refused_byte((unsigned char)path[i], 0)) {
                 return NULL;
-            /* an encoded '/' would make a component the server splits in two */
-            if (path[i] == '%' && path_len - i >= 3 && path[i + 1] == '2' && (path[i + 2] == 'f' || path[i + 2] == 'F'))
-                return NULL;
+            }
             continue;
         }
         if (i == start || is_dot_component(path + start, i - start))
@@ -47,21 +75,22 @@ char *avatar_media_url(const char *base, const char *path, size_t path_len, size
     return url;
 }
 
-/* url_hash: 64-bit FNV-1a of the URL; the failure table keeps only hashes (a collision costs one wrong recall within
+/* failure_key: 64-bit FNV-1a of what failed: a URL, or a host name prefixed with a NUL byte (which no stored URL holds), so
+ * that a host never takes a URL's place. The failure table keeps only hashes (a collision costs one wrong recall within
  * fetch-failure-ttl, at odds of 2^-64). */
-static uint64_t url_hash(const char *url, size_t len)
+static uint64_t failure_key(int is_host, const char *s, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
 
+    if (is_host)
+        h *= 0x100000001b3ULL; /* the NUL byte: h ^ 0 */
     for (size_t i = 0; i != len; ++i)
-        h = (h ^ (unsigned char)url[i]) * 0x100000001b3ULL;
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
     return h != 0 ? h : 1; /* 0 marks an empty slot */
 }
 
-int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int *status, const char **message)
+static int recall(avatar_handler_t *handler, uint64_t h, int *status, const char **message)
 {
-    uint64_t h = url_hash(url, len);
-    avatar_handler_t *handler = actx->handler;
     avatar_failed_source_t slot;
 
     pthread_mutex_lock(&handler->failed_mutex);
@@ -75,17 +104,34 @@ int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int 
     return 1;
 }
 
-void avatar_gate_remember(avatar_context_t *actx, const char *url, size_t len, int status, const char *message)
+static void remember(avatar_handler_t *handler, uint64_t h, int status, const char *message)
 {
-    uint64_t h = url_hash(url, len);
-    avatar_handler_t *handler = actx->handler;
-
     if (handler->conf.fetch_failure_ttl == 0)
         return;
     pthread_mutex_lock(&handler->failed_mutex);
     handler->failed[h % AVATAR_FAILED_SOURCES] = (avatar_failed_source_t){
         .hash = h, .until = booka_clock_us() + handler->conf.fetch_failure_ttl * 1000, .status = status, .message = message};
     pthread_mutex_unlock(&handler->failed_mutex);
+}
+
+int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int *status, const char **message)
+{
+    return recall(actx->handler, failure_key(0, url, len), status, message);
+}
+
+void avatar_gate_remember(avatar_context_t *actx, const char *url, size_t len, int status, const char *message)
+{
+    remember(actx->handler, failure_key(0, url, len), status, message);
+}
+
+int avatar_gate_recall_host(avatar_context_t *actx, const char *host, size_t len, int *status, const char **message)
+{
+    return recall(actx->handler, failure_key(1, host, len), status, message);
+}
+
+void avatar_gate_remember_host(avatar_context_t *actx, const char *host, size_t len, int status, const char *message)
+{
+    remember(actx->handler, failure_key(1, host, len), status, message);
 }
 
 int avatar_gate_enter(avatar_handler_t *handler)
@@ -101,4 +147,64 @@ int avatar_gate_enter(avatar_handler_t *handler)
 void avatar_gate_leave(avatar_handler_t *handler)
 {
     atomic_fetch_sub(&handler->fetches_in_flight, 1);
+}
+
+/* The fetches in flight per host, process-wide: a chained table of (handler, host) with a count, a node living while its
+ * count is not 0. Few hosts are fetched from at once (fetch-concurrency bounds them), so a small fixed table will do. */
+#define HOST_BUCKETS 256
+
+struct host_fetches {
+    struct host_fetches *next;
+    const avatar_handler_t *handler;
+    uint64_t hash;
+    size_t count;
+};
+
+static pthread_mutex_t hosts_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct host_fetches *hosts[HOST_BUCKETS];
+
+/* find_host: the link pointing at the (handler, host) node, or at the NULL ending its bucket. hosts_mutex held. */
+static struct host_fetches **find_host(const avatar_handler_t *handler, uint64_t hash)
+{
+    struct host_fetches **slot = &hosts[hash % HOST_BUCKETS];
+
+    while (*slot != NULL && ((*slot)->handler != handler || (*slot)->hash != hash))
+        slot = &(*slot)->next;
+    return slot;
+}
+
+int avatar_gate_enter_host(avatar_handler_t *handler, const char *host, size_t len)
+{
+    uint64_t hash = failure_key(1, host, len);
+    struct host_fetches **slot;
+    int entered = 1;
+
+    pthread_mutex_lock(&hosts_mutex);
+    if (*(slot = find_host(handler, hash)) == NULL) {
+        *slot = h2o_mem_alloc(sizeof(**slot));
+        **slot = (struct host_fetches){.handler = handler, .hash = hash};
+    }
+    if ((*slot)->count < handler->conf.fetch_per_host)
+        ++(*slot)->count;
+    else
+        entered = 0;
+    pthread_mutex_unlock(&hosts_mutex);
+    if (entered)
+        return 0;
+    atomic_fetch_add(&avatar_stat_fetch_host_busy, 1);
+    return -1;
+}
+
+void avatar_gate_leave_host(avatar_handler_t *handler, const char *host, size_t len)
+{
+    uint64_t hash = failure_key(1, host, len);
+    struct host_fetches **slot, *gone = NULL;
+
+    pthread_mutex_lock(&hosts_mutex);
+    if (*(slot = find_host(handler, hash)) != NULL && --(*slot)->count == 0) {
+        gone = *slot;
+        *slot = gone->next;
+    }
+    pthread_mutex_unlock(&hosts_mutex);
+    free(gone);
 }

@@ -284,13 +284,9 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 
     *actx = (avatar_context_t){.handler = handler, .ctx = ctx};
     h2o_multithread_register_receiver(ctx->queue, &actx->jobs_done, avatar_pool_on_done);
-    /* libh2o's client arms its io_timeout for connecting and for every wait on the upstream; the whole fetch has its own */
+    /* a fetch's resolving, connecting and every wait on the upstream; the whole fetch has its own */
     h2o_timeout_init(ctx->loop, &actx->fetch_io_timeout, handler->conf.fetch_connect_timeout);
     h2o_timeout_init(ctx->loop, &actx->fetch_total_timeout, handler->conf.fetch_timeout);
-    actx->client_ctx = (h2o_http1client_ctx_t){.loop = ctx->loop,
-                                               .getaddr_receiver = &ctx->receivers.hostinfo_getaddr,
-                                               .io_timeout = &actx->fetch_io_timeout,
-                                               .ssl_ctx = handler->conf.fetch_ssl_ctx};
     h2o_context_set_handler_context(ctx, self, actx);
     booka_db_context_init(ctx);
     booka_redis_context_init(ctx);

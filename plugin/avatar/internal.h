@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 #include "h2o.h"
-#include "h2o/http1client.h"
 #include "cache/store.h"
 #include "cache/tiered.h"
 #include "http/etag.h"
@@ -37,6 +36,8 @@ typedef struct avatar_config {
     size_t originals_cache_size;          /* bytes of fetched sources kept for their other variants (0: none) */
     uint64_t originals_ttl;               /* s a fetched source is reused */
     size_t fetch_concurrency;             /* fetches in flight per handler (all threads); more answer 503 */
+    size_t fetch_per_host;                /* fetches in flight per host name (media-base-url's excepted); more answer 503 */
+    H2O_VECTOR(uint16_t) fetch_ports;     /* `fetch-ports`: the ports stored URLs may name (media-base-url's: any) */
     uint64_t fetch_failure_ttl;           /* ms a failed source is answered from memory (0: never) */
     uint64_t max_age, s_maxage, versioned_max_age;    /* seconds, for Cache-Control */
     size_t cache_budget;                              /* bytes of variants kept in process */
@@ -228,6 +229,7 @@ typedef struct avatar_handler {
     booka_cache_store_t *originals; /* fetched sources by URL (NULL when originals-cache-size is 0) */
     avatar_pool_t *pool;
     _Atomic size_t fetches_in_flight; /* the fetch gate's count (gate.c) */
+    _Atomic size_t source_waiters;    /* fills waiting for another fill's fetch of their source (fill.c) */
     pthread_mutex_t failed_mutex;     /* guards `failed`, shared by every thread */
     avatar_failed_source_t failed[AVATAR_FAILED_SOURCES];
 } avatar_handler_t;
@@ -237,7 +239,8 @@ typedef struct avatar_context {
     h2o_context_t *ctx;
     h2o_multithread_receiver_t jobs_done;
     h2o_timeout_t fetch_io_timeout, fetch_total_timeout;
-    h2o_http1client_ctx_t client_ctx;
+    h2o_multithread_receiver_t resolved; /* answers of the avatar resolver (resolver.c), registered on first use */
+    int resolved_registered;
 } avatar_context_t;
 
 /* avatar_handler_register: installs the handler on `pathconf` with `conf` (copied). */
@@ -245,11 +248,13 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 
 /* ---- the fetch gate (gate.c) ---- */
 
-extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits;
+extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits,
+    avatar_stat_fetch_host_busy, avatar_stat_source_waits;
 
 /* avatar_media_url: the URL a stored media path (below /static/) has under `media-base-url`, malloc'd and
- * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), an
- * encoded '/' (%2f), a backslash or a byte that may not go into a request line. */
+ * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), a ';'
+ * (path parameters), a backslash, a control or space, a malformed escape, or encoded: a '/', '\\', ';', '%', control or
+ * an overlong UTF-8 lead byte (%c0, %c1). */
 char *avatar_media_url(const char *base, const char *path, size_t path_len, size_t *len);
 
 /* avatar_gate_recall: whether `url` failed (on any thread) within fetch-failure-ttl; then its status and message. */
@@ -259,32 +264,97 @@ int avatar_gate_recall(avatar_context_t *actx, const char *url, size_t len, int 
  * fetch-failure-ttl. */
 void avatar_gate_remember(avatar_context_t *actx, const char *url, size_t len, int status, const char *message);
 
+/* avatar_gate_recall_host, avatar_gate_remember_host: the same memory for a host name (lower case) that did not
+ * resolve, apart from the URLs'. */
+int avatar_gate_recall_host(avatar_context_t *actx, const char *host, size_t len, int *status, const char **message);
+void avatar_gate_remember_host(avatar_context_t *actx, const char *host, size_t len, int status, const char *message);
+
 /* avatar_gate_enter: takes one of the handler's fetch-concurrency slots; -1 (counted) when none is free.
  * avatar_gate_leave: gives it back. Any thread. */
 int avatar_gate_enter(avatar_handler_t *handler);
 void avatar_gate_leave(avatar_handler_t *handler);
 
+/* avatar_gate_enter_host: takes one of the fetch-per-host slots of a host name (lower case); -1 (counted) when none is
+ * free. avatar_gate_leave_host: gives it back. Any thread. */
+int avatar_gate_enter_host(avatar_handler_t *handler, const char *host, size_t len);
+void avatar_gate_leave_host(avatar_handler_t *handler, const char *host, size_t len);
+
 /* ---- the source's address (address.c) ---- */
 
 /* avatar_address_is_public: whether an IPv4 (4 bytes, family AF_INET) or IPv6 (16 bytes) address is publicly routable:
- * not loopback, private, shared (CGNAT), link-local, unique-local, multicast, documentation or otherwise reserved; an
- * IPv4 address inside IPv6 (mapped, NAT64, 6to4) is judged as IPv4. */
+ * not loopback, private, shared (CGNAT), link-local, unique-local, multicast, documentation or otherwise reserved; IPv6
+ * only inside 2000::/3; an IPv4 address inside IPv6 (all of ::/96, mapped, SIIT-translated, NAT64, 6to4) is judged as IPv4. */
 int avatar_address_is_public(int family, const uint8_t *addr);
 
 /* avatar_address_allowed: whether a fetch may connect to `sa`: an IPv4/IPv6 address that is public or inside one of
  * conf's `fetch-allow` blocks. Never a UNIX socket. */
 int avatar_address_allowed(const avatar_config_t *conf, const struct sockaddr *sa);
 
+/* ---- name resolution (resolver.c) ---- */
+
+#define AVATAR_RESOLVER_THREADS 16 /* avatar lookups in flight at once, process-wide, each on a thread of its own */
+
+/* avatar_resolve_cb: on the requesting loop: the host's TCP addresses (freed after the callback returns), or an error. */
+typedef void (*avatar_resolve_cb)(void *data, const char *errstr, struct addrinfo *res);
+
+/* avatar_resolve: resolves host:port (AF_UNSPEC, TCP, AI_ADDRCONFIG) on the avatar module's resolver threads, apart from
+ * libh2o's (which the database and Redis use); `cb` runs once on actx's loop, however long getaddrinfo takes (a lookup
+ * cannot be cancelled). Returns 0, or -1 (nothing started) when AVATAR_RESOLVER_THREADS lookups are in flight. */
+int avatar_resolve(avatar_context_t *actx, const char *host, uint16_t port, avatar_resolve_cb cb, void *data);
+
+/* avatar_resolve_in_flight: lookups queued or running now, process-wide. */
+size_t avatar_resolve_in_flight(void);
+
+/* ---- the upstream's response (response.c) ---- */
+
+#define AVATAR_RESPONSE_HEAD_MAX (64 * 1024) /* a longer response head (status line and fields) is refused */
+
+typedef enum avatar_body_framing {
+    AVATAR_BODY_UNTIL_CLOSE, /* neither Content-Length nor Transfer-Encoding: the body ends with the connection */
+    AVATAR_BODY_LENGTH,
+    AVATAR_BODY_CHUNKED,
+} avatar_body_framing_t;
+
+typedef struct avatar_response_head {
+    int status;
+    avatar_body_framing_t framing;
+    uint64_t content_length; /* AVATAR_BODY_LENGTH */
+} avatar_response_head_t;
+
+/* avatar_response_head_end: the length of the response head at the start of buf[0..len) (through the empty line that
+ * ends it, CR LF or LF), or 0 while it is not complete. *scanned (0 at first) remembers how far the search went, so that
+ * a head arriving in many reads is searched once. */
+size_t avatar_response_head_end(const char *buf, size_t len, size_t *scanned);
+
+/* avatar_response_head_parse: a complete head (what avatar_response_head_end measured): "HTTP/1.x" and a three-digit
+ * status, fields of token names (no folding), Content-Length (digits; repeated only with the same value) and
+ * Transfer-Encoding (only "chunked", which wins over Content-Length). Returns 0, or -1 for anything else. */
+int avatar_response_head_parse(const char *head, size_t len, avatar_response_head_t *out);
+
+/* avatar_chunked_t: the chunked decoder's state; zero-initialised to start. */
+typedef struct avatar_chunked {
+    int state, digits;
+    uint64_t size; /* of the chunk being read, then what is left of it */
+} avatar_chunked_t;
+
+/* avatar_chunked_decode: decodes buf[0..*len) in place (the data of the chunks moved to the front, *len set to their
+ * length). Returns 1 once the last chunk and the trailer are complete (bytes after them are ignored), 0 when more is
+ * needed, -1 when the framing is malformed. */
+int avatar_chunked_decode(avatar_chunked_t *d, char *buf, size_t *len);
+
 /* ---- the upstream fetch (fetch.c) ---- */
 
 /* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it), or 404 (upstream 404
- * or 410), 422 (over the byte limit), 502 (any other failure) or 504 (a timeout) with a static message. */
+ * or 410), 422 (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver
+ * slot, busy: not the source's fault) or 504 (a timeout) with a static message. */
 typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len);
 
-/* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts and byte limit; `cb` runs once, possibly
- * before this call returns (a malformed URL, a refused connection). The fetch's time goes to trace->fetch_us just
- * before `cb` runs. */
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, booka_trace_t *trace, avatar_fetch_cb cb, void *data);
+/* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts, byte limits, ports and per-host cap
+ * (`below_media_base`: a URL below media-base-url, whose port is always allowed and whose host is not capped); `cb` runs
+ * once, possibly before this call returns (a malformed URL, a refused connection). The fetch's time goes to
+ * trace->fetch_us just before `cb` runs. */
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, booka_trace_t *trace,
+                  avatar_fetch_cb cb, void *data);
 
 /* avatar_fetch_collect_metrics: the fetch duration histogram, in Prometheus text format. */
 void avatar_fetch_collect_metrics(booka_buf_t *out);

@@ -1,4 +1,5 @@
-/* store.c: the in-process cache tier: sharded, mutex-guarded hash tables with per-shard LRU lists and byte budgets. */
+/* store.c: the in-process cache tier: sharded, mutex-guarded hash tables with per-shard LRU lists under one byte budget
+ * for the whole store. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct entry {
     uint64_t hash;
     booka_cache_value_t *value;
     size_t charge; /* bytes counted against the budget */
+    uint64_t used; /* the store's clock when last put or got: orders least recent use across shards */
     size_t key_len;
     char key[1];
 };
@@ -22,14 +24,20 @@ struct entry {
 struct shard {
     pthread_mutex_t mutex;
     struct entry **buckets;
-    size_t num_buckets, num_entries, bytes, max_bytes;
+    size_t num_buckets, num_entries, bytes;
     h2o_linklist_t lru;
     uint64_t hits, misses, evictions;
 };
 
+/* The budget is the whole store's, not a sixteenth per shard: an entry may be up to a quarter of all of it (a shard's
+ * quarter kept nothing over 1 MB in a 64 MiB store). `bytes` is the sum of the shards' (each changed under its shard's
+ * lock); a put over budget evicts the least recently used entries of its own shard while that holds more than its
+ * share, then the least recently used of all shards, one shard locked at a time (booka_cache_store_put). */
 struct booka_cache_store {
     struct shard shards[NUM_SHARDS];
     size_t max_bytes;
+    _Atomic size_t bytes;
+    _Atomic uint64_t clock; /* advanced by each put (a get reads it: no write to a shared line on the hit path) */
 };
 
 uint64_t booka_cache_now(void)
@@ -106,7 +114,6 @@ booka_cache_store_t *booka_cache_store_create(size_t max_bytes)
         struct shard *s = store->shards + i;
         pthread_mutex_init(&s->mutex, NULL);
         h2o_linklist_init_anchor(&s->lru);
-        s->max_bytes = max_bytes / NUM_SHARDS;
     }
     return store;
 }
@@ -122,12 +129,13 @@ static struct entry **find_slot(struct shard *s, uint64_t hash, const char *key,
 }
 
 /* unlink_entry: removes the entry *slot points at and frees it (its value keeps living while others hold it). */
-static void unlink_entry(struct shard *s, struct entry **slot)
+static void unlink_entry(booka_cache_store_t *store, struct shard *s, struct entry **slot)
 {
     struct entry *e = *slot;
     *slot = e->next_in_bucket;
     h2o_linklist_unlink(&e->lru);
     s->bytes -= e->charge;
+    atomic_fetch_sub(&store->bytes, e->charge);
     --s->num_entries;
     booka_cache_value_release(e->value);
     free(e);
@@ -163,9 +171,10 @@ booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const cha
     pthread_mutex_lock(&s->mutex);
     if (s->num_buckets != 0 && *(slot = find_slot(s, hash, key, key_len)) != NULL) {
         if ((*slot)->value->stale_until <= booka_cache_now()) {
-            unlink_entry(s, slot);
+            unlink_entry(store, s, slot);
         } else {
             v = (*slot)->value;
+            (*slot)->used = atomic_load_explicit(&store->clock, memory_order_relaxed);
             booka_cache_value_retain(v);
             h2o_linklist_unlink(&(*slot)->lru);
             h2o_linklist_insert(s->lru.next, &(*slot)->lru);
@@ -179,6 +188,47 @@ booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const cha
     return v;
 }
 
+/* evict_one: evicts the shard's least recently used entry unless it is `keep` (the entry just put, then the only one
+ * left there). Returns whether it evicted. Shard locked. */
+static int evict_one(booka_cache_store_t *store, struct shard *s, const struct entry *keep)
+{
+    struct entry *victim;
+
+    if (h2o_linklist_is_empty(&s->lru) || (victim = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.prev)) == keep)
+        return 0;
+    unlink_entry(store, s, find_slot(s, victim->hash, victim->key, victim->key_len));
+    ++s->evictions;
+    return 1;
+}
+
+/* evict_oldest: while the store is over its budget, evicts the least recently used entry of all shards (sparing `keep`):
+ * each shard is locked alone to read its oldest entry's clock, then the oldest's shard to evict it, so two puts doing this
+ * never hold two locks. Stops when nothing is left to evict. */
+static void evict_oldest(booka_cache_store_t *store, const struct entry *keep)
+{
+    while (atomic_load(&store->bytes) > store->max_bytes) {
+        struct shard *oldest = NULL;
+        uint64_t oldest_used = UINT64_MAX;
+        for (size_t i = 0; i != NUM_SHARDS; ++i) {
+            struct shard *s = store->shards + i;
+            pthread_mutex_lock(&s->mutex);
+            if (!h2o_linklist_is_empty(&s->lru)) {
+                struct entry *tail = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.prev);
+                if (tail != keep && tail->used < oldest_used) {
+                    oldest = s;
+                    oldest_used = tail->used;
+                }
+            }
+            pthread_mutex_unlock(&s->mutex);
+        }
+        if (oldest == NULL)
+            return;
+        pthread_mutex_lock(&oldest->mutex);
+        evict_one(store, oldest, keep); /* its oldest now: another thread may have used or evicted the one seen */
+        pthread_mutex_unlock(&oldest->mutex);
+    }
+}
+
 void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t key_len, booka_cache_value_t *value)
 {
     uint64_t hash = booka_cache_key_hash(key, key_len);
@@ -186,11 +236,12 @@ void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t k
     size_t charge = sizeof(struct entry) + key_len + value->_size;
     struct entry *e, **slot;
 
-    if (charge > s->max_bytes / 4 || (e = malloc(offsetof(struct entry, key) + key_len + 1)) == NULL)
+    if (charge > store->max_bytes / 4 || (e = malloc(offsetof(struct entry, key) + key_len + 1)) == NULL)
         return;
     e->hash = hash;
     e->value = value;
     e->charge = charge;
+    e->used = atomic_fetch_add(&store->clock, 1) + 1;
     e->key_len = key_len;
     memcpy(e->key, key, key_len);
     booka_cache_value_retain(value);
@@ -205,18 +256,20 @@ void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t k
         return;
     }
     if (*(slot = find_slot(s, hash, key, key_len)) != NULL)
-        unlink_entry(s, slot);
+        unlink_entry(store, s, slot);
     e->next_in_bucket = s->buckets[hash & (s->num_buckets - 1)];
     s->buckets[hash & (s->num_buckets - 1)] = e;
     h2o_linklist_insert(s->lru.next, &e->lru);
     s->bytes += charge;
+    atomic_fetch_add(&store->bytes, charge);
     ++s->num_entries;
-    while (s->bytes > s->max_bytes) {
-        struct entry *victim = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.prev);
-        unlink_entry(s, find_slot(s, victim->hash, victim->key, victim->key_len));
-        ++s->evictions;
-    }
+    /* over budget: this shard's least recently used go first while it holds more than its share (small entries, the common
+     * case, never look further), then the store's oldest */
+    while (atomic_load(&store->bytes) > store->max_bytes && s->bytes > store->max_bytes / NUM_SHARDS && evict_one(store, s, e))
+        ;
     pthread_mutex_unlock(&s->mutex);
+    if (atomic_load(&store->bytes) > store->max_bytes)
+        evict_oldest(store, e);
 }
 
 void booka_cache_store_remove(booka_cache_store_t *store, const char *key, size_t key_len)
@@ -227,7 +280,7 @@ void booka_cache_store_remove(booka_cache_store_t *store, const char *key, size_
 
     pthread_mutex_lock(&s->mutex);
     if (s->num_buckets != 0 && *(slot = find_slot(s, hash, key, key_len)) != NULL)
-        unlink_entry(s, slot);
+        unlink_entry(store, s, slot);
     pthread_mutex_unlock(&s->mutex);
 }
 
@@ -238,7 +291,7 @@ void booka_cache_store_clear(booka_cache_store_t *store)
         pthread_mutex_lock(&s->mutex);
         while (!h2o_linklist_is_empty(&s->lru)) {
             struct entry *e = H2O_STRUCT_FROM_MEMBER(struct entry, lru, s->lru.next);
-            unlink_entry(s, find_slot(s, e->hash, e->key, e->key_len));
+            unlink_entry(store, s, find_slot(s, e->hash, e->key, e->key_len));
         }
         pthread_mutex_unlock(&s->mutex);
     }

@@ -38,7 +38,8 @@ uint64_t booka_cache_key_hash(const char *key, size_t len);
 typedef struct booka_cache_store booka_cache_store_t;
 
 /* booka_cache_store_create: a store that keeps at most `max_bytes` of values (keys and bookkeeping included), evicting
- * the least recently used first. Returns NULL when memory runs out. */
+ * the least recently used first (per shard: the putting shard's first, then the others'). Returns NULL when memory runs
+ * out. */
 booka_cache_store_t *booka_cache_store_create(size_t max_bytes);
 void booka_cache_store_destroy(booka_cache_store_t *store);
 
@@ -47,7 +48,7 @@ void booka_cache_store_destroy(booka_cache_store_t *store);
 booka_cache_value_t *booka_cache_store_get(booka_cache_store_t *store, const char *key, size_t key_len);
 
 /* booka_cache_store_put: stores `value` under `key` (the store takes its own reference; the caller keeps its own),
- * replacing what was there. A value larger than a quarter of the budget is not stored. Thread-safe. */
+ * replacing what was there. A value larger than a quarter of the whole budget is not stored. Thread-safe. */
 void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t key_len, booka_cache_value_t *value);
 
 /* booka_cache_store_remove: drops `key`. booka_cache_store_clear: drops everything. Thread-safe. */

@@ -49,8 +49,9 @@ typedef struct booka_image_limits {
     uint64_t max_source_pixels; /* width * height from the header */
     uint32_t max_source_side;   /* width and height from the header: a 1 x 39M PNG is within 40 MP but costs 2 s of rows */
     uint32_t max_output_side;   /* largest thumbnail side */
-    size_t max_decode_bytes;    /* memory one JPEG decode may hold in libjpeg (a progressive file keeps every coefficient of
-                                 * the image: 6320x6320 takes ~120 MB); over it the source is TOO_MANY_PIXELS; 0: no limit */
+    size_t max_decode_bytes;    /* memory one decode may hold for a whole image: libjpeg's buffers (a progressive JPEG keeps
+                                 * every coefficient: 6320x6320 takes ~120 MB), an interlaced PNG's pixels (6324x6324 RGBA:
+                                 * 160 MB); over it the source is TOO_MANY_PIXELS; 0: no limit */
 } booka_image_limits_t;
 
 #define BOOKA_IMAGE_DEFAULT_MAX_SOURCE_BYTES ((size_t)20 * 1024 * 1024)

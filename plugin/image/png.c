@@ -58,11 +58,17 @@ static int normalise_to_8bit_rgb(png_structp png, png_infop info)
     return passes;
 }
 
-/* read_interlaced: an interlaced image only has its final rows once the last pass is done, so it is read whole (bounded by
- * the pixel limit) and then pushed. */
-static booka_image_error_t read_interlaced(png_decode_t *job, uint32_t height, size_t row_bytes)
+/* read_interlaced: an interlaced image only has its final rows once the last pass is done, so it is read whole and then
+ * pushed. The whole image is what a decode holds, so it is bounded like libjpeg's buffers: over `max_decode_bytes` (0: no
+ * limit) it is TOO_MANY_PIXELS before anything is allocated (a 176 KB 6324x6324 RGBA file would hold 160 MB). */
+static booka_image_error_t read_interlaced(png_decode_t *job, uint32_t height, size_t row_bytes, size_t max_decode_bytes)
 {
-    if ((job->image = malloc(row_bytes * height)) == NULL || (job->rows = malloc(height * sizeof(*job->rows))) == NULL)
+    size_t image_bytes;
+
+    if (__builtin_mul_overflow(row_bytes, (size_t)height, &image_bytes) ||
+        (max_decode_bytes != 0 && image_bytes > max_decode_bytes))
+        return BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS;
+    if ((job->image = malloc(image_bytes)) == NULL || (job->rows = malloc(height * sizeof(*job->rows))) == NULL)
         return BOOKA_IMAGE_ERROR_NO_MEMORY;
     for (uint32_t y = 0; y < height; ++y)
         job->rows[y] = job->image + y * row_bytes;
@@ -108,7 +114,8 @@ static booka_image_error_t run_png_decode(png_decode_t *job, const booka_image_p
     if ((err = booka_image_resampler_new(&job->resampler, width, height, channels, &window, plan->side, plan->side)) !=
         BOOKA_IMAGE_OK)
         return err;
-    if ((err = passes > 1 ? read_interlaced(job, height, row_bytes) : read_progressive(job, height, row_bytes)) != BOOKA_IMAGE_OK)
+    if ((err = passes > 1 ? read_interlaced(job, height, row_bytes, plan->max_decode_bytes)
+                          : read_progressive(job, height, row_bytes)) != BOOKA_IMAGE_OK)
         return err;
     png_read_end(job->png, NULL);
     return booka_image_resampler_finish(job->resampler, out);

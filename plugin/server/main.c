@@ -505,6 +505,11 @@ static int load_config(const char *config_file)
 
     setup_configurators(&server_conf.globalconf);
     server_conf.num_threads = h2o_numproc();
+    /* libh2o's resolver (h2o_hostinfo) runs 1 thread unless told otherwise, shared by every Postgres, Redis and edge purge
+     * lookup of every loop thread: one slow name held it and the others queued behind it. H2O's own server runs 32
+     * (num-name-resolution-threads); threads start only when none is idle. Avatar source names have resolver threads of
+     * their own (plugin/avatar/resolver.c). */
+    h2o_hostinfo_max_threads = 32;
     if ((root = booka_yaml_load_file(config_file, err, sizeof(err))) == NULL) {
         fprintf(stderr, "%s\n", err);
         return EX_CONFIG;

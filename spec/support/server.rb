@@ -44,14 +44,16 @@ module Booka
       end
     end
 
-    # config: a String, or a block given this server (for #port, #tls_port, #dir) that returns the YAML.
-    def initialize(config = nil, env: {}, &block)
+    # config: a String, or a block given this server (for #port, #tls_port, #dir) that returns the YAML. wrap: a command
+    # that runs the server (its arguments follow), e.g. one that starts it in namespaces of its own.
+    def initialize(config = nil, env: {}, wrap: [], &block)
       @port = Booka.free_port
       @tls_port = Booka.free_port
       @dir = Dir.mktmpdir('booka-spec')
       @config_path = File.join(@dir, 'h2o.conf')
       @log_path = File.join(@dir, 'server.log')
       @env = env
+      @wrap = wrap
       File.write(@config_path, Server.as_invoker(block ? block.call(self) : config))
     end
 
@@ -75,7 +77,7 @@ module Booka
     # start: spawns the server and waits until its first port accepts connections. `scope: :all` keeps it running
     # across the examples of a group (stopped in after(:all)); the default stops it after the current example.
     def start(scope: :example, wait_for: @port)
-      @pid = Process.spawn(server_env, BIN, '-c', @config_path, out: @log_path, err: @log_path, chdir: @dir)
+      @pid = Process.spawn(server_env, *@wrap, BIN, '-c', @config_path, out: @log_path, err: @log_path, chdir: @dir)
       (scope == :all ? self.class.started : self.class.started_in_example) << self
       wait_until_listening(wait_for)
       self

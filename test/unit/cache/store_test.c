@@ -86,15 +86,127 @@ static void test_lru_eviction_within_budget(void)
     CHECK(hot != NULL);
     booka_cache_value_release(hot);
     CHECK(booka_cache_store_get(s, "key-1", 5) == NULL);
-    /* too large for the budget: not stored */
-    char *huge = malloc(200000);
-    memset(huge, 'y', 199999);
-    huge[199999] = '\0';
+    /* over a quarter of the budget: not stored */
+    char *huge = malloc(300000);
+    memset(huge, 'y', 299999);
+    huge[299999] = '\0';
     booka_cache_value_t *h = make_value(huge, 60000, 60000);
     booka_cache_store_put(s, "huge", 4, h);
     CHECK(booka_cache_store_get(s, "huge", 4) == NULL);
     booka_cache_value_release(h);
     free(huge);
+    booka_cache_store_destroy(s);
+}
+
+/* make_body_value: a fresh value whose body is `len` bytes of `c`. */
+static booka_cache_value_t *make_body_value(size_t len, char c)
+{
+    char *body = malloc(len + 1);
+    booka_cache_value_t *v;
+
+    memset(body, c, len);
+    body[len] = '\0';
+    v = make_value(body, 60000, 60000);
+    free(body);
+    return v;
+}
+
+/* test_large_entries_within_the_whole_budget: the per-entry limit is a quarter of the whole store, not of one of its 16
+ * shards (a 64 MiB originals cache kept nothing over ~1 MB), and a large entry makes room by evicting least recently used
+ * entries from every shard, so the store as a whole stays within its budget. */
+static void test_large_entries_within_the_whole_budget(void)
+{
+    char key[32];
+    booka_cache_store_t *s = booka_cache_store_create(4 << 20); /* 4 MiB: 256 KiB per shard */
+    booka_cache_store_stats_t st;
+    booka_cache_value_t *v, *got;
+
+    /* 3 MiB of small entries in every shard */
+    for (int i = 0; i != 3 * 1024; ++i) {
+        v = make_body_value(900, 's');
+        snprintf(key, sizeof(key), "small-%d", i);
+        booka_cache_store_put(s, key, strlen(key), v);
+        booka_cache_value_release(v);
+    }
+    booka_cache_store_get_stats(s, &st);
+    CHECK_INT_EQ(st.evictions, 0);
+    /* three entries of 900 KiB: each more than its shard's share, each under a quarter of the store */
+    for (int i = 0; i != 3; ++i) {
+        v = make_body_value(900 * 1024, 'L');
+        snprintf(key, sizeof(key), "large-%d", i);
+        booka_cache_store_put(s, key, strlen(key), v);
+        booka_cache_value_release(v);
+        got = booka_cache_store_get(s, key, strlen(key));
+        CHECK(got != NULL && got->body.len == 900 * 1024);
+        booka_cache_value_release(got);
+        booka_cache_store_get_stats(s, &st);
+        CHECK(st.bytes <= st.max_bytes);
+    }
+    for (int i = 0; i != 3; ++i) { /* the older large ones were used more recently than the small ones: still there */
+        snprintf(key, sizeof(key), "large-%d", i);
+        got = booka_cache_store_get(s, key, strlen(key));
+        CHECK(got != NULL);
+        booka_cache_value_release(got);
+    }
+    booka_cache_store_get_stats(s, &st);
+    CHECK(st.evictions > 1000);                               /* small entries made room, from many shards */
+    CHECK(st.entries > 3 && st.bytes > st.max_bytes * 3 / 4); /* and not more than needed */
+    CHECK(booka_cache_store_get(s, "small-0", 7) == NULL);    /* the least recently used went first */
+    /* a value over a quarter of the store is refused and evicts nothing */
+    uint64_t evictions = st.evictions;
+    v = make_body_value((4 << 20) / 4 + 1, 'H');
+    booka_cache_store_put(s, "huge", 4, v);
+    booka_cache_value_release(v);
+    CHECK(booka_cache_store_get(s, "huge", 4) == NULL);
+    booka_cache_store_get_stats(s, &st);
+    CHECK_INT_EQ(st.evictions, evictions);
+    booka_cache_store_destroy(s);
+}
+
+struct putter {
+    booka_cache_store_t *store;
+    int id;
+};
+
+static void *put_many(void *arg)
+{
+    struct putter *p = arg;
+    char key[32];
+
+    for (int i = 0; i != 2000; ++i) {
+        booka_cache_value_t *v = make_body_value((size_t)(i % 7 == 0 ? 40000 : 500 + i % 3000), 'p');
+        snprintf(key, sizeof(key), "t%d-%d", p->id, i % 1500);
+        booka_cache_store_put(p->store, key, strlen(key), v);
+        booka_cache_value_release(v);
+        if ((v = booka_cache_store_get(p->store, key, strlen(key))) != NULL)
+            booka_cache_value_release(v);
+    }
+    return NULL;
+}
+
+/* test_budget_under_concurrent_puts: four threads putting and replacing entries of mixed sizes, the largest more than a
+ * shard's share: once they are done, the store is within its budget and its accounting adds up. */
+static void test_budget_under_concurrent_puts(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    struct putter putters[4];
+    pthread_t tids[4];
+    booka_cache_store_stats_t st;
+
+    for (int i = 0; i != 4; ++i) {
+        putters[i] = (struct putter){s, i};
+        pthread_create(&tids[i], NULL, put_many, &putters[i]);
+    }
+    for (int i = 0; i != 4; ++i)
+        pthread_join(tids[i], NULL);
+    booka_cache_store_get_stats(s, &st);
+    CHECK(st.bytes <= st.max_bytes);
+    CHECK(st.bytes > st.max_bytes / 2);
+    CHECK(st.evictions > 0);
+    booka_cache_store_clear(s);
+    booka_cache_store_get_stats(s, &st);
+    CHECK_INT_EQ(st.bytes, 0);
+    CHECK_INT_EQ(st.entries, 0);
     booka_cache_store_destroy(s);
 }
 
@@ -201,6 +313,8 @@ int main(void)
     test_put_get_replace_remove();
     test_expiry();
     test_lru_eviction_within_budget();
+    test_large_entries_within_the_whole_budget();
+    test_budget_under_concurrent_puts();
     h2o_config_init(&globalconf);
     h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535); /* h2o_context_init wants one */
     h2o_context_init(&ctx, h2o_evloop_create(), &globalconf);

@@ -300,6 +300,76 @@ static void test_progressive_memory(void)
     free(base);
 }
 
+/* adam7_png: a width x height RGBA PNG of one colour, interlaced (Adam7) or not, made here with zlib: an interlaced file
+ * stores each of the 7 passes' sub-images one after the other, each row a filter byte and its pixels. Returns the file
+ * (malloc'd) and its length in *len. */
+static uint8_t *adam7_png(uint32_t width, uint32_t height, int interlaced, size_t *len)
+{
+    static const uint32_t x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1}, dx[7] = {8, 8, 4, 4, 2, 2, 1},
+                          dy[7] = {8, 8, 8, 4, 4, 2, 2};
+    size_t cap = 1 << 20, n = 8;
+    uint8_t ihdr[13] = {0}, *row = malloc((size_t)width * 4 + 1), *idat = malloc(cap), *png;
+    z_stream z = {0};
+
+    CHECK_INT_EQ(deflateInit(&z, 9), Z_OK);
+    z.next_out = idat;
+    z.avail_out = (uInt)cap;
+    row[0] = 0; /* filter: none */
+    for (uint32_t x = 0; x < width; ++x)
+        memcpy(row + 1 + x * 4, "\x20\x80\xc0\xff", 4);
+    for (int pass = 0; pass < (interlaced ? 7 : 1); ++pass) {
+        uint32_t pw = interlaced ? (width - x0[pass] + dx[pass] - 1) / dx[pass] : width,
+                 ph = interlaced ? (height - y0[pass] + dy[pass] - 1) / dy[pass] : height;
+        for (uint32_t y = 0; pw != 0 && y < ph; ++y) {
+            z.next_in = row;
+            z.avail_in = pw * 4 + 1;
+            CHECK_INT_EQ(deflate(&z, Z_NO_FLUSH), Z_OK);
+            CHECK(z.avail_in == 0 && z.avail_out != 0); /* one colour compresses ~1000:1: `cap` is plenty */
+        }
+    }
+    CHECK_INT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    png = malloc(z.total_out + 64);
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    put_be32(ihdr, width);
+    put_be32(ihdr + 4, height);
+    ihdr[8] = 8;           /* bit depth */
+    ihdr[9] = 6;           /* RGBA */
+    ihdr[12] = interlaced; /* 1: Adam7 */
+    put_png_chunk(png, &n, "IHDR", ihdr, 13);
+    put_png_chunk(png, &n, "IDAT", idat, (uint32_t)z.total_out);
+    put_png_chunk(png, &n, "IEND", NULL, 0);
+    deflateEnd(&z);
+    free(row);
+    free(idat);
+    *len = n;
+    return png;
+}
+
+/* test_interlaced_png_memory: an interlaced PNG's rows are final only after the last pass, so it is decoded whole: a 176 KB
+ * 6324x6324 RGBA file took 160 MB and 1.6 s. max_decode_bytes refuses it before decoding; a non-interlaced file of the
+ * same size streams a row at a time and stays within the limit. */
+static void test_interlaced_png_memory(void)
+{
+    booka_image_limits_t limits = booka_image_default_limits;
+    size_t len;
+    uint8_t *png = adam7_png(6324, 6324, 1, &len);
+
+    CHECK(len < 256 * 1024);
+    CHECK_INT_EQ(render(png, len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS); /* 160 MB > the default 64 MiB */
+    free(png);
+    png = adam7_png(1600, 1600, 1, &len); /* 10 MB whole */
+    CHECK_INT_EQ(render(png, len, &limits), BOOKA_IMAGE_OK);
+    limits.max_decode_bytes = 8 * 1024 * 1024;
+    CHECK_INT_EQ(render(png, len, &limits), BOOKA_IMAGE_ERROR_TOO_MANY_PIXELS);
+    limits.max_decode_bytes = 0; /* no limit */
+    CHECK_INT_EQ(render(png, len, &limits), BOOKA_IMAGE_OK);
+    free(png);
+    limits.max_decode_bytes = 8 * 1024 * 1024;
+    png = adam7_png(1600, 1600, 0, &len);
+    CHECK_INT_EQ(render(png, len, &limits), BOOKA_IMAGE_OK);
+    free(png);
+}
+
 int main(void)
 {
     if (!make_fixtures())
@@ -310,6 +380,7 @@ int main(void)
     test_jpeg_headers();
     test_limits();
     test_progressive_memory();
+    test_interlaced_png_memory();
     test_bad_params();
     test_png_crc();
     test_random_damage();

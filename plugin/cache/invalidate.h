@@ -31,8 +31,9 @@ int booka_invalidation_is_listening(void);
 void booka_invalidation_apply_payload(const char *payload);
 
 /* booka_invalidation_apply_setup: what a (re)connect does: the generation moves to a value in the upper half derived from
- * the sequence's value (NULL when it could not be read: derived from the current generation). Exposed for unit tests. */
-void booka_invalidation_apply_setup(const char *sequence_value);
+ * the sequence's value and the snapshot the same statement read (pg_current_snapshot()::text; invalidate.c says why
+ * both); a NULL sequence value (it could not be read): derived from the current generation. Exposed for unit tests. */
+void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot);
 
 /* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved to
  * `generation`: `tags` is what follows a write's number and a space (empty: nothing any response depends on), or NULL

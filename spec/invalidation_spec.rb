@@ -1,6 +1,7 @@
 # invalidation_spec.rb: the cache generation across LISTEN reconnects (plugin/cache/invalidate.c), against the real
 # Postgres and Redis: a reconnect derives its generation from what it reads (the sequence and the snapshot), so it must
-# never derive again a generation whose entries were filled before a write that has committed since.
+# never derive again a generation whose entries were filled before a write that has committed since; and an instance that
+# purges an edge is not ready while it cannot hear writes.
 require_relative 'spec_helper'
 
 describe 'cache invalidation across LISTEN reconnects' do
@@ -113,5 +114,25 @@ describe 'cache invalidation across LISTEN reconnects' do
       break
     end
     expect(quiet).to be(true), 'the cluster was never quiet for the length of a reconnect'
+  end
+
+  it 'is not ready while it cannot hear writes when it purges an edge (and ready without edge purging)' do
+    purging = server(edge: "{varnish: \"http://127.0.0.1:#{Booka.free_port}/\"}")
+    plain = server
+    [purging, plain].each { |s| listening(s) }
+    expect(readyz(purging).status).to eq 200
+
+    Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS false") # the LISTEN connection cannot come back
+    Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = " \
+                         "'booka-origin-listen' AND datname = '#{dbname}'")
+    Booka.wait_for(timeout: 10) { readyz(plain).json['invalidation'] == 'down' }
+    r = readyz(purging)
+    expect(r.json).to include('postgres' => 'up', 'invalidation' => 'down')
+    expect(r.status).to eq 503
+    expect(readyz(plain).status).to eq 200 # without purging it serves on, as documented
+
+    Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS true")
+    listening(purging)
+    expect(readyz(purging).status).to eq 200
   end
 end

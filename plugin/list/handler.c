@@ -363,7 +363,10 @@ list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cach
     handler->store = store;
     booka_http_attach(pathconf);
     booka_db_require();
-    /* until it is up, this instance's cache keys are its own (a random epoch) and writes do not reach its cache */
-    booka_health_add_dependency("invalidation", 0, invalidation_is_up, NULL);
+    /* until it is up, this instance's cache keys are its own (a random epoch) and writes do not reach its cache. With edge
+     * purging it is required: an instance that cannot hear writes keeps serving what it cached before them, and an edge
+     * refetch right after another instance's purge would keep that for s-maxage (booka.edge is a global directive,
+     * applied before the paths) */
+    booka_health_add_dependency("invalidation", booka_edge_is_purging(), invalidation_is_up, NULL);
     return handler;
 }

@@ -39,6 +39,7 @@
 
 _Atomic uint64_t booka_cache_generation;
 _Atomic uint64_t booka_cache_epoch;
+_Atomic uint64_t booka_cache_changes;
 static atomic_int started, listening;
 static booka_db_listener_t *listener; /* NULL without a LISTEN target */
 
@@ -87,6 +88,14 @@ void booka_invalidation_set_observer(booka_invalidation_observer fn)
     observer = fn;
 }
 
+/* changed: the generation moved to `change->generation` (stored before): the change is counted, then the observer told. */
+static void changed(booka_invalidation_change_t *change)
+{
+    change->serial = atomic_fetch_add(&booka_cache_changes, 1) + 1;
+    if (observer != NULL)
+        observer(change);
+}
+
 void booka_invalidation_apply_payload(const char *payload)
 {
     uint64_t n, before = atomic_load(&booka_cache_generation);
@@ -104,8 +113,10 @@ void booka_invalidation_apply_payload(const char *payload)
     if (!known)
         n = unknown_change(before, payload, NULL);
     atomic_store(&booka_cache_generation, n);
-    if (observer != NULL)
-        observer(known && payload[digits] == ' ' ? payload + digits + 1 : NULL, n);
+    changed(&(booka_invalidation_change_t){.tags = known && payload[digits] == ' ' ? payload + digits + 1 : NULL,
+                                           .generation = n,
+                                           .sequence = known ? n : 0,
+                                           .has_sequence = known});
 }
 
 void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot)
@@ -113,13 +124,15 @@ void booka_invalidation_apply_setup(const char *sequence_value, const char *snap
     /* the same after every reconnect while nothing was written and no transaction ended (instances agree, keys survive),
      * different once something was; without the sequence (an older schema), a step from wherever the generation is */
     static int set_up_before;
-    uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation);
+    uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation), sequence = 0;
+    int has_sequence = sequence_value != NULL && sequence_number(sequence_value, &sequence);
     uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", sequence_value != NULL ? snapshot : NULL);
 
     atomic_store(&booka_cache_generation, n);
-    /* after a reconnect, writes made while nobody listened changed what is unknown; the first set-up missed nothing */
-    if (set_up_before && observer != NULL)
-        observer(NULL, n);
+    /* what changed while nobody listened is unknown: after a reconnect, writes this process missed; at the first set-up,
+     * writes made while no instance listened (the observer, the edge purger, asks Redis what was purged already) */
+    changed(&(booka_invalidation_change_t){
+        .generation = n, .sequence = sequence, .has_sequence = has_sequence, .first = !set_up_before});
     set_up_before = 1;
 }
 

@@ -35,11 +35,27 @@ void booka_invalidation_apply_payload(const char *payload);
  * both); a NULL sequence value (it could not be read): derived from the current generation. Exposed for unit tests. */
 void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot);
 
-/* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved to
- * `generation`: `tags` is what follows a write's number and a space (empty: nothing any response depends on), or NULL
- * when what changed is unknown (a reconnect after the first set-up, a payload without tags or not of the form above):
- * then everything may be stale. Must not block: copy what it needs and return. */
-typedef void (*booka_invalidation_observer)(const char *tags, uint64_t generation);
+/* booka_cache_changes: how many changes (notifications and set-ups) the process applied so far; incremented after the
+ * generation moved, so a thread that reads it and then the generation sees that change's generation or a later one. */
+extern _Atomic uint64_t booka_cache_changes;
+
+/* booka_invalidation_change_t: one change, as the observer hears it. */
+typedef struct booka_invalidation_change {
+    /* what follows a write's number and a space (empty: nothing any response depends on), or NULL when what changed is
+     * unknown (a set-up, a bare number, a payload not of that form): then everything may be stale */
+    const char *tags;
+    uint64_t generation; /* the generation it moved to */
+    uint64_t serial;     /* its place in the process's order: booka_cache_changes after it */
+    /* the sequence value it covers: a write's number, or the value a set-up read; has_sequence 0 when neither */
+    uint64_t sequence;
+    int has_sequence;
+    /* the process's first set-up: it heard nothing before, so it cannot know what changed while nobody listened */
+    int first;
+} booka_invalidation_change_t;
+
+/* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved. Must
+ * not block: copy what it needs and return. */
+typedef void (*booka_invalidation_observer)(const booka_invalidation_change_t *change);
 
 /* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
  * applied; NULL removes it. */

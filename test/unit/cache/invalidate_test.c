@@ -111,29 +111,38 @@ static void test_setup_during_write(void)
 }
 
 static char seen_tags[64];
-static uint64_t seen_generation;
-static int seen, seen_unknown;
+static uint64_t seen_generation, seen_serial, seen_sequence;
+static int seen, seen_unknown, seen_first, seen_has_sequence;
 
-static void observe(const char *tags, uint64_t generation)
+static void observe(const booka_invalidation_change_t *change)
 {
-    if (tags == NULL)
+    if (change->tags == NULL)
         ++seen_unknown;
     else
-        snprintf(seen_tags, sizeof(seen_tags), "%s", tags);
-    seen_generation = generation;
+        snprintf(seen_tags, sizeof(seen_tags), "%s", change->tags);
+    seen_generation = change->generation;
+    seen_serial = change->serial;
+    seen_sequence = change->sequence;
+    seen_has_sequence = change->has_sequence;
+    seen_first = change->first;
     ++seen;
 }
 
 /* test_tags: migration 010's "<number> <tag>...": the number is the generation, the tags go to the observer; a bare
- * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown. */
+ * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown.
+ * Every change is counted (booka_cache_changes) and carries its serial and the sequence value it covers. */
 static void test_tags(void)
 {
+    uint64_t serial = atomic_load(&booka_cache_changes);
+
     booka_invalidation_set_observer(observe);
     booka_invalidation_apply_payload("1200 list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(generation(), 1200);
     CHECK_INT_EQ(seen, 1);
     CHECK_STR_EQ(seen_tags, "list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(seen_generation, 1200);
+    CHECK(seen_serial == serial + 1 && atomic_load(&booka_cache_changes) == serial + 1);
+    CHECK(seen_has_sequence && seen_sequence == 1200 && !seen_first);
     booka_invalidation_apply_payload("1100 list-all"); /* committed late: the latest wins, the observer hears it */
     CHECK_INT_EQ(generation(), 1100);
     CHECK_STR_EQ(seen_tags, "list-all");
@@ -144,22 +153,44 @@ static void test_tags(void)
     booka_invalidation_apply_payload("1300x list"); /* junk in the number: unknown, upper half */
     CHECK((generation() & UPPER) != 0);
     CHECK_INT_EQ(seen_unknown, 1);
+    CHECK(!seen_has_sequence);
     booka_invalidation_apply_payload("18446744073709551615 list-all"); /* cannot pin it either with tags */
     CHECK((generation() & UPPER) != 0);
     CHECK_INT_EQ(seen_unknown, 2);
     booka_invalidation_apply_payload("1301"); /* a bare number: an older trigger, what it touched is unknown */
     CHECK_INT_EQ(generation(), 1301);
     CHECK_INT_EQ(seen_unknown, 3);
+    CHECK(seen_has_sequence && seen_sequence == 1301);
     booka_invalidation_apply_setup("1301", "990:990:"); /* test_setup ran the first set-up: this is a reconnect */
     CHECK_INT_EQ(seen_unknown, 4);
     CHECK(seen_generation == generation());
+    CHECK(seen_has_sequence && seen_sequence == 1301 && !seen_first);
+    CHECK(seen_serial == serial + 7);
     booka_invalidation_set_observer(NULL);
     booka_invalidation_apply_payload("1400 list");
     CHECK_INT_EQ(seen, 7);
+    CHECK(atomic_load(&booka_cache_changes) == serial + 8);
+}
+
+/* test_first_setup: the process's first set-up reaches the observer too, marked first (the edge purger asks Redis what
+ * was written while no instance listened), with the sequence value it read. Runs before any other set-up. */
+static void test_first_setup(void)
+{
+    booka_invalidation_set_observer(observe);
+    booka_invalidation_apply_setup("41", "10:10:");
+    CHECK_INT_EQ(seen, 1);
+    CHECK_INT_EQ(seen_unknown, 1);
+    CHECK(seen_first && seen_has_sequence && seen_sequence == 41);
+    booka_invalidation_apply_setup("41", "10:10:");
+    CHECK(!seen_first);
+    booka_invalidation_set_observer(NULL);
+    seen = seen_unknown = 0;
+    atomic_store(&booka_cache_generation, 0); /* test_numbers starts from the start */
 }
 
 int main(void)
 {
+    test_first_setup();
     test_numbers();
     test_not_numbers();
     test_setup();

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cache/invalidate.h"
+#include "db/db.h"
 #include "db/listen.h"
 
 #define CHANNEL "booka_invalidate"
@@ -134,6 +135,16 @@ void booka_invalidation_apply_setup(const char *sequence_value, const char *snap
     changed(&(booka_invalidation_change_t){
         .generation = n, .sequence = sequence, .has_sequence = has_sequence, .first = !set_up_before});
     set_up_before = 1;
+}
+
+uint64_t booka_invalidation_visible_through(void)
+{
+    return booka_db_released_changes(atomic_load(&booka_cache_changes));
+}
+
+uint64_t booka_invalidation_visible_within(void)
+{
+    return booka_db_replica_hold_max();
 }
 
 int booka_invalidation_is_listening(void)

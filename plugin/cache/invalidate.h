@@ -61,4 +61,13 @@ typedef void (*booka_invalidation_observer)(const booka_invalidation_change_t *c
  * applied; NULL removes it. */
 void booka_invalidation_set_observer(booka_invalidation_observer observer);
 
+/* booka_invalidation_visible_through: the serial of the last change whose generation (or a later one) cache keys carry
+ * now, so that whatever is filled from now on has it: every change without a read replica; with one, those the replica
+ * monitor released (booka_db_read_generation). Any thread. */
+uint64_t booka_invalidation_visible_through(void);
+
+/* booka_invalidation_visible_within: ms after a change is heard by which every instance (with the same replica
+ * settings) keys by it: 0 without a read replica, else the monitor's longest hold (booka_db_replica_hold_max). */
+uint64_t booka_invalidation_visible_within(void);
+
 #endif

@@ -85,10 +85,10 @@ void db_replica_configure(void);
 
 /* db_followed_t: a cache generation the monitor follows: its value; its place in the order the monitor saw generations in
  * (values are no order: a derived one has the top bit set); when the monitor saw it (ms, loop time); its fence
- * (DB_FENCE_UNKNOWN until a probe gave one); and how many primary probes had been sent by then (only a later one read
- * positions after it). */
+ * (DB_FENCE_UNKNOWN until a probe gave one); the count of changes it covers (`serial`: the changes applied when it was
+ * read); and how many primary probes had been sent by then (only a later one read positions after it). */
 typedef struct db_followed {
-    uint64_t generation, ordinal, seen_at, fence, after_probe;
+    uint64_t generation, ordinal, seen_at, fence, serial, after_probe;
 } db_followed_t;
 
 /* db_fence_candidate: the fence primary probe number `probe`, sent at `sent_at`, gives generation `f`, from the insert

@@ -48,6 +48,8 @@ static const char *const release_names[NUM_RELEASES] = {"replayed", "primary", "
 /* Read from any thread. replay_lsn is the replica's replay position as its last probe reported it, never clamped: a
  * standby that comes back behind (crash recovery, a restored snapshot) must not count as having what it no longer has. */
 static _Atomic uint64_t visible_generation, visible_fence, replay_lsn, lag_ms;
+/* released_changes: the followed changes (counted by *monitor.changes) whose generation, or a later one, keys carry now. */
+static _Atomic uint64_t released_changes;
 /* Generations are compared by the order the monitor saw them in, never by value: a value is a write's sequence number
  * or, after a reconnect or an unknown payload, a derived one with the top bit set (cache/invalidate.c), so a newer
  * generation can be a smaller number. visible_ordinal: the published generation's place in that order (0: the first
@@ -62,7 +64,7 @@ static atomic_int started;
 /* The monitor's own state: only its loop thread touches it. */
 static struct monitor {
     h2o_context_t *ctx;
-    _Atomic uint64_t *followed;
+    _Atomic uint64_t *followed, *changes;
     h2o_timeout_t interval;
     h2o_timeout_entry_t tick;
     int primary_in_flight, replica_in_flight;
@@ -167,6 +169,27 @@ static void lower_visible_fence(uint64_t fence, uint64_t generation)
     pthread_mutex_unlock(&publish_mutex);
 }
 
+/* release_changes: the followed changes up to `serial` are let through (keys carry their generation or a later one). */
+static void release_changes(uint64_t serial)
+{
+    uint64_t was = atomic_load(&released_changes);
+
+    while (serial > was && !atomic_compare_exchange_weak(&released_changes, &was, serial))
+        ;
+}
+
+uint64_t booka_db_released_changes(uint64_t applied)
+{
+    if (db_settings.replica.conninfo == NULL || !atomic_load(&started))
+        return applied;
+    return atomic_load(&released_changes);
+}
+
+uint64_t booka_db_replica_hold_max(void)
+{
+    return db_settings.replica.conninfo != NULL ? db_settings.replica_max_lag + 2 * db_settings.replica_interval : 0;
+}
+
 uint64_t booka_db_read_generation(uint64_t notified)
 {
     uint64_t visible;
@@ -234,6 +257,7 @@ static void release_pending(uint64_t now, enum release_reason reason)
                   " replayed, %" PRIX64 " needed); list reads go to the primary until it does",
                   monitor.pending.generation, atomic_load(&replay_lsn), monitor.pending.fence);
     publish(monitor.pending.fence, monitor.pending.generation, monitor.pending.ordinal);
+    release_changes(monitor.pending.serial);
     monitor.visible = monitor.pending;
     ++releases[reason];
     booka_histogram_observe(&hold_time, (now - monitor.pending_since) * 1000);
@@ -401,10 +425,11 @@ static void send_replica_probe(void)
 }
 
 /* observe_generation: a new followed generation is held (pending) until evaluate releases it; the time counts from the
- * first generation held, so a stream of writes cannot hold lists back past max-lag. */
+ * first generation held, so a stream of writes cannot hold lists back past max-lag. The count of changes is read before
+ * the generation (it is stored after it), so the generation read is that change's or a later one's. */
 static void observe_generation(uint64_t now)
 {
-    uint64_t followed = atomic_load(monitor.followed), visible;
+    uint64_t changes = atomic_load(monitor.changes), followed = atomic_load(monitor.followed), visible;
 
     visible = booka_db_read_generation(followed); /* publishes the first generation */
     if (visible != monitor.visible.generation)    /* published by a request thread (the first one) */
@@ -413,7 +438,11 @@ static void observe_generation(uint64_t now)
                                           .seen_at = now,
                                           .fence = FENCE_UNKNOWN,
                                           .after_probe = monitor.primary_probes};
-    if (followed == visible || followed == monitor.pending.generation)
+    if (followed == visible) {
+        release_changes(changes); /* keys carry the generation of these changes (or of a later one) */
+        return;
+    }
+    if (followed == monitor.pending.generation)
         return;
     if (monitor.pending.generation == 0)
         monitor.pending_since = now;
@@ -421,6 +450,7 @@ static void observe_generation(uint64_t now)
                                       .ordinal = ++monitor.last_ordinal,
                                       .seen_at = now,
                                       .fence = FENCE_UNKNOWN,
+                                      .serial = changes,
                                       .after_probe = monitor.primary_probes};
 }
 
@@ -441,7 +471,7 @@ static void on_tick(h2o_timeout_entry_t *entry)
     h2o_timeout_link(monitor.ctx->loop, &monitor.interval, &monitor.tick);
 }
 
-void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation)
+void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation, _Atomic uint64_t *changes)
 {
     int expected = 0;
     uint64_t span;
@@ -450,6 +480,7 @@ void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation)
         return;
     monitor.ctx = ctx;
     monitor.followed = generation;
+    monitor.changes = changes;
     /* samples arrive at most once per interval: twice max-lag's worth measures any lag up to there exactly */
     span = 2 * db_settings.replica_max_lag / db_settings.replica_interval + 16;
     db_lag_history_init(&monitor.history, span < MAX_HISTORY ? span : MAX_HISTORY);

@@ -1,7 +1,10 @@
 /* purge.c: the purger, on one loop thread of the process. It hears every change the invalidation applies
- * (cache/invalidate.h), claims it in Redis so exactly one instance purges it, adds its tags to each target's batch and
- * sends the batches within each target's rate, retrying failures with backoff. At its first set-up the process asks
- * Redis whether writes went unpurged while no instance listened. No request ever waits for any of it. */
+ * (cache/invalidate.h), claims it in Redis so exactly one instance purges it, holds it until the origin serves it (with a
+ * read replica, cache keys take a write's generation only once the replica has it: a purge before that would have the
+ * edge refetch the old answer), then adds its tags to each target's batch, and sends the batches within each target's
+ * rate, retrying failures with backoff; with a read replica, a second purge follows once every instance must have taken
+ * the change. At its first set-up the process asks Redis whether writes went unpurged while no instance listened.
+ * No request ever waits for any of it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +21,18 @@
 #define MAX_BACKOFF_MS 60000    /* between tries of one batch */
 #define PAYLOAD_MAX (8000 + 32) /* PostgreSQL's NOTIFY payload limit, and room for the id we may add */
 
+#define SECOND_PURGE_MARGIN_MS 250 /* after booka_invalidation_visible_within: notifications reach instances a little apart */
 #define SEEN_KEY_MAX 96
 
-/* change_t: one change on its way from the LISTEN thread to the purger. */
+/* change_t: one change on its way from the LISTEN thread to the purger, then held (purger.held) until the origin serves
+ * it, then (with a read replica) waiting for its second purge (purger.again). */
 typedef struct change {
-    h2o_multithread_message_t super;
-    uint64_t id;       /* names it in its claim: a write's number or the generation, the same on every instance */
-    uint64_t sequence; /* the sequence value it covers, for booka:edge:seen (when has_sequence) */
+    h2o_multithread_message_t super; /* its link is the message's, then purger.held's or purger.again's */
+    uint64_t id;                     /* names it in its claim: a write's number or the generation, the same on every instance */
+    uint64_t serial;                 /* its place in the process's changes: purged once the origin serves it */
+    uint64_t sequence;               /* the sequence value it covers, for booka:edge:seen (when has_sequence) */
+    uint64_t heard_at;               /* ms, when the purger got it */
+    uint64_t due;                    /* ms, when its second purge goes */
     int has_sequence;
     int first;      /* the process's first set-up */
     char payload[]; /* "<id> <tag>...": what edge_change_parse reads */
@@ -50,7 +58,9 @@ static struct purger {
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
     target_t *targets;
-    char instance[300]; /* hostname:pid, the value of the claims, so an operator can see who purged */
+    h2o_linklist_t held;  /* changes ours to purge, waiting for the origin to serve them */
+    h2o_linklist_t again; /* changes purged once, waiting for their second purge */
+    char instance[300];   /* hostname:pid, the value of the claims, so an operator can see who purged */
     int uncoordinated_reported;
 } purger;
 static atomic_int started;
@@ -86,7 +96,8 @@ void edge_purge_observe(const booka_invalidation_change_t *c)
     len = strnlen(tags, PAYLOAD_MAX);
     change = h2o_mem_alloc(offsetof(change_t, payload) + len + 32);
     /* the id names the change in the claim key: a write's number is the same on every instance */
-    *change = (change_t){.id = c->generation, .sequence = c->sequence, .has_sequence = c->has_sequence, .first = c->first};
+    *change = (change_t){
+        .id = c->generation, .serial = c->serial, .sequence = c->sequence, .has_sequence = c->has_sequence, .first = c->first};
     snprintf(change->payload, len + 32, "%" PRIu64 " %.*s", c->generation, (int)len, tags);
     h2o_multithread_send_message(&purger.receiver, &change->super);
 }
@@ -119,6 +130,38 @@ static void add_change(change_t *change)
     edge_tags_dispose(&tags);
 }
 
+/* release_held: the held changes the origin serves now go to the batches; with a read replica, other instances take them
+ * on their own schedule (up to booka_invalidation_visible_within after they heard them), and an edge refetch that reached
+ * one still holding the previous generation got the old answer: a second purge follows once all must have taken it,
+ * unless this one goes out after that anyway. */
+static void release_held(uint64_t now)
+{
+    uint64_t through = booka_invalidation_visible_through(), within = booka_invalidation_visible_within();
+
+    for (h2o_linklist_t *l = purger.held.next; l != &purger.held;) {
+        change_t *change = H2O_STRUCT_FROM_MEMBER(change_t, super.link, l);
+        l = l->next;
+        if (change->serial > through)
+            continue;
+        h2o_linklist_unlink(&change->super.link);
+        add_change(change);
+        change->due = change->heard_at + within + SECOND_PURGE_MARGIN_MS;
+        if (within != 0 && now + edge_settings.batch_delay_ms < change->due)
+            h2o_linklist_insert(&purger.again, &change->super.link);
+        else
+            free(change);
+    }
+    for (h2o_linklist_t *l = purger.again.next; l != &purger.again;) {
+        change_t *change = H2O_STRUCT_FROM_MEMBER(change_t, super.link, l);
+        l = l->next;
+        if (now < change->due)
+            continue;
+        h2o_linklist_unlink(&change->super.link);
+        add_change(change);
+        free(change);
+    }
+}
+
 static void on_seen_updated(void *data, redisReply *reply)
 {
 }
@@ -144,14 +187,14 @@ static booka_redis_command_t *raise_seen(uint64_t sequence, booka_redis_reply_cb
     return booka_redis_command(purger.ctx, 5, argv, argv_len, cb, data, NULL);
 }
 
-/* apply: the change is ours to purge: counted, its sequence value recorded as purged, its tags added to the batches. */
+/* apply: the change is ours to purge: counted, its sequence value recorded as purged, and held until the origin serves it. */
 static void apply(change_t *change, _Atomic uint64_t *counter)
 {
     atomic_fetch_add(counter, 1);
     if (change->has_sequence && !change->first && booka_redis_is_configured())
         raise_seen(change->sequence, on_seen_updated, NULL);
-    add_change(change);
-    free(change);
+    h2o_linklist_insert(&purger.held, &change->super.link);
+    schedule_tick();
 }
 
 static void report_uncoordinated(int uncoordinated)
@@ -250,9 +293,12 @@ static void start(change_t *change)
 
 static void on_changes(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
+    uint64_t now = h2o_now(purger.ctx->loop);
+
     while (!h2o_linklist_is_empty(messages)) {
         change_t *change = H2O_STRUCT_FROM_MEMBER(change_t, super.link, messages->next);
         h2o_linklist_unlink(&change->super.link);
+        change->heard_at = now;
         if (change->first)
             start(change);
         else
@@ -332,13 +378,15 @@ static void send_batch(target_t *t, uint64_t now)
         t->request = request;
 }
 
-/* on_tick: every TICK_MS while anything waits or is in flight: a request past its deadline fails; a target whose
- * batch may go (its delay passed, its bucket has a token) sends it. */
+/* on_tick: every TICK_MS while anything waits or is in flight: held changes the origin now serves join the batches (and
+ * second purges that are due); a request past its deadline fails; a target whose batch may go (its delay passed, its
+ * bucket has a token) sends it. */
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     uint64_t now = h2o_now(purger.ctx->loop);
-    int again = 0;
+    int again = !h2o_linklist_is_empty(&purger.held) || !h2o_linklist_is_empty(&purger.again);
 
+    release_held(now);
     for (size_t i = 0; i != edge_settings.targets.size; ++i) {
         target_t *t = purger.targets + i;
         if (t->busy && now - t->sent_at >= t->conf->timeout_ms) {
@@ -374,6 +422,8 @@ void booka_edge_context_init(h2o_context_t *ctx)
     booka_redis_context_init(ctx);
     h2o_timeout_init(ctx->loop, &purger.tick, TICK_MS);
     purger.tick_entry.cb = on_tick;
+    h2o_linklist_init_anchor(&purger.held);
+    h2o_linklist_init_anchor(&purger.again);
     purger.targets = h2o_mem_alloc(edge_settings.targets.size * sizeof(*purger.targets));
     for (size_t i = 0; i != edge_settings.targets.size; ++i) {
         target_t *t = purger.targets + i;

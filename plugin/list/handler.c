@@ -330,7 +330,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
     booka_db_context_init(ctx);
     booka_redis_context_init(ctx);
     booka_invalidation_context_init(ctx);
-    booka_db_replica_follow(ctx, &booka_cache_generation);
+    booka_db_replica_follow(ctx, &booka_cache_generation, &booka_cache_changes);
     booka_edge_context_init(ctx);
     if (handler->prewarm.size != 0 && atomic_compare_exchange_strong(&prewarm_claimed, &expected, 1)) {
         struct prewarm *p = h2o_mem_alloc(sizeof(*p));

@@ -265,6 +265,41 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     expect(standby_name).not_to eq name_served(srv) # the promoted server went its own way; the list follows the primary
   end
 
+  # a standby that comes back behind what it had replayed (restored from a snapshot, or crash recovery from an old
+  # restartpoint): its replay position goes back, and it must not take the reads of a generation whose write it no longer
+  # has. Here: its data directory, copied while it was stopped before the write, put back after it had replayed the write,
+  # and replay held an hour once consistent (the write must come from the primary again).
+  it 'reads from the primary while the standby came back behind a write it had replayed' do
+    standby(apply_delay: 0)
+    srv = server(@standby)
+    wait_for_replica_status(srv, 'streaming')
+    data = "#{@standby.dir}/data"
+    @watcher.close
+    @standby.stop
+    system('cp', '-a', data, "#{data}.before", exception: true)
+    @standby.start
+    @watcher = Booka::PsqlSession.new(@standby.url('booka'))
+    wait_for_replica_status(srv, 'streaming')
+    renamed = "Came Back Behind #{Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)}" # unique in the file
+    @writer.value("UPDATE service_provider_profiles SET business_name = '#{renamed}' WHERE user_id = 1")
+    Booka.wait_for(timeout: 10) { standby_name == renamed && name_served(srv) == renamed }
+
+    @watcher.close
+    @standby.stop(mode: 'immediate')
+    FileUtils.rm_rf(data)
+    File.rename("#{data}.before", data)
+    @standby.apply_delay = 3600
+    @standby.start
+    @watcher = Booka::PsqlSession.new(@standby.url('booka'))
+    expect(standby_name).not_to eq(renamed), 'the standby came back with the write: it is not behind, nothing is tested'
+    Booka.wait_for(timeout: 10) { %w[streaming lagging].include?(readyz(srv).json['replica_status']) }
+    sleep 0.5 # a few probes of the standby as it is now
+    miss = get(srv.url(replica_list_path.sub('limit=5', 'limit=6'))) # a list not cached yet: filled now
+    expect(miss['x-cache']).to eq 'MISS'
+    expect(miss.json['data'].find { |p| p['id'] == 1 }['business_name']).to eq renamed
+    expect(metric(srv, 'booka_db_replica_readable')).to eq 0
+  end
+
   it 'rejects replica settings it cannot use, naming the line' do
     srv = Booka::Server.new(<<~YAML)
       listen: 0
@@ -284,5 +319,58 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
     status, out = srv.check_config
     expect(status).not_to eq 0
     expect(out).to match(/h2o\.conf:2:.*unknown key `max-lagg` \(expected url, max-lag or probe-interval\)/)
+  end
+end
+
+# The monitor's probes go through the pools, where list misses queue too. Under load the queue fills (queue-limit): a
+# probe refused for that said nothing about the server, yet flipped the replica to "not answering" and back many times a
+# second. Probes go to the front of the queue and are never refused for queue-limit.
+describe 'the replica monitor under load (booka.postgres-replica)' do
+  before(:all) do
+    @primary = Booka::PrivatePostgres.new
+    @primary.start
+    Booka::Database.psql('CREATE DATABASE booka;', url: @primary.url)
+    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @primary.url('booka'))
+    raise out unless status.success?
+    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'seed.sh'), '3000', @primary.url('booka'))
+    raise out unless status.success?
+    @standby = Booka::PrivateStandby.new(@primary, apply_delay: 0)
+    @standby.start
+  end
+
+  after(:all) do
+    @standby&.destroy
+    @primary&.destroy
+  end
+
+  it 'keeps the replica streaming while list misses fill its queue' do
+    primary = @primary.url('booka')
+    replica = @standby.url('booka')
+    srv = Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: 1
+        booka.postgres: {url: "#{primary}", pool-size: 2, queue-limit: 4}
+        booka.postgres-replica: {url: "#{replica}"}
+        hosts:
+          default:
+            paths:
+              /api/v1/service-provider-profiles:
+                booka.list: {cache-ttl: 0, cache-stale: 0, cache-jitter: 0}
+              /readyz:
+                booka.readiness: ON
+              /metrics:
+                booka.metrics: ON
+      YAML
+    end.start
+    Booka.wait_for(timeout: 30) { get(srv.url('/readyz')).json['replica_status'] == 'streaming' }
+    logged = srv.log.lines.size
+    misses = ->(n) { "/api/v1/service-provider-profiles/?include_price_distribution=true&location=#{n % 7}a&page=#{n}" }
+    load = Booka::Load.new(srv.url('/'), threads: 12, interval: 0, duration: 6, requests: 100_000, urls: { miss: misses })
+    load.run
+    full = get(srv.url('/metrics')).body[/^booka_db_pool_queue_full_total\{pool="replica"\} (\S+)$/, 1].to_f
+    expect(full).to be > 0 # the load did fill the replica's queue
+    expect(srv.log.lines.drop(logged).grep(/replica: not answering/)).to eq []
+    expect(get(srv.url('/readyz')).json['replica_status']).to eq 'streaming'
   end
 end

@@ -344,7 +344,7 @@ static void read_url(avatar_fill_t *fill)
     booka_db_status_t status;
 
     snprintf(id, sizeof(id), "%lld", (long long)fill->variant.provider_id);
-    if ((query = booka_db_query_new(&statement, 1, BOOKA_DB_READ_ONLY, on_url_read, fill)) == NULL) {
+    if ((query = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_url_read, fill)) == NULL) {
         fail(fill, 500, "out of memory");
         return;
     }

@@ -141,6 +141,11 @@ static void serve_variant(struct avatar_request *r)
         avatar_fill_new(r->actx, &r->variant, r->url), avatar_fill_free, on_cached, r, booka_http_request_id(r->req));
 }
 
+int avatar_lookup_flags(void)
+{
+    return BOOKA_DB_READ_ONLY | (booka_edge_is_purging() ? BOOKA_DB_PRIMARY : 0);
+}
+
 static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results)
 {
     struct avatar_request *r = data;
@@ -262,7 +267,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                                  .provider_id = provider_id};
     booka_trace_init(&r->trace, booka_http_request_id(req));
     snprintf(id_text, sizeof(id_text), "%" PRId64, provider_id);
-    if ((r->lookup = booka_db_query_new(&statement, 1, BOOKA_DB_READ_ONLY, on_looked_up, r)) == NULL) {
+    if ((r->lookup = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_looked_up, r)) == NULL) {
         booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
         return 0;
     }

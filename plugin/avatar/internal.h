@@ -359,6 +359,12 @@ void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below
 /* avatar_fetch_collect_metrics: the fetch duration histogram, in Prometheus text format. */
 void avatar_fetch_collect_metrics(booka_buf_t *out);
 
+/* avatar_lookup_flags: the flags of the avatar's database reads (the lookup, and the fill's read of the URL). With edge
+ * purging they read the primary: an avatar answer is not keyed by the cache generation, so the replica's fence does not
+ * hold it back, and an edge refetch right after a picture's purge must not get the old picture from a replica that has
+ * not replayed the change yet (the edge would keep it for s-maxage). Without purging, a replica that may lag. */
+int avatar_lookup_flags(void);
+
 /* ---- the variant fill (fill.c) ---- */
 
 typedef struct avatar_fill avatar_fill_t;

@@ -10,8 +10,20 @@
  * keys; and since it is never a sequence number, the next write's notification always moves the generation. No payload
  * can pin it: the next real write replaces whatever a bad one set.
  *
- * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go to the
- * observer (the edge purger), not into the generation. */
+ * A set-up derives its value from the sequence's last value AND the snapshot of the same statement
+ * (pg_current_snapshot()::text, "xmin:xmax:xip,..."). The sequence alone is not enough: nextval is not transactional, a
+ * trigger draws its number when its statement runs, before the commit. A set-up during an uncommitted write would read
+ * S+1 and key fills of the data before the write by it; after the commit, a later set-up with no write in between would
+ * read S+1 again and serve those entries (from Redis, on every instance). With the snapshot, two set-ups give the same
+ * value only when no transaction that had an id ended between them: a writer running at the snapshot is in xip or has an
+ * id at or past xmax (one past the newest id that had ended), and its end takes it out of xip or moves xmax past it. A
+ * long-running transaction elsewhere stays in xip and changes nothing while it runs. The price: any transaction id that
+ * ends in the cluster (another database, an autovacuum ANALYZE) changes the snapshot, so a reconnect while the cluster is
+ * busy starts a generation the other instances do not share until the next write's notification
+ * (plugin/cache/README.md).
+ *
+ * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go
+ * to the observer (the edge purger), not into the generation. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cache/invalidate.h"
+#include "db/db.h"
 #include "db/listen.h"
 
 #define CHANNEL "booka_invalidate"
@@ -27,6 +40,7 @@
 
 _Atomic uint64_t booka_cache_generation;
 _Atomic uint64_t booka_cache_epoch;
+_Atomic uint64_t booka_cache_changes;
 static atomic_int started, listening;
 static booka_db_listener_t *listener; /* NULL without a LISTEN target */
 
@@ -40,11 +54,15 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 
-/* unknown_change: the generation after a change whose number is unknown, derived from `from` and `text`; never a sequence
- * number, never `from`. */
-static uint64_t unknown_change(uint64_t from, const char *text)
+/* unknown_change: the generation after a change whose number is unknown, derived from `from`, `text` and, when not NULL,
+ * `more` (a set-up's snapshot); never a sequence number, never `from`. */
+static uint64_t unknown_change(uint64_t from, const char *text, const char *more)
 {
-    uint64_t h = fnv1a(fnv1a(FNV_OFFSET, &from, sizeof(from)), text, strlen(text)) | UNKNOWN_CHANGE;
+    uint64_t h = fnv1a(fnv1a(FNV_OFFSET, &from, sizeof(from)), text, strlen(text));
+
+    if (more != NULL)
+        h = fnv1a(fnv1a(h, " ", 1), more, strlen(more));
+    h |= UNKNOWN_CHANGE;
     return h != from ? h : h ^ 1;
 }
 
@@ -71,6 +89,14 @@ void booka_invalidation_set_observer(booka_invalidation_observer fn)
     observer = fn;
 }
 
+/* changed: the generation moved to `change->generation` (stored before): the change is counted, then the observer told. */
+static void changed(booka_invalidation_change_t *change)
+{
+    change->serial = atomic_fetch_add(&booka_cache_changes, 1) + 1;
+    if (observer != NULL)
+        observer(change);
+}
+
 void booka_invalidation_apply_payload(const char *payload)
 {
     uint64_t n, before = atomic_load(&booka_cache_generation);
@@ -86,25 +112,39 @@ void booka_invalidation_apply_payload(const char *payload)
         known = sequence_number(number, &n);
     }
     if (!known)
-        n = unknown_change(before, payload);
+        n = unknown_change(before, payload, NULL);
     atomic_store(&booka_cache_generation, n);
-    if (observer != NULL)
-        observer(known && payload[digits] == ' ' ? payload + digits + 1 : NULL, n);
+    changed(&(booka_invalidation_change_t){.tags = known && payload[digits] == ' ' ? payload + digits + 1 : NULL,
+                                           .generation = n,
+                                           .sequence = known ? n : 0,
+                                           .has_sequence = known});
 }
 
-void booka_invalidation_apply_setup(const char *sequence_value)
+void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot)
 {
-    /* the same after every reconnect while nothing was written (instances agree, keys survive), different once something
-     * was; without the sequence (an older schema), a step from wherever the generation is */
+    /* the same after every reconnect while nothing was written and no transaction ended (instances agree, keys survive),
+     * different once something was; without the sequence (an older schema), a step from wherever the generation is */
     static int set_up_before;
-    uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation);
-    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "");
+    uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation), sequence = 0;
+    int has_sequence = sequence_value != NULL && sequence_number(sequence_value, &sequence);
+    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", sequence_value != NULL ? snapshot : NULL);
 
     atomic_store(&booka_cache_generation, n);
-    /* after a reconnect, writes made while nobody listened changed what is unknown; the first set-up missed nothing */
-    if (set_up_before && observer != NULL)
-        observer(NULL, n);
+    /* what changed while nobody listened is unknown: after a reconnect, writes this process missed; at the first set-up,
+     * writes made while no instance listened (the observer, the edge purger, asks Redis what was purged already) */
+    changed(&(booka_invalidation_change_t){
+        .generation = n, .sequence = sequence, .has_sequence = has_sequence, .first = !set_up_before});
     set_up_before = 1;
+}
+
+uint64_t booka_invalidation_visible_through(void)
+{
+    return booka_db_released_changes(atomic_load(&booka_cache_changes));
+}
+
+uint64_t booka_invalidation_visible_within(void)
+{
+    return booka_db_replica_hold_max();
 }
 
 int booka_invalidation_is_listening(void)
@@ -120,12 +160,12 @@ static uint64_t epoch_of(const char *text)
 
 static void on_up(void *data, const PGresult *setup)
 {
-    int read =
-        setup != NULL && PQntuples(setup) == 1 && PQnfields(setup) == 2 && !PQgetisnull(setup, 0, 0) && !PQgetisnull(setup, 0, 1);
+    int read = setup != NULL && PQntuples(setup) == 1 && PQnfields(setup) == 3 && !PQgetisnull(setup, 0, 0) &&
+               !PQgetisnull(setup, 0, 1) && !PQgetisnull(setup, 0, 2);
 
     /* the generation first, then the shared epoch: in the other order a request between the two stores would build a key
      * shared with every instance (the database's epoch) under the generation from before this set-up */
-    booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL);
+    booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL, read ? PQgetvalue(setup, 0, 2) : NULL);
     if (read)
         atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(setup, 0, 1)));
     atomic_store(&listening, 1);
@@ -150,9 +190,10 @@ void booka_invalidation_context_init(h2o_context_t *ctx)
         return;
     /* until the database's epoch is read, a random one: this process then shares no keys with anyone */
     atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
-    /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two */
+    /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two; the snapshot is read
+     * by the same statement (why: the comment at the top) */
     listener = booka_db_listen(ctx, CHANNEL,
-                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka.cache_epoch) "
-                               "FROM booka.cache_generation",
+                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka.cache_epoch), "
+                               "pg_current_snapshot()::text FROM booka.cache_generation",
                                &callbacks, NULL);
 }

@@ -31,17 +31,43 @@ int booka_invalidation_is_listening(void);
 void booka_invalidation_apply_payload(const char *payload);
 
 /* booka_invalidation_apply_setup: what a (re)connect does: the generation moves to a value in the upper half derived from
- * the sequence's value (NULL when it could not be read: derived from the current generation). Exposed for unit tests. */
-void booka_invalidation_apply_setup(const char *sequence_value);
+ * the sequence's value and the snapshot the same statement read (pg_current_snapshot()::text; invalidate.c says why
+ * both); a NULL sequence value (it could not be read): derived from the current generation. Exposed for unit tests. */
+void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot);
 
-/* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved to
- * `generation`: `tags` is what follows a write's number and a space (empty: nothing any response depends on), or NULL
- * when what changed is unknown (a reconnect after the first set-up, a payload without tags or not of the form above):
- * then everything may be stale. Must not block: copy what it needs and return. */
-typedef void (*booka_invalidation_observer)(const char *tags, uint64_t generation);
+/* booka_cache_changes: how many changes (notifications and set-ups) the process applied so far; incremented after the
+ * generation moved, so a thread that reads it and then the generation sees that change's generation or a later one. */
+extern _Atomic uint64_t booka_cache_changes;
+
+/* booka_invalidation_change_t: one change, as the observer hears it. */
+typedef struct booka_invalidation_change {
+    /* what follows a write's number and a space (empty: nothing any response depends on), or NULL when what changed is
+     * unknown (a set-up, a bare number, a payload not of that form): then everything may be stale */
+    const char *tags;
+    uint64_t generation; /* the generation it moved to */
+    uint64_t serial;     /* its place in the process's order: booka_cache_changes after it */
+    /* the sequence value it covers: a write's number, or the value a set-up read; has_sequence 0 when neither */
+    uint64_t sequence;
+    int has_sequence;
+    /* the process's first set-up: it heard nothing before, so it cannot know what changed while nobody listened */
+    int first;
+} booka_invalidation_change_t;
+
+/* booka_invalidation_observer: told of every change, on the LISTEN connection's thread, after the generation moved. Must
+ * not block: copy what it needs and return. */
+typedef void (*booka_invalidation_observer)(const booka_invalidation_change_t *change);
 
 /* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
  * applied; NULL removes it. */
 void booka_invalidation_set_observer(booka_invalidation_observer observer);
+
+/* booka_invalidation_visible_through: the serial of the last change whose generation (or a later one) cache keys carry
+ * now, so that whatever is filled from now on has it: every change without a read replica; with one, those the replica
+ * monitor released (booka_db_read_generation). Any thread. */
+uint64_t booka_invalidation_visible_through(void);
+
+/* booka_invalidation_visible_within: ms after a change is heard by which every instance (with the same replica
+ * settings) keys by it: 0 without a read replica, else the monitor's longest hold (booka_db_replica_hold_max). */
+uint64_t booka_invalidation_visible_within(void);
 
 #endif

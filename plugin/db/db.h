@@ -36,6 +36,7 @@ typedef struct booka_db_query booka_db_query_t;
 typedef void (*booka_db_query_cb)(void *data, booka_db_status_t status, PGresult *const *results, size_t num_results);
 
 #define BOOKA_DB_READ_ONLY 1 /* safe to retry after a lost connection, and may run on the read replica */
+#define BOOKA_DB_PRIMARY 2   /* with BOOKA_DB_READ_ONLY: retried like one, but never sent to the read replica */
 
 /* booka_db_query_new: a query of `num_statements` statements sent as one pipeline (one round trip, one implicit
  * transaction). Everything is copied, so the arguments may die after the call. Returns NULL when memory runs out. */
@@ -87,16 +88,26 @@ void booka_db_collect_metrics(booka_buf_t *out);
 void booka_db_require(void);
 
 /* booka_db_replica_follow: with `booka.postgres-replica`, starts the replica monitor on ctx's loop (the first call; later
- * calls are no-ops) and has it follow *generation, the cache generation that write notifications move. For each new value
- * the monitor reads a WAL position on the primary, after the notification arrived and so past the write's commit (the
- * write's fence); booka_db_read_generation keeps answering the previous generation until the replica has replayed the
- * fence, or reads go to the primary. Without a replica it does nothing. (plugin/db/README.md, "Replica") */
-void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation);
+ * calls are no-ops) and has it follow *generation, the cache generation that write notifications move, and *changes, the
+ * count of those moves (stored after the generation). For each new value the monitor reads a WAL position on the primary,
+ * after the notification arrived and so past the write's commit (the write's fence); booka_db_read_generation keeps
+ * answering the previous generation until the replica has replayed the fence, or reads go to the primary. Without a
+ * replica it does nothing. (plugin/db/README.md, "Replica") */
+void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation, _Atomic uint64_t *changes);
 
 /* booka_db_read_generation: the generation cache keys should carry now, given the newest notified one: `notified`
  * without a replica; with one, the newest generation whose fence the replica has replayed or whose reads go to the
  * primary, so that a fill keyed by it never reads data older than the write that made it. Any thread. */
 uint64_t booka_db_read_generation(uint64_t notified);
+
+/* booka_db_released_changes: how many of the followed changes booka_db_read_generation has let through (their generation,
+ * or a later one, is what it answers now), given `applied`, the count so far: `applied` itself without a replica
+ * monitor. Any thread. */
+uint64_t booka_db_released_changes(uint64_t applied);
+
+/* booka_db_replica_hold_max: the longest a change can be held back after an instance heard it (ms): 0 without a replica;
+ * else max-lag (the hold's limit) plus two probe intervals (the monitor sees a change and judges its hold at its ticks). */
+uint64_t booka_db_replica_hold_max(void);
 
 /* booka_db_register_configurator: `booka.postgres` and `booka.postgres-replica` (see plugin/db/README.md). */
 void booka_db_register_configurator(h2o_globalconf_t *conf);

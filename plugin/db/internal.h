@@ -68,12 +68,34 @@ void db_cancel_async(PGconn *pg, h2o_multithread_receiver_t *receiver, void *con
  * primary. */
 #define DB_REPLICA_ONLY 0x100
 
+/* DB_PRIORITY: a query flag: the monitor's probes go to the front of their pool's wait queue and are never refused for
+ * queue-limit (a queue full of list misses says nothing about the server, and a probe refused for it would flip the
+ * replica to "not answering" under load). They still wait for a connection of the pool, behind no query. */
+#define DB_PRIORITY 0x200
+
 /* db_replica_readable: whether read-only queries may go to the replica now: it streams within max-lag and has replayed
  * the fence of the generation cache keys carry. Any thread. */
 int db_replica_readable(void);
 
 /* db_replica_configure: the replica is configured: /readyz and /metrics learn about it. Call from the configurator. */
 void db_replica_configure(void);
+
+/* DB_FENCE_UNKNOWN: the fence of a generation no probe has given one yet: no replay position passes it. */
+#define DB_FENCE_UNKNOWN UINT64_MAX
+
+/* db_followed_t: a cache generation the monitor follows: its value; its place in the order the monitor saw generations in
+ * (values are no order: a derived one has the top bit set); when the monitor saw it (ms, loop time); its fence
+ * (DB_FENCE_UNKNOWN until a probe gave one); the count of changes it covers (`serial`: the changes applied when it was
+ * read); and how many primary probes had been sent by then (only a later one read positions after it). */
+typedef struct db_followed {
+    uint64_t generation, ordinal, seen_at, fence, serial, after_probe;
+} db_followed_t;
+
+/* db_fence_candidate: the fence primary probe number `probe`, sent at `sent_at`, gives generation `f`, from the insert
+ * and flush positions it read (`async_window`: 3 x wal_writer_delay in ms, 0 when not known), or DB_FENCE_UNKNOWN when it
+ * gives none (replica.c explains the rule). Pure: unit-tested. */
+uint64_t db_fence_candidate(const db_followed_t *f, uint64_t probe, uint64_t sent_at, uint64_t async_window, uint64_t insert,
+                            uint64_t flush);
 
 /* db_lsn_parse: a pg_lsn's text ("16/B374D848") as a number. Returns 0, or -1 when it is not one. */
 int db_lsn_parse(const char *text, uint64_t *lsn);

@@ -100,13 +100,14 @@ int db_pool_is_down(struct pool *pool)
 }
 
 /* db_pool_for: where a query goes: the replica for read-only queries while it is set up, not down and readable (replica.c:
- * streaming within max-lag and past the current generation's fence), else the primary; the replica monitor's probes
- * (DB_REPLICA_ONLY, only sent when a replica is set up) always to the replica. */
+ * streaming within max-lag and past the current generation's fence), else the primary; BOOKA_DB_PRIMARY ones always to the
+ * primary; the replica monitor's probes (DB_REPLICA_ONLY, only sent when a replica is set up) always to the replica. */
 struct pool *db_pool_for(struct db_thread *t, booka_db_query_t *q)
 {
     if ((q->flags & DB_REPLICA_ONLY) != 0)
         return &t->replica;
-    if (t->has_replica && (q->flags & BOOKA_DB_READ_ONLY) != 0 && !db_pool_is_down(&t->replica) && db_replica_readable())
+    if (t->has_replica && (q->flags & (BOOKA_DB_READ_ONLY | BOOKA_DB_PRIMARY)) == BOOKA_DB_READ_ONLY &&
+        !db_pool_is_down(&t->replica) && db_replica_readable())
         return &t->replica;
     return &t->primary;
 }

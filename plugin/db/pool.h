@@ -134,7 +134,7 @@ struct db_thread *db_thread_get(h2o_context_t *ctx);
 /* db_pool_is_down: no live connection and the last attempt failed: queries are refused at once. */
 int db_pool_is_down(struct pool *pool);
 /* db_pool_for: where a query goes: the replica for read-only queries while it is set up, not down and readable (replica.c),
- * else the primary; DB_REPLICA_ONLY queries (the replica monitor's probes) to the replica. */
+ * else the primary (always for BOOKA_DB_PRIMARY); DB_REPLICA_ONLY queries (the replica monitor's probes) to the replica. */
 struct pool *db_pool_for(struct db_thread *t, booka_db_query_t *q);
 
 /* ---- conn.c: connections and reconnects ---- */

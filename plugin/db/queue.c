@@ -243,7 +243,7 @@ booka_db_status_t booka_db_submit(h2o_context_t *ctx, booka_db_query_t *q)
         return BOOKA_DB_UNAVAILABLE;
     }
     if (h2o_linklist_is_empty(&pool->idle)) {
-        if (pool->num_waiting >= db_settings.queue_limit) {
+        if (pool->num_waiting >= db_settings.queue_limit && (q->flags & DB_PRIORITY) == 0) {
             ++pool->stats.queue_full;
             db_query_free(q);
             return BOOKA_DB_QUEUE_FULL;
@@ -252,7 +252,7 @@ booka_db_status_t booka_db_submit(h2o_context_t *ctx, booka_db_query_t *q)
     }
     q->deadline.cb = on_deadline;
     h2o_timeout_link(t->loop, &t->query_timeout, &q->deadline);
-    pool_enqueue(pool, q, 0);
+    pool_enqueue(pool, q, (q->flags & DB_PRIORITY) != 0);
     db_pool_dispatch(pool);
     return BOOKA_DB_OK;
 }

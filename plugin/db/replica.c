@@ -1,14 +1,15 @@
 /* replica.c: the read replica's monitor: read-your-writes through a streaming standby, and its health and lag.
  *
  * One monitor per process, on the loop of the first list handler's thread. Every probe-interval it asks the primary for
- * its WAL positions and the replica for its replay position and state (both through the pools, as ordinary queries).
+ * its WAL positions and the replica for its replay position and state (both through the pools, at the front of their
+ * wait queues and never refused for queue-limit: a full queue says nothing about the server).
  * From those it knows:
  * - the replica's lag: how long the primary has had WAL (flushed, so sendable) that the replica has not replayed; an idle
  *   primary means no lag, and a replica cut off while the primary writes shows a lag that grows;
  * - whether reads may go to the replica: it answers, is in recovery (not promoted), is not paused, receives WAL from a
  *   primary that answers, and lags at most max-lag;
  * - each write's fence: when the generation followed (moved by the write's NOTIFY) changes, a WAL position read on the
- *   primary after that is past the write's commit record (fence_candidate). The generation cache keys carry
+ *   primary after that is past the write's commit record (db_fence_candidate). The generation cache keys carry
  *   (booka_db_read_generation) moves to the new one only once the replica has replayed its fence, or at once when reads
  *   go to the primary, or after max-lag (then reads go to the primary until the replica passes the fence). Meanwhile
  *   requests keep getting the previous generation's cached answers, which is what the replica has. So a fill keyed by a
@@ -23,7 +24,7 @@
 #include "http/http.h"
 #include "metrics/metrics.h"
 
-#define FENCE_UNKNOWN UINT64_MAX /* a published generation whose fence is not read yet: the replica cannot pass it */
+#define FENCE_UNKNOWN DB_FENCE_UNKNOWN /* a published generation whose fence is not read yet: the replica cannot pass it */
 #define MAX_HISTORY 100000
 
 /* The replica's state as the monitor judges it; only STREAMING takes reads. */
@@ -44,8 +45,11 @@ static const char *const status_reasons[NUM_STATUSES] = {
 enum release_reason { RELEASE_REPLAYED, RELEASE_PRIMARY, RELEASE_TIMEOUT, NUM_RELEASES };
 static const char *const release_names[NUM_RELEASES] = {"replayed", "primary", "timeout"};
 
-/* Read from any thread. */
+/* Read from any thread. replay_lsn is the replica's replay position as its last probe reported it, never clamped: a
+ * standby that comes back behind (crash recovery, a restored snapshot) must not count as having what it no longer has. */
 static _Atomic uint64_t visible_generation, visible_fence, replay_lsn, lag_ms;
+/* released_changes: the followed changes (counted by *monitor.changes) whose generation, or a later one, keys carry now. */
+static _Atomic uint64_t released_changes;
 /* Generations are compared by the order the monitor saw them in, never by value: a value is a write's sequence number
  * or, after a reconnect or an unknown payload, a derived one with the top bit set (cache/invalidate.c), so a newer
  * generation can be a smaller number. visible_ordinal: the published generation's place in that order (0: the first
@@ -60,20 +64,20 @@ static atomic_int started;
 /* The monitor's own state: only its loop thread touches it. */
 static struct monitor {
     h2o_context_t *ctx;
-    _Atomic uint64_t *followed;
+    _Atomic uint64_t *followed, *changes;
     h2o_timeout_t interval;
     h2o_timeout_entry_t tick;
     int primary_in_flight, replica_in_flight;
-    uint64_t primary_sent_at, primary_ordinal; /* the last generation seen (its ordinal) when the primary probe was sent */
-    uint64_t last_ordinal;                     /* the ordinal of the last followed generation seen */
+    uint64_t primary_sent_at;
+    uint64_t primary_probes; /* primary probes sent so far; the one in flight is number primary_probes */
+    uint64_t last_ordinal;   /* the ordinal of the last followed generation seen */
     uint64_t replica_sent_at;
-    int primary_up, replica_answered; /* the last probe of each answered */
+    int primary_up, replica_answered; /* the last probe of each answered (a probe refused for queue-limit tells nothing) */
+    const char *replica_failure;      /* why the replica's last probe did not answer, for the log (NULL: none failed yet) */
     int in_recovery, paused, receiving;
-    uint64_t async_window; /* ms: 3 x the primary's wal_writer_delay, 0 until read (see fence_candidate) */
-    struct followed {
-        uint64_t generation, ordinal, seen_at, fence; /* fence: FENCE_UNKNOWN until a probe gave one */
-    } pending, visible;     /* a followed generation held back (generation 0: none), and the published one */
-    uint64_t pending_since; /* when the first generation still held back was seen */
+    uint64_t async_window;          /* ms: 3 x the primary's wal_writer_delay, 0 until read (see db_fence_candidate) */
+    db_followed_t pending, visible; /* a followed generation held back (generation 0: none), and the published one */
+    uint64_t pending_since;         /* when the first generation still held back was seen */
     db_lag_history_t history;
 } monitor;
 
@@ -165,6 +169,27 @@ static void lower_visible_fence(uint64_t fence, uint64_t generation)
     pthread_mutex_unlock(&publish_mutex);
 }
 
+/* release_changes: the followed changes up to `serial` are let through (keys carry their generation or a later one). */
+static void release_changes(uint64_t serial)
+{
+    uint64_t was = atomic_load(&released_changes);
+
+    while (serial > was && !atomic_compare_exchange_weak(&released_changes, &was, serial))
+        ;
+}
+
+uint64_t booka_db_released_changes(uint64_t applied)
+{
+    if (db_settings.replica.conninfo == NULL || !atomic_load(&started))
+        return applied;
+    return atomic_load(&released_changes);
+}
+
+uint64_t booka_db_replica_hold_max(void)
+{
+    return db_settings.replica.conninfo != NULL ? db_settings.replica_max_lag + 2 * db_settings.replica_interval : 0;
+}
+
 uint64_t booka_db_read_generation(uint64_t notified)
 {
     uint64_t visible;
@@ -191,8 +216,9 @@ int db_replica_readable(void)
 /* judge: the replica's state from the last probes of both servers. */
 static enum replica_status judge(void)
 {
+    /* the first probe on its way is no failure: starting until one fails (or hangs past max-lag) */
     if (!monitor.replica_answered)
-        return monitor.replica_sent_at == 0 ? STARTING : UNREACHABLE;
+        return monitor.replica_failure == NULL ? STARTING : UNREACHABLE;
     if (!monitor.in_recovery)
         return PROMOTED;
     if (monitor.paused)
@@ -215,7 +241,9 @@ static void set_status(enum replica_status next)
     if (next == STREAMING)
         booka_log(NULL, "db", "replica: streaming (lag %.3f s): list reads go to the replica", atomic_load(&lag_ms) / 1000.0);
     else if (prev == STREAMING || prev == STARTING)
-        booka_log(NULL, "db", "replica: %s: list reads go to the primary", status_reasons[next]);
+        booka_log(NULL, "db", "replica: %s%s%s%s: list reads go to the primary", status_reasons[next],
+                  next == UNREACHABLE ? " (" : "", next == UNREACHABLE ? monitor.replica_failure : "",
+                  next == UNREACHABLE ? ")" : "");
     else
         booka_log(NULL, "db", "replica: now %s", status_reasons[next]);
 }
@@ -229,6 +257,7 @@ static void release_pending(uint64_t now, enum release_reason reason)
                   " replayed, %" PRIX64 " needed); list reads go to the primary until it does",
                   monitor.pending.generation, atomic_load(&replay_lsn), monitor.pending.fence);
     publish(monitor.pending.fence, monitor.pending.generation, monitor.pending.ordinal);
+    release_changes(monitor.pending.serial);
     monitor.visible = monitor.pending;
     ++releases[reason];
     booka_histogram_observe(&hold_time, (now - monitor.pending_since) * 1000);
@@ -271,18 +300,22 @@ static const char *result_value(PGresult *const *results, size_t num_results, in
     return PQgetvalue(results[0], 0, col);
 }
 
-/* fence_candidate: a fence of generation `f` from a primary probe (sent after the followed generation was `tagged`), or
- * FENCE_UNKNOWN when it gives none. A fence must be at or past the end of the write's commit record. The insert position
- * read after the notification arrived is (the commit was inserted before it was sent). But whatever else was inserted
- * after the commit and not flushed yet (a page prune by a reader, say) cannot reach a standby until something flushes it,
- * which on a quiet primary may take seconds. So the flush position is a fence too, once read 3 x wal_writer_delay after
- * the notification was seen: a synchronous commit is flushed before its NOTIFY goes out, and the WAL writer flushes an
- * asynchronous one within 3 x wal_writer_delay (PostgreSQL's documented bound). The lower of the two is used. */
-static uint64_t fence_candidate(const struct followed *f, uint64_t tagged, uint64_t sent_at, uint64_t insert, uint64_t flush)
+/* db_fence_candidate: a fence of generation `f` from primary probe number `probe` (sent at `sent_at`), or FENCE_UNKNOWN
+ * when it gives none. A fence must be at or past the end of the write's commit record. The insert position read by a probe
+ * sent after the generation was seen is (the commit was inserted before the notification was sent); a probe sent before
+ * (f->after_probe counts the probes sent by then) gives nothing, whatever it read: at start-up the first generation is
+ * published with no earlier one, and a probe already on its way then may have read a position before a write the
+ * generation covers. Whatever else was inserted after the commit and not flushed yet (a page prune by a reader, say)
+ * cannot reach a standby until something flushes it, which on a quiet primary may take seconds. So the flush position is
+ * a fence too, once read 3 x wal_writer_delay (`async_window`, 0: not known) after the notification was seen: a
+ * synchronous commit is flushed before its NOTIFY goes out, and the WAL writer flushes an asynchronous one within 3 x
+ * wal_writer_delay (PostgreSQL's documented bound). The lower of the two is used. */
+uint64_t db_fence_candidate(const db_followed_t *f, uint64_t probe, uint64_t sent_at, uint64_t async_window, uint64_t insert,
+                            uint64_t flush)
 {
-    if (f->generation == 0 || tagged < f->ordinal)
+    if (f->generation == 0 || probe <= f->after_probe)
         return FENCE_UNKNOWN;
-    if (monitor.async_window != 0 && sent_at >= f->seen_at + monitor.async_window && flush < insert)
+    if (async_window != 0 && sent_at >= f->seen_at + async_window && flush < insert)
         return flush;
     return insert;
 }
@@ -290,11 +323,13 @@ static uint64_t fence_candidate(const struct followed *f, uint64_t tagged, uint6
 /* offer_fence: what one primary probe tells about the held and the published generation's fences. */
 static void offer_fence(uint64_t insert, uint64_t flush)
 {
-    uint64_t fence = fence_candidate(&monitor.pending, monitor.primary_ordinal, monitor.primary_sent_at, insert, flush);
+    uint64_t fence =
+        db_fence_candidate(&monitor.pending, monitor.primary_probes, monitor.primary_sent_at, monitor.async_window, insert, flush);
 
     if (fence < monitor.pending.fence)
         monitor.pending.fence = fence;
-    fence = fence_candidate(&monitor.visible, monitor.primary_ordinal, monitor.primary_sent_at, insert, flush);
+    fence =
+        db_fence_candidate(&monitor.visible, monitor.primary_probes, monitor.primary_sent_at, monitor.async_window, insert, flush);
     if (fence < monitor.visible.fence) {
         monitor.visible.fence = fence;
         lower_visible_fence(fence, monitor.visible.generation);
@@ -308,6 +343,8 @@ static void on_primary_probe(void *data, booka_db_status_t st, PGresult *const *
                *writer_delay = result_value(results, num_results, 4);
 
     monitor.primary_in_flight = 0;
+    if (st == BOOKA_DB_QUEUE_FULL)
+        return; /* refused before it reached the server: no news of the primary (probes bypass queue-limit: not expected) */
     monitor.primary_up = st == BOOKA_DB_OK && db_lsn_parse(result_value(results, num_results, 0), &insert) == 0 &&
                          db_lsn_parse(result_value(results, num_results, 1), &flush) == 0 && block != NULL && segment != NULL &&
                          writer_delay != NULL;
@@ -329,25 +366,32 @@ static void on_replica_probe(void *data, booka_db_status_t st, PGresult *const *
     uint64_t replayed;
 
     monitor.replica_in_flight = 0;
+    if (st == BOOKA_DB_QUEUE_FULL)
+        return; /* refused before it reached the server: no news of the replica (not "not answering") */
     monitor.replica_answered = st == BOOKA_DB_OK && recovery != NULL && receiving != NULL;
+    if (!monitor.replica_answered)
+        monitor.replica_failure = st != BOOKA_DB_OK ? booka_db_status_message(st) : "an answer without its values";
     if (monitor.replica_answered) {
         monitor.in_recovery = recovery[0] == 't';
         monitor.paused = pause != NULL && strcmp(pause, "not paused") != 0;
         monitor.receiving = receiving[0] == 't';
-        if (db_lsn_parse(result_value(results, num_results, 1), &replayed) == 0 && replayed > atomic_load(&replay_lsn))
+        /* as reported, also when lower than before: a standby restarted from an older state has lost what it had */
+        if (db_lsn_parse(result_value(results, num_results, 1), &replayed) == 0)
             atomic_store(&replay_lsn, replayed);
+        else
+            atomic_store(&replay_lsn, 0); /* NULL: not replaying at all (not a standby); nothing is known to be there */
         atomic_store(&lag_ms, db_lag_history_lag(&monitor.history, h2o_now(monitor.ctx->loop), atomic_load(&replay_lsn)));
         atomic_store(&lag_known, 1);
     }
     evaluate();
 }
 
-/* send_probe: one statement on the primary (flags 0) or the replica (DB_REPLICA_ONLY); `cb` runs with its answer, or with
- * the failure when it cannot be sent. */
+/* send_probe: one statement on the primary (flags 0) or the replica (DB_REPLICA_ONLY), at the front of the pool's queue and
+ * never refused for queue-limit (DB_PRIORITY); `cb` runs with its answer, or with the failure when it cannot be sent. */
 static void send_probe(const char *sql, int flags, booka_db_query_cb cb)
 {
     booka_db_statement_t statement = {sql, 0, {NULL}};
-    booka_db_query_t *q = booka_db_query_new(&statement, 1, flags, cb, NULL);
+    booka_db_query_t *q = booka_db_query_new(&statement, 1, flags | DB_PRIORITY, cb, NULL);
     booka_db_status_t st = q == NULL ? BOOKA_DB_UNAVAILABLE : booka_db_submit(monitor.ctx, q);
 
     if (st != BOOKA_DB_OK)
@@ -361,8 +405,8 @@ static void send_primary_probe(void)
 {
     monitor.primary_in_flight = 1;
     monitor.primary_sent_at = h2o_now(monitor.ctx->loop);
-    observe_generation(monitor.primary_sent_at);
-    monitor.primary_ordinal = monitor.last_ordinal;
+    observe_generation(monitor.primary_sent_at); /* what is seen now counts as seen before this probe */
+    ++monitor.primary_probes;
     send_probe("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn(), current_setting('wal_block_size'), "
                "pg_size_bytes(current_setting('wal_segment_size')), "
                "(SELECT setting FROM pg_settings WHERE name = 'wal_writer_delay')",
@@ -381,19 +425,33 @@ static void send_replica_probe(void)
 }
 
 /* observe_generation: a new followed generation is held (pending) until evaluate releases it; the time counts from the
- * first generation held, so a stream of writes cannot hold lists back past max-lag. */
+ * first generation held, so a stream of writes cannot hold lists back past max-lag. The count of changes is read before
+ * the generation (it is stored after it), so the generation read is that change's or a later one's. */
 static void observe_generation(uint64_t now)
 {
-    uint64_t followed = atomic_load(monitor.followed), visible;
+    uint64_t changes = atomic_load(monitor.changes), followed = atomic_load(monitor.followed), visible;
 
     visible = booka_db_read_generation(followed); /* publishes the first generation */
     if (visible != monitor.visible.generation)    /* published by a request thread (the first one) */
-        monitor.visible = (struct followed){visible, atomic_load(&visible_ordinal), now, FENCE_UNKNOWN};
-    if (followed == visible || followed == monitor.pending.generation)
+        monitor.visible = (db_followed_t){.generation = visible,
+                                          .ordinal = atomic_load(&visible_ordinal),
+                                          .seen_at = now,
+                                          .fence = FENCE_UNKNOWN,
+                                          .after_probe = monitor.primary_probes};
+    if (followed == visible) {
+        release_changes(changes); /* keys carry the generation of these changes (or of a later one) */
+        return;
+    }
+    if (followed == monitor.pending.generation)
         return;
     if (monitor.pending.generation == 0)
         monitor.pending_since = now;
-    monitor.pending = (struct followed){followed, ++monitor.last_ordinal, now, FENCE_UNKNOWN};
+    monitor.pending = (db_followed_t){.generation = followed,
+                                      .ordinal = ++monitor.last_ordinal,
+                                      .seen_at = now,
+                                      .fence = FENCE_UNKNOWN,
+                                      .serial = changes,
+                                      .after_probe = monitor.primary_probes};
 }
 
 static void on_tick(h2o_timeout_entry_t *entry)
@@ -405,13 +463,15 @@ static void on_tick(h2o_timeout_entry_t *entry)
         send_primary_probe();
     if (!monitor.replica_in_flight)
         send_replica_probe();
-    else if (now - monitor.replica_sent_at > db_settings.replica_max_lag)
+    else if (now - monitor.replica_sent_at > db_settings.replica_max_lag) {
         monitor.replica_answered = 0; /* a probe hanging past max-lag: the replica is not answering */
+        monitor.replica_failure = "its probe has been waiting for max-lag";
+    }
     evaluate();
     h2o_timeout_link(monitor.ctx->loop, &monitor.interval, &monitor.tick);
 }
 
-void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation)
+void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation, _Atomic uint64_t *changes)
 {
     int expected = 0;
     uint64_t span;
@@ -420,6 +480,7 @@ void booka_db_replica_follow(h2o_context_t *ctx, _Atomic uint64_t *generation)
         return;
     monitor.ctx = ctx;
     monitor.followed = generation;
+    monitor.changes = changes;
     /* samples arrive at most once per interval: twice max-lag's worth measures any lag up to there exactly */
     span = 2 * db_settings.replica_max_lag / db_settings.replica_interval + 16;
     db_lag_history_init(&monitor.history, span < MAX_HISTORY ? span : MAX_HISTORY);

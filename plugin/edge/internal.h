@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "h2o.h"
 #include "h2o/http1client.h"
+#include "cache/invalidate.h"
 #include "edge/edge.h"
 #include "http/json.h"
 
@@ -147,6 +148,6 @@ void edge_request_cancel(edge_request_t *request);
 /* ---- purge.c ---- */
 
 /* edge_purge_observe: the invalidation observer (cache/invalidate.h) the configurator installs when targets exist. */
-void edge_purge_observe(const char *tags, uint64_t generation);
+void edge_purge_observe(const booka_invalidation_change_t *change);
 
 #endif

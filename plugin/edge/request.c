@@ -84,7 +84,8 @@ static int on_body(h2o_http1client_t *client, const char *errstr)
     if (client->sock != NULL) {
         h2o_buffer_t *input = client->sock->input;
         size_t keep = input->size < BODY_KEPT - r->response.body.len ? input->size : BODY_KEPT - r->response.body.len;
-        memcpy(r->body + r->response.body.len, input->bytes, keep);
+        if (keep != 0) /* an empty input buffer may have no bytes at all (NULL) */
+            memcpy(r->body + r->response.body.len, input->bytes, keep);
         r->response.body.len += keep;
         h2o_buffer_consume(&client->sock->input, input->size);
     }

@@ -339,7 +339,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
     booka_db_context_init(ctx);
     booka_redis_context_init(ctx);
     booka_invalidation_context_init(ctx);
-    booka_db_replica_follow(ctx, &booka_cache_generation);
+    booka_db_replica_follow(ctx, &booka_cache_generation, &booka_cache_changes);
     booka_edge_context_init(ctx);
     if (handler->prewarm.size != 0 && atomic_compare_exchange_strong(&prewarm_claimed, &expected, 1)) {
         struct prewarm *p = h2o_mem_alloc(sizeof(*p));
@@ -372,7 +372,10 @@ list_handler_t *list_handler_register(h2o_pathconf_t *pathconf, h2o_iovec_t cach
     handler->store = store;
     booka_http_attach(pathconf);
     booka_db_require();
-    /* until it is up, this instance's cache keys are its own (a random epoch) and writes do not reach its cache */
-    booka_health_add_dependency("invalidation", 0, invalidation_is_up, NULL);
+    /* until it is up, this instance's cache keys are its own (a random epoch) and writes do not reach its cache. With edge
+     * purging it is required: an instance that cannot hear writes keeps serving what it cached before them, and an edge
+     * refetch right after another instance's purge would keep that for s-maxage (booka.edge is a global directive,
+     * applied before the paths) */
+    booka_health_add_dependency("invalidation", booka_edge_is_purging(), invalidation_is_up, NULL);
     return handler;
 }

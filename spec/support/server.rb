@@ -76,7 +76,10 @@ module Booka
 
     # start: spawns the server and waits until its first port accepts connections. `scope: :all` keeps it running
     # across the examples of a group (stopped in after(:all)); the default stops it after the current example.
+    # A stopped server starts again the same way (same configuration and ports).
     def start(scope: :example, wait_for: @port)
+      @stopped = false
+      @exit_status = nil
       @pid = Process.spawn(server_env, *@wrap, BIN, '-c', @config_path, out: @log_path, err: @log_path, chdir: @dir)
       (scope == :all ? self.class.started : self.class.started_in_example) << self
       wait_until_listening(wait_for)

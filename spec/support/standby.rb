@@ -3,12 +3,14 @@
 module Booka
   # PrivateStandby: a hot standby made with `pg_basebackup -R` from a running PrivatePostgres (whose default pg_hba.conf
   # trusts replication from loopback), streaming from it; `apply_delay` (seconds) sets recovery_min_apply_delay, so it
-  # replays each commit that much later than the primary made it.
+  # replays each commit that much later than the primary made it (`apply_delay=` changes it for the next start);
+  # `settings`: more `-c name=value` server options.
   class PrivateStandby < PrivatePostgres
-    def initialize(primary, apply_delay: 0) # rubocop:disable Lint/MissingSuper: there is no cluster to initdb
+    def initialize(primary, apply_delay: 0, settings: {}) # rubocop:disable Lint/MissingSuper: there is no cluster to initdb
       @port = Booka.free_port
       @dir = Dir.mktmpdir('booka-standby')
-      @apply_delay_ms = (apply_delay * 1000).round
+      self.apply_delay = apply_delay
+      @settings = settings
       File.chmod(0o755, @dir)
       FileUtils.chown('postgres', nil, @dir) if Process.uid.zero?
       run('pg_basebackup', '-D', "#{@dir}/data", '-R', '-X', 'stream', '-c', 'fast', '-h', '127.0.0.1', '-p',
@@ -16,7 +18,12 @@ module Booka
     end
 
     def options
-      "#{super} -c hot_standby=on -c recovery_min_apply_delay=#{@apply_delay_ms}ms"
+      extra = @settings.map { |name, value| " -c #{name}=#{value}" }.join
+      "#{super} -c hot_standby=on -c recovery_min_apply_delay=#{@apply_delay_ms}ms#{extra}"
+    end
+
+    def apply_delay=(seconds)
+      @apply_delay_ms = (seconds * 1000).round
     end
 
     # set: changes a setting of the running standby (ALTER SYSTEM + reload), e.g. recovery_min_apply_delay.

@@ -63,49 +63,86 @@ static void test_not_numbers(void)
 }
 
 /* test_setup: a (re)connect moves the generation off any number a write in flight may still notify, to a value that
- * depends only on the sequence: unchanged while nothing was written, so the keys survive a reconnect. */
+ * depends only on the sequence and the snapshot: unchanged while nothing was written and no transaction ended, so the
+ * keys survive a quiet reconnect. */
 static void test_setup(void)
 {
     uint64_t first;
 
-    booka_invalidation_apply_setup("1001");
+    booka_invalidation_apply_setup("1001", "900:900:");
     first = generation();
     CHECK((first & UPPER) != 0);
     booka_invalidation_apply_payload("1001"); /* the write that was in flight during the read */
     CHECK_INT_EQ(generation(), 1001);
-    booka_invalidation_apply_setup("1001");
+    booka_invalidation_apply_setup("1001", "900:900:");
     CHECK(generation() == first);
-    booka_invalidation_apply_setup("1002");
+    booka_invalidation_apply_setup("1002", "900:900:");
     CHECK(generation() != first && (generation() & UPPER) != 0);
     first = generation();
-    booka_invalidation_apply_setup(NULL); /* no sequence (older schema): a step from where it is */
+    booka_invalidation_apply_setup(NULL, NULL); /* no sequence (older schema): a step from where it is */
     CHECK(generation() != first && (generation() & UPPER) != 0);
 }
 
-static char seen_tags[64];
-static uint64_t seen_generation;
-static int seen, seen_unknown;
-
-static void observe(const char *tags, uint64_t generation)
+/* test_setup_during_write: nextval is not transactional. A set-up while a write that drew 1101 is still open reads 1101;
+ * entries filled under that generation hold the data before the write. After the commit, a set-up with no write in
+ * between reads 1101 again, and must not land on the same generation: the snapshot says the writer ended (it left xip,
+ * or xmax passed it). A transaction that stays open across both (a long report elsewhere) changes nothing. */
+static void test_setup_during_write(void)
 {
-    if (tags == NULL)
+    uint64_t during, after, writer_late;
+
+    booka_invalidation_apply_setup("1101", "950:951:950"); /* the writer, 950, in progress */
+    during = generation();
+    booka_invalidation_apply_payload("1101"); /* its commit */
+    booka_invalidation_apply_setup("1101", "951:951:");
+    after = generation();
+    CHECK(after != during);
+    CHECK((after & UPPER) != 0);
+    /* a writer that took its id after the snapshot was taken is past xmax; its end moves xmax */
+    booka_invalidation_apply_setup("1102", "951:951:");
+    writer_late = generation();
+    booka_invalidation_apply_setup("1102", "952:952:");
+    CHECK(generation() != writer_late);
+    /* quiet: the same snapshot, the same generation (instances agree, keys survive) */
+    booka_invalidation_apply_setup("1102", "900:952:900");
+    after = generation();
+    booka_invalidation_apply_setup("1102", "900:952:900");
+    CHECK(generation() == after);
+}
+
+static char seen_tags[64];
+static uint64_t seen_generation, seen_serial, seen_sequence;
+static int seen, seen_unknown, seen_first, seen_has_sequence;
+
+static void observe(const booka_invalidation_change_t *change)
+{
+    if (change->tags == NULL)
         ++seen_unknown;
     else
-        snprintf(seen_tags, sizeof(seen_tags), "%s", tags);
-    seen_generation = generation;
+        snprintf(seen_tags, sizeof(seen_tags), "%s", change->tags);
+    seen_generation = change->generation;
+    seen_serial = change->serial;
+    seen_sequence = change->sequence;
+    seen_has_sequence = change->has_sequence;
+    seen_first = change->first;
     ++seen;
 }
 
 /* test_tags: migration 010's "<number> <tag>...": the number is the generation, the tags go to the observer; a bare
- * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown. */
+ * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown.
+ * Every change is counted (booka_cache_changes) and carries its serial and the sequence value it covers. */
 static void test_tags(void)
 {
+    uint64_t serial = atomic_load(&booka_cache_changes);
+
     booka_invalidation_set_observer(observe);
     booka_invalidation_apply_payload("1200 list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(generation(), 1200);
     CHECK_INT_EQ(seen, 1);
     CHECK_STR_EQ(seen_tags, "list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(seen_generation, 1200);
+    CHECK(seen_serial == serial + 1 && atomic_load(&booka_cache_changes) == serial + 1);
+    CHECK(seen_has_sequence && seen_sequence == 1200 && !seen_first);
     booka_invalidation_apply_payload("1100 list-all"); /* committed late: the latest wins, the observer hears it */
     CHECK_INT_EQ(generation(), 1100);
     CHECK_STR_EQ(seen_tags, "list-all");
@@ -116,25 +153,48 @@ static void test_tags(void)
     booka_invalidation_apply_payload("1300x list"); /* junk in the number: unknown, upper half */
     CHECK((generation() & UPPER) != 0);
     CHECK_INT_EQ(seen_unknown, 1);
+    CHECK(!seen_has_sequence);
     booka_invalidation_apply_payload("18446744073709551615 list-all"); /* cannot pin it either with tags */
     CHECK((generation() & UPPER) != 0);
     CHECK_INT_EQ(seen_unknown, 2);
     booka_invalidation_apply_payload("1301"); /* a bare number: an older trigger, what it touched is unknown */
     CHECK_INT_EQ(generation(), 1301);
     CHECK_INT_EQ(seen_unknown, 3);
-    booka_invalidation_apply_setup("1301"); /* test_setup ran the first set-up: this is a reconnect */
+    CHECK(seen_has_sequence && seen_sequence == 1301);
+    booka_invalidation_apply_setup("1301", "990:990:"); /* test_setup ran the first set-up: this is a reconnect */
     CHECK_INT_EQ(seen_unknown, 4);
     CHECK(seen_generation == generation());
+    CHECK(seen_has_sequence && seen_sequence == 1301 && !seen_first);
+    CHECK(seen_serial == serial + 7);
     booka_invalidation_set_observer(NULL);
     booka_invalidation_apply_payload("1400 list");
     CHECK_INT_EQ(seen, 7);
+    CHECK(atomic_load(&booka_cache_changes) == serial + 8);
+}
+
+/* test_first_setup: the process's first set-up reaches the observer too, marked first (the edge purger asks Redis what
+ * was written while no instance listened), with the sequence value it read. Runs before any other set-up. */
+static void test_first_setup(void)
+{
+    booka_invalidation_set_observer(observe);
+    booka_invalidation_apply_setup("41", "10:10:");
+    CHECK_INT_EQ(seen, 1);
+    CHECK_INT_EQ(seen_unknown, 1);
+    CHECK(seen_first && seen_has_sequence && seen_sequence == 41);
+    booka_invalidation_apply_setup("41", "10:10:");
+    CHECK(!seen_first);
+    booka_invalidation_set_observer(NULL);
+    seen = seen_unknown = 0;
+    atomic_store(&booka_cache_generation, 0); /* test_numbers starts from the start */
 }
 
 int main(void)
 {
+    test_first_setup();
     test_numbers();
     test_not_numbers();
     test_setup();
+    test_setup_during_write();
     test_tags();
     CHECK(!booka_invalidation_is_listening());
     return unit_report("invalidate");

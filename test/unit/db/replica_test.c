@@ -1,4 +1,5 @@
-/* replica_test.c: plugin/db/replica.c: WAL positions (parsing, the insert position at a page start) and the lag history.
+/* replica_test.c: plugin/db/replica.c: WAL positions (parsing, the insert position at a page start), the lag history and
+ * which probe gives a generation its fence.
  * The monitor itself runs against a real hot standby in spec/replica_spec.rb. */
 #include "db/db.h"
 #include "db/internal.h"
@@ -75,10 +76,31 @@ static void test_lag_history(void)
     db_lag_history_dispose(&h);
 }
 
+/* test_fence_candidate: which primary probe may give a generation its fence. Only a probe sent after the generation was
+ * seen read positions past the write behind it: at start-up the first generation is published while a probe sent before
+ * it may still be on its way (it was numbered as the first, like the generation: the old rule took its answer). The
+ * flush position counts once read 3 x wal_writer_delay after the generation was seen, when lower. */
+static void test_fence_candidate(void)
+{
+    /* seen at 1000 ms, when 1 probe had been sent */
+    db_followed_t f = {.generation = 77, .ordinal = 0, .seen_at = 1000, .fence = DB_FENCE_UNKNOWN, .after_probe = 1};
+    db_followed_t none = {.generation = 0};
+
+    CHECK(db_fence_candidate(&f, 1, 990, 600, 0x5000, 0x4000) == DB_FENCE_UNKNOWN); /* sent before it was seen */
+    CHECK(db_fence_candidate(&f, 2, 1010, 600, 0x5000, 0x4000) == 0x5000);          /* after: the insert position */
+    CHECK(db_fence_candidate(&f, 3, 1600, 600, 0x5000, 0x4000) == 0x4000);          /* the async window passed: flush */
+    CHECK(db_fence_candidate(&f, 3, 1600, 0, 0x5000, 0x4000) == 0x5000);            /* wal_writer_delay not known */
+    CHECK(db_fence_candidate(&f, 3, 1600, 600, 0x5000, 0x6000) == 0x5000);          /* the lower of the two */
+    CHECK(db_fence_candidate(&none, 5, 5000, 600, 0x5000, 0x4000) == DB_FENCE_UNKNOWN);
+    f.after_probe = 0; /* seen before any probe was sent: the first one counts */
+    CHECK(db_fence_candidate(&f, 1, 1010, 600, 0x5000, 0x4000) == 0x5000);
+}
+
 int main(void)
 {
     test_lsn_parse();
     test_record_end();
     test_lag_history();
+    test_fence_candidate();
     return unit_report("db_replica");
 }

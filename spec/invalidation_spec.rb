@@ -1,0 +1,138 @@
+# invalidation_spec.rb: the cache generation across LISTEN reconnects (plugin/cache/invalidate.c), against the real
+# Postgres and Redis: a reconnect derives its generation from what it reads (the sequence and the snapshot), so it must
+# never derive again a generation whose entries were filled before a write that has committed since; and an instance that
+# purges an edge is not ready while it cannot hear writes.
+require_relative 'spec_helper'
+
+describe 'cache invalidation across LISTEN reconnects' do
+  def dbname
+    'booka_spec_invalidation'
+  end
+
+  def list_path
+    '/api/v1/service-provider-profiles/?fields=id,business_name&sort=newest&limit=5'
+  end
+
+  before(:all) do
+    @db = Booka::Database.recreate(dbname)
+    Booka::Database.insert_providers(@db, { 1 => nil, 2 => nil })
+  end
+
+  after(:each) do
+    Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS true")
+  end
+
+  # server: one thread (so one in-process cache and one LISTEN connection to reason about), the stack's Redis shared by
+  # every instance, a quick reconnect; `edge`: a booka.edge value, or nil.
+  def server(edge: nil)
+    db = @db
+    Booka::Server.new do |s|
+      <<~YAML
+        listen: #{s.port}
+        num-threads: 1
+        #{edge.nil? ? '' : "booka.edge: #{edge}"}
+        booka.postgres: {url: "#{db}", pool-size: 2, max-reconnect-delay: 100}
+        booka.redis: {url: "#{ENV.fetch('REDIS_URL')}", command-timeout: 200, connect-timeout: 500}
+        hosts:
+          default:
+            paths:
+              /api/v1/service-provider-profiles:
+                booka.list: ON
+              /readyz:
+                booka.readiness: ON
+      YAML
+    end.start
+  end
+
+  def readyz(srv)
+    get(srv.url('/readyz'))
+  end
+
+  def listening(srv)
+    Booka.wait_for(timeout: 10) { readyz(srv).json['invalidation'] == 'up' }
+  end
+
+  # served: [provider 1's name, X-Cache]
+  def served(srv)
+    r = get(srv.url(list_path))
+    expect(r.status).to eq 200
+    [r.json['data'].find { |p| p['id'] == 1 }['business_name'], r['x-cache']]
+  end
+
+  # reconnect: ends the LISTEN connections on the spec's database and waits until `srv`'s is back (its log says so once
+  # per outage).
+  def reconnect(srv)
+    ups = srv.log.scan('LISTEN connection up').size
+    Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = " \
+                         "'booka-origin-listen' AND datname = '#{dbname}'")
+    Booka.wait_for(timeout: 10) { srv.log.scan('LISTEN connection up').size > ups }
+    listening(srv)
+  end
+
+  def snapshot
+    Booka::Database.psql('SELECT pg_current_snapshot()', url: @db).strip
+  end
+
+  it 'never serves again what it filled while a write was open, after the write committed and it reconnected' do
+    a = server
+    listening(a)
+    expect(served(a)[0]).to eq 'Provider 1'
+
+    # the trigger draws the write's number now, before the commit: a set-up now reads it as the sequence's value
+    tx = Booka::PsqlSession.new(@db)
+    tx.value('BEGIN')
+    tx.value("UPDATE service_provider_profiles SET business_name = 'Renamed' WHERE user_id = 1")
+    reconnect(a)
+    expect(served(a)).to eq ['Provider 1', 'MISS'] # filled under the new set-up's generation, rightly the old name
+    tx.value('COMMIT')
+    tx.close
+    Booka.wait_for(timeout: 10) { served(a)[0] == 'Renamed' } # the write's notification
+
+    # nothing written since: the sequence reads the same as during the open write; the generation must not
+    reconnect(a)
+    expect(served(a)[0]).to eq 'Renamed'
+    # nor may a new instance's first set-up land on the entry the first one put in Redis during the write
+    b = server
+    listening(b)
+    expect(served(b)[0]).to eq 'Renamed'
+  end
+
+  it 'keeps its keys across a reconnect while nothing was written and no transaction ended' do
+    quiet = false
+    3.times do # a transaction ending anywhere in the cluster (autovacuum's ANALYZE) moves the snapshot: try again
+      before = snapshot
+      a = server
+      listening(a)
+      served(a)
+      reconnect(a)
+      again = served(a)
+      a.stop
+      next unless snapshot == before
+
+      expect(again[1]).to eq 'HIT'
+      quiet = true
+      break
+    end
+    expect(quiet).to be(true), 'the cluster was never quiet for the length of a reconnect'
+  end
+
+  it 'is not ready while it cannot hear writes when it purges an edge (and ready without edge purging)' do
+    purging = server(edge: "{varnish: \"http://127.0.0.1:#{Booka.free_port}/\"}")
+    plain = server
+    [purging, plain].each { |s| listening(s) }
+    expect(readyz(purging).status).to eq 200
+
+    Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS false") # the LISTEN connection cannot come back
+    Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = " \
+                         "'booka-origin-listen' AND datname = '#{dbname}'")
+    Booka.wait_for(timeout: 10) { readyz(plain).json['invalidation'] == 'down' }
+    r = readyz(purging)
+    expect(r.json).to include('postgres' => 'up', 'invalidation' => 'down')
+    expect(r.status).to eq 503
+    expect(readyz(plain).status).to eq 200 # without purging it serves on, as documented
+
+    Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS true")
+    listening(purging)
+    expect(readyz(purging).status).to eq 200
+  end
+end

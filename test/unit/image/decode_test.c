@@ -226,6 +226,25 @@ static void test_shrink_on_load_geometry(void)
     }
 }
 
+/* A WebP is scaled while decoding whenever its crop exceeds twice the side, not only by integer factors: a 1200 px crop to
+ * 500 px is decoded at 1000 px (before, 1200 / 1000 gave factor 1: a full decode), so it is not the full decode's picture,
+ * yet close to it. */
+static void test_webp_scales_by_any_ratio(void)
+{
+    booka_image_pixels_t shrunk = {0}, full = {0};
+    CHECK(fixture_sh("convert -size 1600x1200 -seed 3 plasma:fractal -blur 0x1 -quality 92 ratio.webp"));
+    CHECK_INT_EQ(render_file("ratio.webp", 500, 0, &shrunk), BOOKA_IMAGE_OK);
+    CHECK_INT_EQ(render_file("ratio.webp", 500, 1, &full), BOOKA_IMAGE_OK);
+    if (shrunk.data != NULL && full.data != NULL) {
+        double psnr = pixels_psnr(&shrunk, &full);
+        printf("ratio.webp 1200 px crop to 500 px: scaled decode vs full decode PSNR %.1f dB\n", psnr);
+        CHECK(psnr < 99); /* 99: identical, i.e. not scaled */
+        CHECK(psnr >= 40);
+    }
+    booka_image_pixels_dispose(&shrunk);
+    booka_image_pixels_dispose(&full);
+}
+
 int main(void)
 {
     if (!fixture_sh(
@@ -238,5 +257,6 @@ int main(void)
         test_decode_case(&cases[i]);
     test_animated_webp_first_frame();
     test_shrink_on_load_geometry();
+    test_webp_scales_by_any_ratio();
     return unit_report("image_decode");
 }

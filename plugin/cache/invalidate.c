@@ -11,7 +11,7 @@
  * can pin it: the next real write replaces whatever a bad one set.
  *
  * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go to the
- * observer (the edge purger), not into the generation. */
+ * observers (the edge purger, the avatars' known versions), not into the generation. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,11 +64,37 @@ static int sequence_number(const char *text, uint64_t *n)
     return 1;
 }
 
-static booka_invalidation_observer observer;
+#define MAX_OBSERVERS 4
 
-void booka_invalidation_set_observer(booka_invalidation_observer fn)
+static booka_invalidation_observer observers[MAX_OBSERVERS];
+static size_t num_observers;
+
+void booka_invalidation_add_observer(booka_invalidation_observer fn)
 {
-    observer = fn;
+    for (size_t i = 0; i != num_observers; ++i)
+        if (observers[i] == fn)
+            return;
+    if (num_observers == MAX_OBSERVERS)
+        h2o_fatal("too many invalidation observers");
+    observers[num_observers++] = fn;
+}
+
+void booka_invalidation_remove_observer(booka_invalidation_observer fn)
+{
+    for (size_t i = 0; i != num_observers; ++i) {
+        if (observers[i] == fn) {
+            memmove(observers + i, observers + i + 1, (num_observers - i - 1) * sizeof(observers[0]));
+            --num_observers;
+            return;
+        }
+    }
+}
+
+/* tell_observers: every observer, in the order added. */
+static void tell_observers(const char *tags, uint64_t generation)
+{
+    for (size_t i = 0; i != num_observers; ++i)
+        observers[i](tags, generation);
 }
 
 void booka_invalidation_apply_payload(const char *payload)
@@ -79,7 +105,7 @@ void booka_invalidation_apply_payload(const char *payload)
     int known = digits < sizeof(number);
 
     /* "<number>" or "<number> <tag> <tag>..." (schema migration 005): the number follows the rule above, the tags are the
-     * observer's (the edge purger) */
+     * observers' (the edge purger, the avatars' known versions) */
     if (known) {
         memcpy(number, payload, digits);
         number[digits] = '\0';
@@ -88,8 +114,7 @@ void booka_invalidation_apply_payload(const char *payload)
     if (!known)
         n = unknown_change(before, payload);
     atomic_store(&booka_cache_generation, n);
-    if (observer != NULL)
-        observer(known && payload[digits] == ' ' ? payload + digits + 1 : NULL, n);
+    tell_observers(known && payload[digits] == ' ' ? payload + digits + 1 : NULL, n);
 }
 
 void booka_invalidation_apply_setup(const char *sequence_value)
@@ -102,8 +127,8 @@ void booka_invalidation_apply_setup(const char *sequence_value)
 
     atomic_store(&booka_cache_generation, n);
     /* after a reconnect, writes made while nobody listened changed what is unknown; the first set-up missed nothing */
-    if (set_up_before && observer != NULL)
-        observer(NULL, n);
+    if (set_up_before)
+        tell_observers(NULL, n);
     set_up_before = 1;
 }
 

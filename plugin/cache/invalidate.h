@@ -40,8 +40,10 @@ void booka_invalidation_apply_setup(const char *sequence_value);
  * then everything may be stale. Must not block: copy what it needs and return. */
 typedef void (*booka_invalidation_observer)(const char *tags, uint64_t generation);
 
-/* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
- * applied; NULL removes it. */
-void booka_invalidation_set_observer(booka_invalidation_observer observer);
+/* booka_invalidation_add_observer: adds an observer (the edge purger, plugin/edge; the avatars' known versions,
+ * plugin/avatar), while the configuration is applied; each is told in the order added, once however often it is added.
+ * booka_invalidation_remove_observer: takes it out again. */
+void booka_invalidation_add_observer(booka_invalidation_observer observer);
+void booka_invalidation_remove_observer(booka_invalidation_observer observer);
 
 #endif

@@ -100,7 +100,7 @@ static void observe(const char *tags, uint64_t generation)
  * number, a payload that is not of that form and a reconnect after the first tell it that what changed is unknown. */
 static void test_tags(void)
 {
-    booka_invalidation_set_observer(observe);
+    booka_invalidation_add_observer(observe);
     booka_invalidation_apply_payload("1200 list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(generation(), 1200);
     CHECK_INT_EQ(seen, 1);
@@ -125,7 +125,7 @@ static void test_tags(void)
     booka_invalidation_apply_setup("1301"); /* test_setup ran the first set-up: this is a reconnect */
     CHECK_INT_EQ(seen_unknown, 4);
     CHECK(seen_generation == generation());
-    booka_invalidation_set_observer(NULL);
+    booka_invalidation_remove_observer(observe);
     booka_invalidation_apply_payload("1400 list");
     CHECK_INT_EQ(seen, 7);
 }

@@ -44,3 +44,28 @@ bench_latency() {
     # shellcheck disable=SC2046
     bench_row "$BENCH_SCENARIO.pct.tsv" "$case" "$side" $(bench_percentiles "$column" "$divisor" "$@")
 }
+
+# bench_production_conf PORT THREADS LOG MEDIA: the repo's own h2o.conf (run from the repo root) as `./dev run` uses it,
+# moved to PORT and THREADS, without its TLS listener (h2load speaks h2c), its relative paths made absolute (the copy lives
+# elsewhere); LOG is a file for the access log (its format unchanged) or empty for none; MEDIA the avatar media-root.
+# Postgres and Redis come from DATABASE_URL and REDIS_URL, as for the real server. Fails when h2o.conf no longer has the
+# shape this rewrite expects (bench/cache/run.sh keeps its own copy, which also sets the list's cache-ttl).
+bench_production_conf() {
+    awk -v port="$1" -v threads="$2" -v logfile="$3" -v media="$4" -v root="$PWD" '
+        /^listen:/ { listen++ }
+        listen == 2 && /^[a-z]/ && !/^listen:/ { listen = 3 }   # the second (TLS) listener ends at the next top-level key
+        listen == 2 { next }
+        /^access-log:/ { in_log = 1; if (logfile == "") next; print; next }
+        in_log && /^[a-z]/ { in_log = 0 }
+        in_log && logfile == "" { next }
+        in_log && /^  path:/ { print "  path: " logfile; logs++; next }
+        /^  port: 8080$/ { print "  port: " port; ports++; next }
+        /^          media-root: \.state\/media$/ { print "          media-root: " media; medias++; next }
+        { sub(/handler-file: mruby\//, "handler-file: " root "/mruby/"); sub(/file\.dir: web$/, "file.dir: " root "/web"); print }
+        END {
+            print "num-threads: " threads
+            if (ports != 1 || medias != 1 || (logfile != "" && logs != 1)) {
+                print "bench_production_conf: h2o.conf no longer has the expected shape" > "/dev/stderr"; exit 1
+            }
+        }' h2o.conf
+}

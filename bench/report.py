@@ -25,7 +25,9 @@ SCENARIOS = [
     ("avatar", "Avatar proxy",
      "Avatars through the server, cold (decode, crop, Lanczos-3, encode) and warm (cached variant), as medians of "
      "curl's time per request, against `vipsthumbnail` on the same sources, sizes and qualities (per image, start-up "
-     "excluded); both single-threaded (`bench/avatar/run.sh`)."),
+     "excluded); both single-threaded. Then HITs over h2c with the repo's h2o.conf, at the versioned URL the list emits "
+     "and at a 64 px variant, against Debian's stock `h2o` serving the very same bytes as a static file, same threads, "
+     "connections and streams; best of alternating rounds (`bench/avatar/run.sh`)."),
     ("image", "Image library alone",
      "`booka-thumb` (plugin/image as a command) against `vipsthumbnail`, one process per image: CPU time and peak RSS, "
      "medians of several runs (`bench/image/run.sh`)."),

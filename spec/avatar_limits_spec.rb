@@ -171,6 +171,14 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
       expect(get(srv.url("#{avatar_path}/1?w=1024&dpr=4&fmt=jpeg&q=77"))['etag'])
         .to eq(get(srv.url("#{avatar_path}/1?w=512&fmt=jpeg&q=77"))['etag'])
       expect(stats(srv)['avatar-decodes']).to eq(2) # 256 and 512: four spellings, two variants
+      # a request whose v is known to be current skips its lookup (avatar/known.c): it snaps the same way
+      versioned = "#{avatar_path}/1?w=300&fmt=jpeg&q=77&v=#{@tokens[1]}"
+      Booka.wait_for(timeout: 10) do # until a lookup made with the LISTEN connection up confirmed the version
+        get(srv.url(versioned)) && stats(srv)['avatar-lookups-skipped'].positive?
+      end
+      known = get(srv.url(versioned))
+      expect([known.status, known['etag'], known.body]).to eq([200, exact['etag'], exact.body])
+      expect(stats(srv)['avatar-decodes']).to eq(2)
     end
 
     it 'refuses bad lists at their line: out of range, twice, over max-side, not what the list links to, modes' do

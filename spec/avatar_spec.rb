@@ -725,6 +725,125 @@ describe 'GET /api/v1/img/avatar/{id}' do
     end
   end
 
+  describe 'versioned URLs: a HIT whose v is the current version asks the database nothing' do
+    before(:all) do
+      @versioned = {
+        60 => '/static/profile_pics/landscape.jpg', 61 => '/static/profile_pics/landscape.jpg',
+        62 => '/static/profile_pics/portrait.jpg', 63 => '/static/profile_pics/portrait.jpg',
+        64 => '/static/profile_pics/landscape.jpg', 65 => '/static/profile_pics/portrait.jpg'
+      }
+      Booka::Database.insert_providers(@db, @versioned)
+      Booka::Database.psql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements', url: @db)
+    end
+
+    def versioned(id, query = 'w=64&fmt=jpeg', **opts)
+      avatar("#{id}?#{query}&v=#{fx.token(@versioned[id])}", **opts)
+    end
+
+    # lookups: how often this database ran the avatar's version lookup or its URL read (pg_stat_statements)
+    def lookups
+      Booka::Database.psql(<<~SQL, url: @db).to_i
+        SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = 'booka_avatar_spec' AND s.query ILIKE '%d.picture_version%' AND s.query NOT ILIKE '%pg_stat_statements%'
+      SQL
+    end
+
+    # warm: the variant cached and its version confirmed by a lookup, so the next request with v takes no lookup
+    def warm(id, query = 'w=64&fmt=jpeg')
+      skipped = stats['avatar-lookups-skipped']
+      Booka.wait_for(timeout: 10) do # until the instance's LISTEN connection is up (a lookup before it is not trusted)
+        versioned(id, query)['x-cache'] == 'HIT' && stats['avatar-lookups-skipped'] > skipped
+      end
+    end
+
+    it 'serves the HIT, and the 304 of its ETag, without a query: with the tables locked, and counted by pg_stat_statements' do
+      warm(60)
+      first = versioned(60)
+      Booka::Database.psql('SELECT pg_stat_statements_reset()', url: @db)
+      skipped = stats['avatar-lookups-skipped']
+      Booka::Database.with_exclusive_lock('service_provider_profiles, booka.providers', url: @db) do
+        started = Time.now
+        res = versioned(60)
+        expect(Time.now - started).to be < 1.0
+        expect([res.status, res['x-cache'], res.body]).to eq([200, 'HIT', first.body])
+        expect(res['cache-control']).to eq('public, max-age=31536000, s-maxage=31536000, immutable')
+        expect(res['etag']).to eq(first['etag'])
+        not_modified = versioned(60, headers: { 'If-None-Match' => first['etag'] })
+        expect([not_modified.status, not_modified['etag'], not_modified['x-cache']]).to eq([304, first['etag'], 'HIT'])
+        expect(versioned(60, 'w=64&fmt=jpeg', method: 'HEAD').status).to eq(200)
+        # the lock is real: the same variant without v looks its version up, and waits
+        expect(avatar('60?w=64&fmt=jpeg', timeout: 1).status).to eq(0)
+      end
+      expect(stats['avatar-lookups-skipped'] - skipped).to eq(3)
+      20.times { expect(versioned(60)['x-cache']).to eq('HIT') }
+      expect(lookups).to eq(1) # the request without v, once the lock went
+    end
+
+    it 'stops serving a changed picture under its old versioned URL within a second (the NOTIFY path)' do
+      warm(61)
+      old = versioned(61)
+      old_url = "61?w=64&fmt=jpeg&v=#{fx.token(@versioned[61])}"
+      Booka::Database.psql("UPDATE service_provider_profiles SET profile_picture_url = '#{@versioned[62]}' WHERE user_id = 61",
+                           url: @db)
+      started = Time.now
+      Booka.wait_for(timeout: 5) { avatar(old_url).body != old.body }
+      expect(Time.now - started).to be < 1.0
+      # the old URL now has a stale v: API.md's answer for it, the current picture, not immutable
+      stale = avatar(old_url)
+      current = avatar("61?w=64&fmt=jpeg&v=#{fx.token(@versioned[62])}")
+      expect(stale.status).to eq(200)
+      expect(stale.body).to eq(current.body)
+      expect(stale['etag']).to eq(current['etag'])
+      expect(stale['etag']).not_to eq(old['etag'])
+      expect(stale['cache-control']).to eq('public, max-age=3600, s-maxage=86400')
+      expect(current['cache-control']).to include('immutable')
+      expect(fx.identify(save(stale, 'changed'))[1, 2]).to eq([64, 64])
+    end
+
+    it 'stops serving a removed picture, or a removed provider, under its old versioned URL within a second' do
+      warm(63)
+      warm(64)
+      Booka::Database.psql('UPDATE service_provider_profiles SET profile_picture_url = NULL WHERE user_id = 63', url: @db)
+      Booka::Database.psql('DELETE FROM users WHERE id = 64', url: @db)
+      started = Time.now
+      Booka.wait_for(timeout: 5) { versioned(63).status == 404 && versioned(64).status == 404 }
+      expect(Time.now - started).to be < 1.0
+      expect_json_error(versioned(63), 404)
+      expect(versioned(64).json['detail']).to eq('provider not found')
+    end
+
+    it 'looks the version up for a stale or a missing v, as before' do
+      warm(65)
+      skipped = stats['avatar-lookups-skipped']
+      Booka::Database.psql('SELECT pg_stat_statements_reset()', url: @db)
+      missing = avatar('65?w=64&fmt=jpeg')
+      stale = avatar('65?w=64&fmt=jpeg&v=0123456789abcdef')
+      long = avatar("65?w=64&fmt=jpeg&v=#{fx.token(@versioned[65])}#{'0' * 40}")
+      [missing, stale, long].each do |res|
+        expect([res.status, res['x-cache']]).to eq([200, 'HIT'])
+        expect(res['cache-control']).to eq('public, max-age=3600, s-maxage=86400')
+      end
+      expect(lookups).to eq(3)
+      expect(stats['avatar-lookups-skipped']).to eq(skipped)
+    end
+
+    it 'trusts no version across a lost LISTEN connection: a write it could not hear of is served at once' do
+      warm(62)
+      old = versioned(62)
+      old_url = "62?w=64&fmt=jpeg&v=#{fx.token(@versioned[62])}"
+      # the instance's LISTEN session goes; the write lands while it reconnects (its notification reaches nobody here)
+      Booka::Database.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'booka_avatar_spec' " \
+                           "AND application_name = 'booka-origin-listen'", url: @db)
+      Booka::Database.psql("UPDATE service_provider_profiles SET profile_picture_url = '#{@versioned[60]}' WHERE user_id = 62",
+                           url: @db)
+      sleep 0.3 # the lost connection noticed: while it is down every request looks up; after its reconnect nothing is trusted
+      res = avatar(old_url)
+      expect(res.status).to eq(200)
+      expect(res.body).not_to eq(old.body)
+      expect(res['cache-control']).not_to include('immutable')
+    end
+  end
+
   describe 'protocols, methods, CORS' do
     it 'serves HTTP/1.1, h2c and h2 alike' do
       bodies = { h1: '1.1', h2c: '2', h2: '2' }.map do |proto, version|

@@ -4,16 +4,20 @@
 # (the variant cached in process), as medians of curl's time_total over distinct providers pointing at the same file;
 # vipsthumbnail's per-image time is the slope over a batch in one process (start-up excluded). Both sides
 # single-threaded: one worker thread on our side, VIPS_CONCURRENCY=1 on theirs. Prints ratios (vipsthumbnail / ours:
-# above 1, we are faster).
+# above 1, we are faster). Then HITs over HTTP/2 (h2c, h2load) with the repo's own h2o.conf, at the versioned URL the list
+# emits and at a small variant, next to Debian's stock h2o serving the very same bytes as a static file, same threads,
+# connections and streams, alternated, best of ROUNDS (target: at least 0.9).
 #
 # usage: bench/avatar/run.sh [BUILD_DIR]   (default build-avatar, a release build with booka-origin; needs ImageMagick,
 #        curl, psql and the local stack of scripts/stack.sh; installs libvips-tools when vipsthumbnail is missing)
+#   COUNT (cold requests per case, 15); the HIT comparison: REQUESTS (100000), CONNECTIONS (32), STREAMS (10), THREADS
+#   (server threads, 2), ROUNDS (3); h2load and h2o (Debian's) are needed for it, skipped without them
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh" avatar
-build=${1:-$root/build-avatar}
+build=$(cd "${1:-$root/build-avatar}" && pwd)
 bin=$build/booka-origin
 count=${COUNT:-15} # providers (cold requests) per case
 port=${BOOKA_BENCH_PORT:-18481}
@@ -70,7 +74,7 @@ cases=("512 jpeg 85" "512 webp 85" "256 webp 85" "256 jpeg 90")
 } | psql "$db" -X -q
 
 cat >"$work/h2o.conf" <<YAML
-user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
+user: root # booka-origin, like H2O, leaves root for nobody unless told otherwise
 listen: {port: $port, host: 127.0.0.1}
 num-threads: 1
 booka.postgres: {url: "$db", pool-size: 2}
@@ -163,3 +167,75 @@ if command -v h2load >/dev/null; then
     bench_result "photo4000.jpg 512px jpeg q85, h2load 8 connections" "warm throughput" req/s \
         "$(awk '/^finished in/ {print $4}' <<<"$out")" - - "absolute (one loop thread)"
 fi
+
+# ---- HITs against stock h2o: the production configuration (the list's LISTEN connection included, no Redis, no access
+# log), warmed at two versioned URLs; stock h2o serves each body as a file, same threads, connections and streams ----
+if ! command -v h2load >/dev/null || ! command -v h2o >/dev/null; then
+    echo "no h2load or h2o: the HIT comparison with stock h2o is skipped"
+    exit 0
+fi
+requests=${REQUESTS:-100000}
+conns=${CONNECTIONS:-32}
+streams=${STREAMS:-10}
+threads=${THREADS:-2}
+rounds=${ROUNDS:-3}
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=
+(cd "$root" && bench_production_conf "$port" "$threads" "" "$work/media") >"$work/production.conf"
+DATABASE_URL=$db env -u REDIS_URL "$bin" -c "$work/production.conf" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do # the LISTEN connection up: what a versioned HIT trusts (docs/AVATAR.md)
+    curl -s "http://127.0.0.1:$port/readyz" | grep -q '"invalidation": "up"' && break
+    sleep 0.1
+done
+stock_port=$((port + 1))
+mkdir -p "$work/www"
+chmod 755 "$work" "$work/www"
+cat >"$work/stock.conf" <<YAML
+user: nobody
+listen: {port: $stock_port, host: 127.0.0.1}
+num-threads: $threads
+hosts:
+  default:
+    paths:
+      /: {file.dir: $work/www}
+YAML
+h2o -c "$work/stock.conf" >"$work/h2o.log" 2>&1 &
+stock_pid=$!
+trap 'kill "$stock_pid" 2>/dev/null; cleanup' EXIT
+token=$(psql "$db" -X -At -c "SELECT picture_version FROM booka.providers WHERE user_id = 1")
+
+rate() { # h2load's requests per second for URL $1
+    h2load -n "$requests" -c "$conns" -m "$streams" -t 1 "$1" 2>/dev/null | awk '/^finished in/ {print $4}'
+}
+
+# hit_case NAME QUERY: warms provider 1's variant at QUERY, copies its bytes for stock h2o, and compares the rates
+hit_case() {
+    local name=$1 url="http://127.0.0.1:$port/api/v1/img/avatar/1?$2" best_booka=0 best_stock=0 b s file
+    file=$(echo "$name" | tr -c 'a-z0-9\n' '-').jpg
+    curl -s -o /dev/null "$url"
+    [ "$(curl -s -o "$work/www/$file" -w '%{http_code} %header{x-cache}' "$url")" = "200 HIT" ] ||
+        { echo "$name: the variant is not served as a HIT" >&2; exit 1; }
+    chmod 644 "$work/www/$file"
+    for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$stock_port/$file" && break; sleep 0.1; done
+    cmp -s "$work/www/$file" <(curl -s "http://127.0.0.1:$stock_port/$file") || { echo "stock h2o does not serve the same bytes" >&2; exit 1; }
+    for round in $(seq "$rounds"); do
+        b=$(rate "$url")
+        s=$(rate "http://127.0.0.1:$stock_port/$file")
+        echo "$name, round $round: booka-origin HIT $b req/s, stock h2o static $s req/s"
+        if awk -v a="$best_booka" -v b="$b" 'BEGIN {exit !(b > a)}'; then best_booka=$b; fi
+        if awk -v a="$best_stock" -v b="$s" 'BEGIN {exit !(b > a)}'; then best_stock=$s; fi
+    done
+    ratio=$(awk -v b="$best_booka" -v s="$best_stock" 'BEGIN {printf "%.3f", b / s}')
+    printf '%s (%d bytes): booka-origin %.0f req/s, stock h2o %.0f req/s, ratio %s (target >= 0.9)\n' "$name" \
+        "$(stat -c %s "$work/www/$file")" "$best_booka" "$best_stock" "$ratio"
+    bench_result "$name, h2c ${conns}x$streams" "HIT throughput" req/s "$best_booka" "$best_stock" "$ratio" \
+        "booka-origin / stock h2o static file, same bytes (higher is better; target >= 0.9)"
+}
+
+echo
+echo "avatar HITs vs stock h2o: the repo's h2o.conf (no access log), $requests requests, $conns connections x $streams streams," \
+    "$threads server threads, best of $rounds"
+hit_case "avatar HIT, the list's URL (512 px)" "w=256&dpr=2&q=90&v=$token"
+hit_case "avatar HIT, 64 px" "w=64&q=85&fmt=jpeg&v=$token"

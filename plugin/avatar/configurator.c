@@ -465,6 +465,9 @@ static const struct {
     {"avatar-fetch-failure-hits", "booka_avatar_fetch_failure_hits_total",
      "Avatar misses answered from the memory of a source that failed within fetch-failure-ttl, without fetching.",
      &avatar_stat_fetch_failure_hits},
+    {"avatar-lookups-skipped", "booka_avatar_lookups_skipped_total",
+     "Avatar requests whose v was known to be the current version: served without looking the version up.",
+     &avatar_stat_lookups_skipped},
 };
 
 /* on_status: the `avatar` block of the status handler's JSON (a fragment starting with a comma, as libh2o expects). */

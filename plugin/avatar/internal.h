@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include "h2o.h"
 #include "cache/store.h"
+#include "cache/invalidate.h"
 #include "cache/tiered.h"
 #include "http/etag.h"
 #include "http/json.h"
@@ -116,6 +117,33 @@ int avatar_accept_names_webp(const char *value, size_t len);
  * AVATAR_TOKEN_MAX bytes) and the output parameters. */
 void avatar_variant_init(avatar_variant_t *variant, int64_t provider_id, const char *token, size_t token_len, uint32_t side,
                          booka_image_output_format_t format, int quality);
+
+/* ---- versions a request may trust without a lookup (known.c) ---- */
+
+#define AVATAR_KNOWN_TOKEN_MAX 32 /* longer tokens are never remembered (the schema's are 16 hex digits) */
+
+/* avatar_known_stamp: what a lookup about to be sent records, to remember its answer with: 0 when that answer may not be
+ * trusted later (the LISTEN connection is down, or a read replica has not replayed the newest notified write yet). */
+uint64_t avatar_known_stamp(void);
+
+/* avatar_known_now: the counter stamps are read from, whatever the state of invalidation (for tests). */
+uint64_t avatar_known_now(void);
+
+/* avatar_known_remember: the lookup stamped `stamp` found `token` as the provider's current version (stamp 0 or a token
+ * too long to keep: forgets the provider instead). avatar_known_forget: the provider has no version to trust. */
+void avatar_known_remember(int64_t provider_id, const char *token, size_t token_len, uint64_t stamp);
+void avatar_known_forget(int64_t provider_id);
+
+/* avatar_known_is_current: whether `token` is the provider's version as a lookup confirmed it with no notification about
+ * the provider (or every avatar) since. The caller also checks that invalidation is listening (a reconnect counts as a
+ * change of everything). Any thread. */
+int avatar_known_is_current(int64_t provider_id, const char *token, size_t token_len);
+
+/* avatar_known_observe: the invalidation observer (booka_invalidation_observer): `avatar-<id>` tags mark their provider,
+ * `avatar` (or NULL: unknown) every one. */
+void avatar_known_observe(const booka_invalidation_change_t *change);
+
+extern _Atomic uint64_t avatar_stat_lookups_skipped; /* requests whose `v` was known to be current: no lookup (handler.c) */
 
 /* ---- the worker pool (pool.c) ---- */
 

@@ -23,7 +23,7 @@
  * (plugin/cache/README.md).
  *
  * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go
- * to the observer (the edge purger), not into the generation. */
+ * to the observers (the edge purger, the avatars' known versions), not into the generation. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,19 +82,39 @@ static int sequence_number(const char *text, uint64_t *n)
     return 1;
 }
 
-static booka_invalidation_observer observer;
+#define MAX_OBSERVERS 4
 
-void booka_invalidation_set_observer(booka_invalidation_observer fn)
+static booka_invalidation_observer observers[MAX_OBSERVERS];
+static size_t num_observers;
+
+void booka_invalidation_add_observer(booka_invalidation_observer fn)
 {
-    observer = fn;
+    for (size_t i = 0; i != num_observers; ++i)
+        if (observers[i] == fn)
+            return;
+    if (num_observers == MAX_OBSERVERS)
+        h2o_fatal("too many invalidation observers");
+    observers[num_observers++] = fn;
 }
 
-/* changed: the generation moved to `change->generation` (stored before): the change is counted, then the observer told. */
+void booka_invalidation_remove_observer(booka_invalidation_observer fn)
+{
+    for (size_t i = 0; i != num_observers; ++i) {
+        if (observers[i] == fn) {
+            memmove(observers + i, observers + i + 1, (num_observers - i - 1) * sizeof(observers[0]));
+            --num_observers;
+            return;
+        }
+    }
+}
+
+/* changed: the generation moved to `change->generation` (stored before): the change is counted, then every observer
+ * told, in the order added. */
 static void changed(booka_invalidation_change_t *change)
 {
     change->serial = atomic_fetch_add(&booka_cache_changes, 1) + 1;
-    if (observer != NULL)
-        observer(change);
+    for (size_t i = 0; i != num_observers; ++i)
+        observers[i](change);
 }
 
 void booka_invalidation_apply_payload(const char *payload)
@@ -105,7 +125,7 @@ void booka_invalidation_apply_payload(const char *payload)
     int known = digits < sizeof(number);
 
     /* "<number>" or "<number> <tag> <tag>..." (schema migration 005): the number follows the rule above, the tags are the
-     * observer's (the edge purger) */
+     * observers' (the edge purger, the avatars' known versions) */
     if (known) {
         memcpy(number, payload, digits);
         number[digits] = '\0';
@@ -131,7 +151,7 @@ void booka_invalidation_apply_setup(const char *sequence_value, const char *snap
 
     atomic_store(&booka_cache_generation, n);
     /* what changed while nobody listened is unknown: after a reconnect, writes this process missed; at the first set-up,
-     * writes made while no instance listened (the observer, the edge purger, asks Redis what was purged already) */
+     * writes made while no instance listened (the edge purger asks Redis what was purged already) */
     changed(&(booka_invalidation_change_t){
         .generation = n, .sequence = sequence, .has_sequence = has_sequence, .first = !set_up_before});
     set_up_before = 1;

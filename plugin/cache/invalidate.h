@@ -57,9 +57,11 @@ typedef struct booka_invalidation_change {
  * not block: copy what it needs and return. */
 typedef void (*booka_invalidation_observer)(const booka_invalidation_change_t *change);
 
-/* booka_invalidation_set_observer: installs the one observer (the edge purger, plugin/edge), while the configuration is
- * applied; NULL removes it. */
-void booka_invalidation_set_observer(booka_invalidation_observer observer);
+/* booka_invalidation_add_observer: adds an observer (the edge purger, plugin/edge; the avatars' known versions,
+ * plugin/avatar), while the configuration is applied; each is told in the order added, once however often it is added.
+ * booka_invalidation_remove_observer: takes it out again. */
+void booka_invalidation_add_observer(booka_invalidation_observer observer);
+void booka_invalidation_remove_observer(booka_invalidation_observer observer);
 
 /* booka_invalidation_visible_through: the serial of the last change whose generation (or a later one) cache keys carry
  * now, so that whatever is filled from now on has it: every change without a read replica; with one, those the replica

@@ -423,6 +423,18 @@ booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t
     return answered ? NULL : l; /* unanswered, the request's reference keeps it */
 }
 
+booka_cache_value_t *booka_cache_get_fresh(booka_cache_store_t *store, h2o_iovec_t key)
+{
+    booka_cache_value_t *v = booka_cache_store_get(store, key.base, key.len);
+
+    if (v != NULL && booka_cache_now() < v->fresh_until) {
+        atomic_fetch_add(&booka_cache_stats.hits, 1);
+        return v;
+    }
+    booka_cache_value_release(v);
+    return NULL;
+}
+
 /* booka_cache_abandon: what is outstanding for the request alone (LOOKING_UP's command, FOLLOWING's waiter) is
  * cancelled; a leader keeps going (LOCKING, CHECKING, POLLING, FILLING) so that its followers and the caches still get
  * the value, and so does a fill already running. */

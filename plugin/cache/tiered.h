@@ -55,6 +55,11 @@ booka_cache_lookup_t *booka_cache_lookup(h2o_context_t *ctx, booka_cache_store_t
                                          h2o_iovec_t key, booka_cache_fill_fn fill, void *fill_arg, void (*fill_arg_free)(void *),
                                          booka_cache_done_cb cb, void *data, h2o_iovec_t request_id);
 
+/* booka_cache_get_fresh: the in-process value under `key` while it is fresh (counted as a hit; the caller releases it),
+ * else NULL: what booka_cache_lookup answers at once, for a caller whose fill_arg costs something to build. After NULL,
+ * booka_cache_lookup takes it from there (it looks the store up again: a stale value is its to serve and refresh). */
+booka_cache_value_t *booka_cache_get_fresh(booka_cache_store_t *store, h2o_iovec_t key);
+
 /* booka_cache_abandon: the request went away; `cb` will not run. A fill under way still completes and is stored. */
 void booka_cache_abandon(booka_cache_lookup_t *lookup);
 

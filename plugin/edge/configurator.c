@@ -342,7 +342,7 @@ static int on_config_edge(h2o_configurator_command_t *cmd, h2o_configurator_cont
             headers |= edge_settings.targets.entries[i].kind == EDGE_VARNISH ? EDGE_HEADER_XKEY : EDGE_HEADER_CACHE_TAG;
     edge_settings.headers = headers;
     if (edge_settings.targets.size != 0)
-        booka_invalidation_set_observer(edge_purge_observe);
+        booka_invalidation_add_observer(edge_purge_observe);
     return 0;
 }
 

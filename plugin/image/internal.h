@@ -54,6 +54,7 @@ void booka_image_plan_crop(uint32_t width, uint32_t height, uint8_t orientation,
                            uint32_t *crop_side);
 booka_image_error_t booka_image_apply_orientation(booka_image_pixels_t *pixels, uint8_t orientation);
 uint32_t booka_image_shrink_factor(uint32_t crop_side, uint32_t side, uint32_t max_factor);
+uint32_t booka_image_scaled_length(uint32_t length, uint32_t crop_side, uint32_t side);
 
 /* exif.c */
 uint8_t booka_image_exif_orientation(const uint8_t *tiff, size_t len);

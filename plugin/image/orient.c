@@ -82,3 +82,16 @@ uint32_t booka_image_shrink_factor(uint32_t crop_side, uint32_t side, uint32_t m
         factor = 1;
     return factor > max_factor ? max_factor : (uint32_t)factor;
 }
+
+/* booka_image_scaled_length: what `length` source pixels become when a decoder that scales to any size (libwebp) reduces a
+ * crop of crop_side pixels to the smallest size that still leaves >= 2 * side: ceil(length * 2 * side / crop_side), so the
+ * crop itself lands on >= 2 * side pixels; `length` unchanged when 2 * side is not below crop_side (or side is 0). The
+ * Lanczos pass then always has a reduction of about 2:1 left, whatever the source size, as after a DCT-scaled JPEG decode. */
+uint32_t booka_image_scaled_length(uint32_t length, uint32_t crop_side, uint32_t side)
+{
+    uint64_t target = 2 * (uint64_t)side;
+
+    if (side == 0 || target >= crop_side)
+        return length;
+    return (uint32_t)(((uint64_t)length * target + crop_side - 1) / crop_side);
+}

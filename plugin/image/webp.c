@@ -70,21 +70,25 @@ Exit:
 }
 
 /* set_crop_and_scale: asks libwebp for the plan's crop only, widened to even left/top edges (libwebp rounds them down for
- * its 4:2:0 chroma), shrunk by the largest integer factor that keeps >= 2x the output side. Returns, in *window, where the
- * plan's crop lies in what libwebp will output. */
-static void set_crop_and_scale(WebPDecoderOptions *options, const booka_image_plan_t *plan, booka_image_window_t *window)
+ * its 4:2:0 chroma), and, when `scale`, scaled while decoding to the smallest size that keeps >= 2x the output side across
+ * the crop (libwebp scales to any size, not only by integer factors). Returns, in *window, where the plan's crop lies in
+ * what libwebp will output. */
+static void set_crop_and_scale(WebPDecoderOptions *options, const booka_image_plan_t *plan, int scale, booka_image_window_t *window)
 {
     uint32_t left = plan->crop_x & ~1u, top = plan->crop_y & ~1u;
     uint32_t width = plan->crop_x + plan->crop_side - left, height = plan->crop_y + plan->crop_side - top;
-    uint32_t shrink = plan->shrink_on_load ? booka_image_shrink_factor(plan->crop_side, plan->side, UINT32_MAX) : 1;
-    uint32_t out_width = (width + shrink - 1) / shrink, out_height = (height + shrink - 1) / shrink;
+    uint32_t out_width = width, out_height = height;
 
+    if (scale) {
+        out_width = booka_image_scaled_length(width, plan->crop_side, plan->side);
+        out_height = booka_image_scaled_length(height, plan->crop_side, plan->side);
+    }
     options->use_cropping = 1;
     options->crop_left = (int)left;
     options->crop_top = (int)top;
     options->crop_width = (int)width;
     options->crop_height = (int)height;
-    if (shrink > 1) {
+    if (out_width != width || out_height != height) {
         options->use_scaling = 1;
         options->scaled_width = (int)out_width;
         options->scaled_height = (int)out_height;
@@ -96,7 +100,10 @@ static void set_crop_and_scale(WebPDecoderOptions *options, const booka_image_pl
 
 /* booka_image_decode_webp: decodes a still WebP (lossy or lossless, with or without alpha) cropped and shrunk by libwebp
  * (its scaler averages areas, so it is a fair first reduction), or an animation's first frame, and resamples the crop to
- * plan->side. Fails with TRUNCATED, CORRUPT, UNSUPPORTED or NO_MEMORY; *out is then empty and nothing leaks. */
+ * plan->side. A lossy bitstream with alpha is not shrunk by libwebp: its scaler averages the colour of such a picture without
+ * weighing it by alpha, so colour kept under transparent pixels would bleed into the edges (it does weigh it for lossless
+ * bitstreams); our resampler does, at the cost of a full-size decode of these rare sources. Fails with TRUNCATED, CORRUPT,
+ * UNSUPPORTED or NO_MEMORY; *out is then empty and nothing leaks. */
 booka_image_error_t booka_image_decode_webp(const uint8_t *src, size_t len, const booka_image_plan_t *plan,
                                             booka_image_pixels_t *out)
 {
@@ -109,7 +116,10 @@ booka_image_error_t booka_image_decode_webp(const uint8_t *src, size_t len, cons
         return decode_first_frame(src, len, plan, out);
     if (!WebPInitDecoderConfig(&config))
         return BOOKA_IMAGE_ERROR_UNSUPPORTED;
-    set_crop_and_scale(&config.options, plan, &window);
+    if ((err = error_from_vp8_status(WebPGetFeatures(src, len, &config.input))) != BOOKA_IMAGE_OK)
+        return err;
+    set_crop_and_scale(&config.options, plan, plan->shrink_on_load && (!config.input.has_alpha || config.input.format == 2),
+                       &window);
     uint8_t channels = plan->info->has_alpha ? 4 : 3;
     config.output.colorspace = channels == 4 ? MODE_RGBA : MODE_RGB;
     if ((err = error_from_vp8_status(WebPDecode(src, len, &config))) != BOOKA_IMAGE_OK)

@@ -183,6 +183,52 @@ static void test_variant(void)
     CHECK(strcmp(a.etag, b.etag) != 0);
     avatar_variant_init(&b, 7, "0123456789abcdef", 16, 256, BOOKA_IMAGE_OUTPUT_WEBP, 90);
     CHECK(strcmp(a.etag, b.etag) == 0 && strcmp(a.key, b.key) == 0);
+    /* the very ETag of before (shared by every instance and in Redis): SHA-256 of "avatar/1|<token>|<side>|<fmt>|<q>" */
+    CHECK_STR_EQ(a.etag, "\"6f7c64703cfc130405381dc9bff4dc51\"");
+}
+
+/* test_variant_bytes: the key and the ETag's material are the bytes printf formats, at the ends of every range. */
+static void test_variant_bytes(void)
+{
+    static const struct {
+        int64_t id;
+        const char *token;
+        uint32_t side;
+        booka_image_output_format_t format;
+        int quality;
+    } cases[] = {
+        {0, "a", 1, BOOKA_IMAGE_OUTPUT_JPEG, 1},
+        {9, "0123456789abcdef", 10, BOOKA_IMAGE_OUTPUT_WEBP, 10},
+        {INT64_MAX, "0123456789012345678901234567890123456789012345678901234567890123", UINT32_MAX, BOOKA_IMAGE_OUTPUT_JPEG, 100},
+        {1000000, "x y:z|w", 2048, BOOKA_IMAGE_OUTPUT_WEBP, 85},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        avatar_variant_t v;
+        char key[200], material[200], etag[BOOKA_ETAG_MAX];
+        const char *fmt = cases[i].format == BOOKA_IMAGE_OUTPUT_WEBP ? "webp" : "jpeg";
+        avatar_variant_init(&v, cases[i].id, cases[i].token, strlen(cases[i].token), cases[i].side, cases[i].format,
+                            cases[i].quality);
+        snprintf(key, sizeof(key), "avatar:1:%lld:%s:%u:%s:%d", (long long)cases[i].id, cases[i].token, cases[i].side, fmt,
+                 cases[i].quality);
+        CHECK_STR_EQ(v.key, key);
+        CHECK_INT_EQ(v.key_len, strlen(key));
+        int n = snprintf(material, sizeof(material), "avatar/1|%s|%u|%s|%d", cases[i].token, cases[i].side, fmt, cases[i].quality);
+        booka_etag_of_body(material, (size_t)n, 0, etag);
+        CHECK_STR_EQ(v.etag, etag);
+    }
+    /* the thread's memo of ETags: many variants, each asked twice, in an order that makes their slots collide */
+    int wrong = 0;
+    for (int round = 0; round != 2; ++round) {
+        for (uint32_t side = 16; side != 416; ++side) {
+            avatar_variant_t v;
+            char material[200], etag[BOOKA_ETAG_MAX];
+            avatar_variant_init(&v, 5, "0123456789abcdef", 16, side, BOOKA_IMAGE_OUTPUT_JPEG, 85);
+            int n = snprintf(material, sizeof(material), "avatar/1|0123456789abcdef|%u|jpeg|85", side);
+            booka_etag_of_body(material, (size_t)n, 0, etag);
+            wrong += strcmp(v.etag, etag) != 0 || v.etag_len != strlen(etag);
+        }
+    }
+    CHECK_INT_EQ(wrong, 0);
 }
 
 /* side_of: avatar_params_side for a query under conf; the side, or 0 with the 422 detail in *errors_out. */
@@ -389,5 +435,6 @@ int main(void)
     test_signing_text_and_signature();
     test_signature_check();
     test_list_urls_verify();
+    test_variant_bytes();
     return unit_report("avatar_request");
 }

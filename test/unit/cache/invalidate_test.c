@@ -135,7 +135,7 @@ static void test_tags(void)
 {
     uint64_t serial = atomic_load(&booka_cache_changes);
 
-    booka_invalidation_set_observer(observe);
+    booka_invalidation_add_observer(observe);
     booka_invalidation_apply_payload("1200 list-all list-cat-dj avatar-7");
     CHECK_INT_EQ(generation(), 1200);
     CHECK_INT_EQ(seen, 1);
@@ -166,7 +166,7 @@ static void test_tags(void)
     CHECK(seen_generation == generation());
     CHECK(seen_has_sequence && seen_sequence == 1301 && !seen_first);
     CHECK(seen_serial == serial + 7);
-    booka_invalidation_set_observer(NULL);
+    booka_invalidation_remove_observer(observe);
     booka_invalidation_apply_payload("1400 list");
     CHECK_INT_EQ(seen, 7);
     CHECK(atomic_load(&booka_cache_changes) == serial + 8);
@@ -176,16 +176,48 @@ static void test_tags(void)
  * was written while no instance listened), with the sequence value it read. Runs before any other set-up. */
 static void test_first_setup(void)
 {
-    booka_invalidation_set_observer(observe);
+    booka_invalidation_add_observer(observe);
     booka_invalidation_apply_setup("41", "10:10:");
     CHECK_INT_EQ(seen, 1);
     CHECK_INT_EQ(seen_unknown, 1);
     CHECK(seen_first && seen_has_sequence && seen_sequence == 41);
     booka_invalidation_apply_setup("41", "10:10:");
     CHECK(!seen_first);
-    booka_invalidation_set_observer(NULL);
+    booka_invalidation_remove_observer(observe);
     seen = seen_unknown = 0;
     atomic_store(&booka_cache_generation, 0); /* test_numbers starts from the start */
+}
+
+static char order[8];
+static size_t order_len;
+
+static void first_observer(const booka_invalidation_change_t *change)
+{
+    (void)change;
+    order[order_len++] = 'a';
+}
+
+static void second_observer(const booka_invalidation_change_t *change)
+{
+    (void)change;
+    order[order_len++] = 'b';
+}
+
+/* test_observers: the edge purger and the avatars' known versions both hear every change, in the order added; adding
+ * one twice tells it once; a removed one hears nothing more. */
+static void test_observers(void)
+{
+    booka_invalidation_add_observer(first_observer);
+    booka_invalidation_add_observer(second_observer);
+    booka_invalidation_add_observer(first_observer);
+    booka_invalidation_apply_payload("1500 avatar-3");
+    CHECK(order_len == 2 && memcmp(order, "ab", 2) == 0);
+    booka_invalidation_remove_observer(first_observer);
+    booka_invalidation_apply_payload("1501");
+    CHECK(order_len == 3 && order[2] == 'b');
+    booka_invalidation_remove_observer(second_observer);
+    booka_invalidation_apply_payload("1502");
+    CHECK(order_len == 3);
 }
 
 int main(void)
@@ -196,6 +228,7 @@ int main(void)
     test_setup();
     test_setup_during_write();
     test_tags();
+    test_observers();
     CHECK(!booka_invalidation_is_listening());
     return unit_report("invalidate");
 }

@@ -297,6 +297,35 @@ static void test_untrusted_values_from_redis(void)
     CHECK(!round_trips("W/\"a\"", "application/json", 200, 3, 2));
 }
 
+/* test_get_fresh: the in-process answer alone: a fresh value (a hit), never a stale one (left for the lookup to serve
+ * and refresh), nothing for a missing key. */
+static void test_get_fresh(void)
+{
+    booka_cache_store_t *s = booka_cache_store_create(1 << 20);
+    uint64_t now = booka_cache_now(), hits = atomic_load(&booka_cache_stats.hits);
+    booka_cache_value_t *fresh =
+        booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("fresh")), h2o_iovec_init(H2O_STRLIT("\"f\"")),
+                              h2o_iovec_init(H2O_STRLIT("text/plain")), 200, now, now + 60000, now + 60000);
+    booka_cache_value_t *stale =
+        booka_cache_value_new(h2o_iovec_init(H2O_STRLIT("stale")), h2o_iovec_init(H2O_STRLIT("\"s\"")),
+                              h2o_iovec_init(H2O_STRLIT("text/plain")), 200, now - 2, now - 1, now + 60000);
+    booka_cache_store_put(s, H2O_STRLIT("f"), fresh);
+    booka_cache_store_put(s, H2O_STRLIT("s"), stale);
+    booka_cache_value_t *v = booka_cache_get_fresh(s, h2o_iovec_init(H2O_STRLIT("f")));
+    CHECK(v == fresh);
+    CHECK_INT_EQ(atomic_load(&booka_cache_stats.hits) - hits, 1);
+    booka_cache_value_release(v);
+    CHECK(booka_cache_get_fresh(s, h2o_iovec_init(H2O_STRLIT("s"))) == NULL);
+    CHECK(booka_cache_get_fresh(s, h2o_iovec_init(H2O_STRLIT("none"))) == NULL);
+    CHECK_INT_EQ(atomic_load(&booka_cache_stats.hits) - hits, 1);
+    v = booka_cache_store_get(s, H2O_STRLIT("s")); /* still there for the lookup */
+    CHECK(v == stale);
+    booka_cache_value_release(v);
+    booka_cache_value_release(fresh);
+    booka_cache_value_release(stale);
+    booka_cache_store_destroy(s);
+}
+
 int main(void)
 {
     h2o_config_init(&globalconf);
@@ -309,5 +338,6 @@ int main(void)
     test_fill_out_of_memory();
     test_serialization();
     test_untrusted_values_from_redis();
+    test_get_fresh();
     return unit_report("cache_tiered");
 }

@@ -226,6 +226,59 @@ static void test_shrink_on_load_geometry(void)
     }
 }
 
+/* A WebP is scaled while decoding whenever its crop exceeds twice the side, not only by integer factors: a 1200 px crop to
+ * 500 px is decoded at 1000 px (before, 1200 / 1000 gave factor 1: a full decode), so it is not the full decode's picture,
+ * yet close to it. */
+static void test_webp_scales_by_any_ratio(void)
+{
+    booka_image_pixels_t shrunk = {0}, full = {0};
+    CHECK(fixture_sh("convert -size 1600x1200 -seed 3 plasma:fractal -blur 0x1 -quality 92 ratio.webp"));
+    CHECK_INT_EQ(render_file("ratio.webp", 500, 0, &shrunk), BOOKA_IMAGE_OK);
+    CHECK_INT_EQ(render_file("ratio.webp", 500, 1, &full), BOOKA_IMAGE_OK);
+    if (shrunk.data != NULL && full.data != NULL) {
+        double psnr = pixels_psnr(&shrunk, &full);
+        printf("ratio.webp 1200 px crop to 500 px: scaled decode vs full decode PSNR %.1f dB\n", psnr);
+        CHECK(psnr < 99); /* 99: identical, i.e. not scaled */
+        CHECK(psnr >= 40);
+    }
+    booka_image_pixels_dispose(&shrunk);
+    booka_image_pixels_dispose(&full);
+}
+
+/* Colour hidden under transparent pixels must not leak into the picture: a lime disc whose transparent surroundings keep
+ * their red (webp:exact) is, at 100 px, what the full decode and our alpha-weighted Lanczos make of it. libwebp's scaler
+ * weighs colour by alpha for lossless bitstreams only: a lossy one with alpha scaled by it showed up to 33/255 of red in
+ * the disc's opaque edge pixels. */
+static void test_webp_hidden_colour_stays_hidden(void)
+{
+    static const char *names[] = {"hidden_lossy.webp", "hidden_lossless.webp"};
+    CHECK(fixture_sh("convert -size 1200x1000 xc:red -fill lime -draw 'circle 600,500 600,100' '(' -size 1200x1000 xc:black "
+                     "-fill white -draw 'circle 600,500 600,100' ')' -alpha off -compose CopyOpacity -composite "
+                     "-define webp:exact=true -quality 95 hidden_lossy.webp"));
+    CHECK(fixture_sh("convert hidden_lossy.webp -define webp:exact=true -define webp:lossless=true hidden_lossless.webp"));
+    for (int i = 0; i < 2; ++i) {
+        booka_image_pixels_t shrunk = {0}, full = {0};
+        int worst = 0;
+        CHECK_INT_EQ(render_file(names[i], 100, 0, &shrunk), BOOKA_IMAGE_OK);
+        CHECK_INT_EQ(render_file(names[i], 100, 1, &full), BOOKA_IMAGE_OK);
+        if (shrunk.data == NULL || full.data == NULL || shrunk.channels != 4 || full.channels != 4) {
+            CHECK(!"rendered with alpha");
+        } else {
+            for (uint32_t y = 0; y < 100; ++y)
+                for (uint32_t x = 0; x < 100; ++x)
+                    if (pixel(&full, x, y)[3] >= 128)
+                        for (int c = 0; c < 3; ++c) {
+                            int d = abs((int)pixel(&shrunk, x, y)[c] - pixel(&full, x, y)[c]);
+                            worst = d > worst ? d : worst;
+                        }
+            printf("%s to 100 px: largest colour difference from the full decode where opaque: %d\n", names[i], worst);
+            CHECK(worst <= 8);
+        }
+        booka_image_pixels_dispose(&shrunk);
+        booka_image_pixels_dispose(&full);
+    }
+}
+
 int main(void)
 {
     if (!fixture_sh(
@@ -238,5 +291,7 @@ int main(void)
         test_decode_case(&cases[i]);
     test_animated_webp_first_frame();
     test_shrink_on_load_geometry();
+    test_webp_scales_by_any_ratio();
+    test_webp_hidden_colour_stays_hidden();
     return unit_report("image_decode");
 }

@@ -130,6 +130,23 @@ static void test_shrink_factor(void)
     CHECK_INT_EQ(booka_image_shrink_factor(100, 0, 8), 1);
 }
 
+/* test_scaled_length: the size a scaling decoder (libwebp) is asked for: the smallest that keeps >= 2x the side across the
+ * crop, rounded up, for the crop and for spans wider than it (the even-aligned crop libwebp gets). */
+static void test_scaled_length(void)
+{
+    CHECK_INT_EQ(booka_image_scaled_length(1500, 1500, 256), 512);
+    CHECK_INT_EQ(booka_image_scaled_length(1500, 1500, 512), 1024); /* 1.46:1, which no integer factor gives */
+    CHECK_INT_EQ(booka_image_scaled_length(1501, 1500, 512), 1025); /* ceil(1501 * 1024 / 1500) */
+    CHECK_INT_EQ(booka_image_scaled_length(1200, 1200, 100), 200);
+    CHECK_INT_EQ(booka_image_scaled_length(1200, 1200, 599), 1198);
+    CHECK_INT_EQ(booka_image_scaled_length(1200, 1200, 600), 1200); /* exactly 2x already: no scaling */
+    CHECK_INT_EQ(booka_image_scaled_length(1200, 1200, 1024), 1200);
+    CHECK_INT_EQ(booka_image_scaled_length(1200, 1200, 0), 1200);
+    CHECK_INT_EQ(booka_image_scaled_length(16383, 16383, 1), 2);
+    for (uint32_t side = 1; side < 700; side += 37) /* the crop always keeps at least 2x */
+        CHECK(booka_image_scaled_length(1399, 1399, side) >= (2 * side < 1399 ? 2 * side : 1399));
+}
+
 int main(void)
 {
     test_output_side();
@@ -137,5 +154,6 @@ int main(void)
     test_orientations();
     test_crop_then_orient_equals_orient_then_crop();
     test_shrink_factor();
+    test_scaled_length();
     return unit_report("image_geometry");
 }

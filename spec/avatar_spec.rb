@@ -568,7 +568,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
                 file.dir: #{@media}
       YAML
       @stock = Process.spawn('h2o', '-c', File.join(@work, 'stock.conf'), out: File::NULL, err: File.join(@work, 'stock.err'))
-      Booka.wait_for(timeout: 10) { TCPSocket.new('127.0.0.1', @stock_port).close || true rescue nil }
+      Booka.wait_for(timeout: 10) { Booka.listening?(@stock_port) }
     end
 
     after(:all) do

@@ -61,7 +61,7 @@ module Booka
       argv = ['runuser', '-u', 'postgres', '--', *argv] if Process.uid.zero? # it refuses to run as root
       out, status = Open3.capture2e(*argv)
       raise "pgbouncer failed: #{out}" unless status.success?
-      Booka::ListFaultData.wait_for { TCPSocket.new('127.0.0.1', @port).close || true rescue false } # rubocop:disable Style/RescueModifier
+      Booka::ListFaultData.wait_for { Booka.listening?(@port) }
     end
 
     def url(user, dbname)

@@ -14,12 +14,9 @@ module MrubyCompat
       @log = File.join(dir, 'stock-h2o.log')
       @pid = Process.spawn(STOCK_H2O, '-c', config_path, out: @log, err: @log, chdir: dir)
       deadline = Time.now + 20
-      begin
-        TCPSocket.new('127.0.0.1', port).close
-      rescue Errno::ECONNREFUSED
+      until Booka.listening?(port)
         raise "stock h2o did not start:\n#{File.read(@log)}" if Time.now > deadline || Process.waitpid(@pid, Process::WNOHANG)
         sleep 0.05
-        retry
       end
     end
 

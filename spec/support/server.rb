@@ -7,6 +7,22 @@ module Booka
   class ServerError < StandardError; end
 
   # A port nobody listens on right now (the kernel picks it; the tiny race is acceptable on loopback).
+  # listening?: whether something listens on host:port. A connection whose local end is the port it asked for is not
+  # an answer: with nothing listening on an ephemeral-range port, the kernel may pick that very port as the
+  # connection's source and connect the socket to itself (TCP simultaneous open), and a caller that took that for
+  # "listening" went on while the server was still starting (a first request refused; server_spec, CI).
+  def self.listening?(port, host = '127.0.0.1')
+    sock = TCPSocket.new(host, port)
+    begin
+      local = sock.local_address
+      !(local.ip_port == port && local.ip_address == sock.remote_address.ip_address)
+    ensure
+      sock.close
+    end
+  rescue Errno::ECONNREFUSED, Errno::ECONNRESET
+    false
+  end
+
   def self.free_port
     s = TCPServer.new('127.0.0.1', 0)
     s.addr[1]
@@ -100,13 +116,9 @@ module Booka
       deadline = Time.now + timeout
       loop do
         raise ServerError, "server exited early:\n#{log}" unless alive?
-        begin
-          TCPSocket.new('127.0.0.1', port).close
-          return
-        rescue Errno::ECONNREFUSED
-          raise ServerError, "server not listening on #{port} after #{timeout}s:\n#{log}" if Time.now > deadline
-          sleep 0.05
-        end
+        return if Booka.listening?(port)
+        raise ServerError, "server not listening on #{port} after #{timeout}s:\n#{log}" if Time.now > deadline
+        sleep 0.05
       end
     end
 

@@ -21,10 +21,7 @@ module Booka
                            '-f', File.join(@dir, 'booka.vcl'), '-s', 'malloc,64m', out: log_path, err: log_path)
       Booka.wait_for(timeout: 30) do
         raise "varnishd exited:\n#{log}" unless Process.waitpid(@pid, Process::WNOHANG).nil?
-        TCPSocket.new('127.0.0.1', @port).close
-        true
-      rescue Errno::ECONNREFUSED
-        false
+        Booka.listening?(@port)
       end
       self
     end

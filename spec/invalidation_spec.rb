@@ -23,8 +23,9 @@ describe 'cache invalidation across LISTEN reconnects' do
   end
 
   # server: one thread (so one in-process cache and one LISTEN connection to reason about), the stack's Redis shared by
-  # every instance, a quick reconnect; `edge`: a booka.edge value, or nil.
-  def server(edge: nil)
+  # every instance, a quick reconnect; `edge`: a booka.edge value, or nil; `serving`: :list, or :avatar for an instance
+  # serving avatars alone (each registers the readiness dependency on the LISTEN connection).
+  def server(edge: nil, serving: :list)
     db = @db
     Booka::Server.new do |s|
       <<~YAML
@@ -36,8 +37,8 @@ describe 'cache invalidation across LISTEN reconnects' do
         hosts:
           default:
             paths:
-              /api/v1/service-provider-profiles:
-                booka.list: ON
+              #{serving == :list ? '/api/v1/service-provider-profiles' : '/api/v1/img/avatar'}:
+                #{serving == :list ? 'booka.list' : 'booka.avatar'}: ON
               /readyz:
                 booka.readiness: ON
       YAML
@@ -117,9 +118,11 @@ describe 'cache invalidation across LISTEN reconnects' do
   end
 
   it 'is not ready while it cannot hear writes when it purges an edge (and ready without edge purging)' do
-    purging = server(edge: "{varnish: \"http://127.0.0.1:#{Booka.free_port}/\"}")
+    edge = "{varnish: \"http://127.0.0.1:#{Booka.free_port}/\"}"
+    purging = server(edge: edge)
+    avatars = server(edge: edge, serving: :avatar) # the avatar's registration said "not required"
     plain = server
-    [purging, plain].each { |s| listening(s) }
+    [purging, avatars, plain].each { |s| listening(s) }
     expect(readyz(purging).status).to eq 200
 
     Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS false") # the LISTEN connection cannot come back
@@ -129,6 +132,7 @@ describe 'cache invalidation across LISTEN reconnects' do
     r = readyz(purging)
     expect(r.json).to include('postgres' => 'up', 'invalidation' => 'down')
     expect(r.status).to eq 503
+    expect(readyz(avatars).status).to eq 503
     expect(readyz(plain).status).to eq 200 # without purging it serves on, as documented
 
     Booka::Database.psql("ALTER DATABASE #{dbname} ALLOW_CONNECTIONS true")

@@ -369,7 +369,8 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
     booka_http_attach(pathconf);
     booka_db_require();
     booka_invalidation_add_observer(avatar_known_observe);
-    /* while it is down, every request looks its version up (not required: that is only slower) */
-    booka_health_add_dependency("invalidation", 0, invalidation_is_up, NULL);
+    /* while it is down, every request looks its version up (without edge purging not required: that is only slower; with
+     * it required, as the list says, whichever handler registers first) */
+    booka_health_add_dependency("invalidation", booka_edge_is_purging(), invalidation_is_up, NULL);
     return handler;
 }

@@ -40,9 +40,13 @@ static void on_readyz_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 
 void booka_health_add_dependency(const char *name, int required, booka_dependency_state_cb is_up, void *data)
 {
-    for (size_t i = 0; i != dependencies.size; ++i)
-        if (strcmp(dependencies.entries[i].name, name) == 0)
+    for (size_t i = 0; i != dependencies.size; ++i) {
+        if (strcmp(dependencies.entries[i].name, name) == 0) {
+            /* added by several handlers: required when any of them requires it, whatever the order of the paths */
+            dependencies.entries[i].required |= required;
             return;
+        }
+    }
     h2o_vector_reserve(NULL, &dependencies, dependencies.size + 1);
     dependencies.entries[dependencies.size++] = (struct dependency){name, required, is_up, data};
 }

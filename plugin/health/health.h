@@ -9,6 +9,7 @@
 typedef int (*booka_dependency_state_cb)(h2o_context_t *ctx, void *data);
 
 /* booka_health_add_dependency: /readyz reports `name` as "up" or "down"; a `required` one that is down makes it 503.
+ * Added again under the same name (several handlers), the first callback stays and it is required if any call says so.
  * Call while the configuration is applied (not thread-safe). */
 void booka_health_add_dependency(const char *name, int required, booka_dependency_state_cb is_up, void *data);
 

@@ -158,6 +158,24 @@ describe 'booka.edge purging with a read replica' do
     watch(within: 10) { (r = get(avatar)).status == 200 && r['etag'] != before['etag'] }
   end
 
+  it 'remembers the avatar versions it reads from the primary while the replica holds a write back' do
+    replica = standby(3)
+    a = ready(origin(replica, edge: purging))
+    varnish_in_front_of(a)
+    settled(a)
+    listed = get(a.url('/api/v1/service-provider-profiles/?fields=id,profile_picture_url&limit=5')).json['data']
+    versioned = listed.find { |p| p['id'] == 1 }['profile_picture_url'][%r{/api/v1/img/avatar/1\?.*}]
+    heard = metric(a, 'booka_edge_changes_total')
+    released = metric(a, 'booka_db_replica_generations_total')
+    @writer.value("UPDATE service_provider_profiles SET business_name = 'Held' WHERE user_id = 2")
+    Booka.wait_for(timeout: 5) { metric(a, 'booka_edge_changes_total') > heard } # the write is heard, and held
+    skipped = metric(a, 'booka_avatar_lookups_skipped_total')
+    2.times { expect(get(a.url(versioned)).status).to eq 200 }
+    # the first looked its version up (with edge purging, on the primary) and is remembered: the second took no lookup
+    expect(metric(a, 'booka_avatar_lookups_skipped_total') - skipped).to eq 1
+    expect(metric(a, 'booka_db_replica_generations_total')).to eq released # all of it while the standby held the write
+  end
+
   it 'purges again once every instance must have taken the write (another one holds it longer)' do
     fast = standby(1)
     slow = standby(4)

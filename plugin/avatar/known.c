@@ -58,6 +58,10 @@ uint64_t avatar_known_stamp(void)
         return 0;
     /* the counter before the generation: a notification whose generation this read misses ticks after the stamp */
     stamp = avatar_known_now();
+    /* a lookup on the primary (with edge purging) reads every committed write, so whatever it confirms is at least as
+     * new as every notification heard; on a replica only once its reads cover the newest one */
+    if ((avatar_lookup_flags() & BOOKA_DB_PRIMARY) != 0)
+        return stamp;
     notified = atomic_load(&booka_cache_generation);
     return booka_db_read_generation(notified) == notified ? stamp : 0;
 }

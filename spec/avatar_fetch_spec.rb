@@ -309,7 +309,7 @@ describe 'avatar sources over http: the fetch when upstreams and name servers mi
 
     port = 'expected a whole number from 1 to 65535'
     { 'fetch-ports: [0]' => port, 'fetch-ports: [80, 65536]' => port, 'fetch-ports: http' => port,
-      'fetch-per-host: 0' => 'expected a whole number from 1 to 100000' }.each do |setting, message|
+      'fetch-ports: []' => 'fetch-ports needs at least one port', 'fetch-per-host: 0' => 'expected a whole number from 1 to 100000' }.each do |setting, message|
       status, out = Booka::Server.new(<<~YAML).check_config
         listen: 1
         booka.postgres: #{@db}

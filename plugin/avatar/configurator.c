@@ -330,6 +330,10 @@ static int set_fetch_ports(h2o_configurator_command_t *cmd, yoml_t *value, void 
     d->conf.fetch_ports.size = 0;
     if (value->type != YOML_TYPE_SEQUENCE)
         return add_fetch_port(cmd, value, d);
+    if (value->data.sequence.size == 0) { /* no port at all would refuse every http(s) source without a word */
+        h2o_configurator_errprintf(cmd, value, "fetch-ports needs at least one port");
+        return -1;
+    }
     for (size_t i = 0; i != value->data.sequence.size; ++i)
         if (add_fetch_port(cmd, value->data.sequence.elements[i], d) != 0)
             return -1;
@@ -441,6 +445,7 @@ Error:
         booka_avatar_signer_free(d.conf.signers[0]);
     booka_avatar_signer_free(d.conf.signers[1]);
     free(d.conf.fetch_ports.entries);
+    free(d.conf.fetch_allow.entries);
     return -1;
 }
 

@@ -87,8 +87,16 @@ static int sequence_number(const char *text, uint64_t *n)
 static booka_invalidation_observer observers[MAX_OBSERVERS];
 static size_t num_observers;
 
+/* the list is read on the LISTEN connection's thread without a lock: it may only change before that starts */
+static void assert_not_started(void)
+{
+    if (atomic_load(&started))
+        h2o_fatal("invalidation observers may only change while the configuration is applied");
+}
+
 void booka_invalidation_add_observer(booka_invalidation_observer fn)
 {
+    assert_not_started();
     for (size_t i = 0; i != num_observers; ++i)
         if (observers[i] == fn)
             return;
@@ -99,6 +107,7 @@ void booka_invalidation_add_observer(booka_invalidation_observer fn)
 
 void booka_invalidation_remove_observer(booka_invalidation_observer fn)
 {
+    assert_not_started();
     for (size_t i = 0; i != num_observers; ++i) {
         if (observers[i] == fn) {
             memmove(observers + i, observers + i + 1, (num_observers - i - 1) * sizeof(observers[0]));

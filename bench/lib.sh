@@ -45,13 +45,14 @@ bench_latency() {
     bench_row "$BENCH_SCENARIO.pct.tsv" "$case" "$side" $(bench_percentiles "$column" "$divisor" "$@")
 }
 
-# bench_production_conf PORT THREADS LOG MEDIA: the repo's own h2o.conf (run from the repo root) as `./dev run` uses it,
-# moved to PORT and THREADS, without its TLS listener (h2load speaks h2c), its relative paths made absolute (the copy lives
-# elsewhere); LOG is a file for the access log (its format unchanged) or empty for none; MEDIA the avatar media-root.
-# Postgres and Redis come from DATABASE_URL and REDIS_URL, as for the real server. Fails when h2o.conf no longer has the
-# shape this rewrite expects (bench/cache/run.sh keeps its own copy, which also sets the list's cache-ttl).
+# bench_production_conf PORT THREADS LOG MEDIA [TTL]: the repo's own h2o.conf (run from the repo root) as `./dev run` uses
+# it, moved to PORT and THREADS, without its TLS listener (h2load speaks h2c), its relative paths made absolute (the copy
+# lives elsewhere); LOG is a file for the access log (its format unchanged) or empty for none; MEDIA the avatar
+# media-root; TTL, when given, the list's cache-ttl. Postgres and Redis come from DATABASE_URL and REDIS_URL, as for the
+# real server. Fails when h2o.conf no longer has the shape this rewrite expects: anything else would measure another
+# configuration without saying so.
 bench_production_conf() {
-    awk -v port="$1" -v threads="$2" -v logfile="$3" -v media="$4" -v root="$PWD" '
+    awk -v port="$1" -v threads="$2" -v logfile="$3" -v media="$4" -v ttl="${5:-}" -v root="$PWD" '
         /^listen:/ { listen++ }
         listen == 2 && /^[a-z]/ && !/^listen:/ { listen = 3 }   # the second (TLS) listener ends at the next top-level key
         listen == 2 { next }
@@ -61,11 +62,28 @@ bench_production_conf() {
         in_log && /^  path:/ { print "  path: " logfile; logs++; next }
         /^  port: 8080$/ { print "  port: " port; ports++; next }
         /^          media-root: \.state\/media$/ { print "          media-root: " media; medias++; next }
+        /^        booka.list:$/ { print; if (ttl != "") print "          cache-ttl: " ttl; lists++; next }
         { sub(/handler-file: mruby\//, "handler-file: " root "/mruby/"); sub(/file\.dir: web$/, "file.dir: " root "/web"); print }
         END {
             print "num-threads: " threads
-            if (ports != 1 || medias != 1 || (logfile != "" && logs != 1)) {
+            if (ports != 1 || medias != 1 || lists != 1 || (logfile != "" && logs != 1)) {
                 print "bench_production_conf: h2o.conf no longer has the expected shape" > "/dev/stderr"; exit 1
             }
         }' h2o.conf
+}
+
+# bench_stock_conf PORT THREADS DIR [LOG]: stock h2o serving DIR as static files on PORT with THREADS, the reference the
+# HIT benches compare with; LOG, when given, an access log in the repo's h2o.conf format (run from the repo root)
+bench_stock_conf() {
+    cat <<CONF
+user: nobody
+listen: {port: $1, host: 127.0.0.1}
+num-threads: $2
+hosts:
+  default:
+    paths:
+      /: {file.dir: $3}
+CONF
+    [ -z "${4:-}" ] || printf 'access-log:\n  path: %s\n  format: %s\n' "$4" \
+        "$(awk '/^access-log:/ { in_log = 1 } in_log && /^  format:/ { sub(/^  format: /, ""); print; exit }' h2o.conf)"
 }

@@ -192,15 +192,7 @@ done
 stock_port=$((port + 1))
 mkdir -p "$work/www"
 chmod 755 "$work" "$work/www"
-cat >"$work/stock.conf" <<YAML
-user: nobody
-listen: {port: $stock_port, host: 127.0.0.1}
-num-threads: $threads
-hosts:
-  default:
-    paths:
-      /: {file.dir: $work/www}
-YAML
+bench_stock_conf "$stock_port" "$threads" "$work/www" >"$work/stock.conf"
 h2o -c "$work/stock.conf" >"$work/h2o.log" 2>&1 &
 stock_pid=$!
 trap 'kill "$stock_pid" 2>/dev/null; cleanup' EXIT

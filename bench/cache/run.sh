@@ -30,30 +30,11 @@ port=$((20000 + RANDOM % 20000))
 stock_port=$((port + 1))
 path='/api/v1/service-provider-profiles/?category=dj&sort=most_booked&limit=12'
 
-# production_conf LOG: the repo's own h2o.conf as `./dev run` uses it, moved to this run's port and thread count, without
-# its TLS listener (h2load speaks h2c here, to both sides), its relative paths made absolute (the copy lives elsewhere);
-# LOG is a file for the access log (its format unchanged) or empty for none; TTL the list's cache-ttl (default 600 s,
-# so that no entry goes stale during the rounds: the HIT path is what is measured)
+# production_conf LOG [TTL]: the repo's own h2o.conf as `./dev run` uses it (bench_production_conf), at this run's port and
+# thread count; LOG a file for the access log or empty for none; TTL the list's cache-ttl (default 600 s, so that no
+# entry goes stale during the rounds: the HIT path is what is measured)
 production_conf() {
-    awk -v port="$port" -v threads="$threads" -v logfile="$1" -v root="$PWD" -v ttl="${2:-600}" '
-        /^listen:/ { listen++ }
-        listen == 2 && /^[a-z]/ && !/^listen:/ { listen = 3 }   # the second (TLS) listener ends at the next top-level key
-        listen == 2 { next }
-        /^access-log:/ { in_log = 1; if (logfile == "") next; print; next }
-        in_log && /^[a-z]/ { in_log = 0 }
-        in_log && logfile == "" { next }
-        in_log && /^  path:/ { print "  path: " logfile; logs++; next }
-        /^  port: 8080$/ { print "  port: " port; ports++; next }
-        /^        booka.list:$/ { print; print "          cache-ttl: " ttl; lists++; next }
-        { sub(/handler-file: mruby\//, "handler-file: " root "/mruby/"); sub(/media-root: \.state/, "media-root: " root "/.state")
-          sub(/file\.dir: web$/, "file.dir: " root "/web"); print }
-        END {
-            print "num-threads: " threads
-            # the shape this rewrite expects; anything else would measure another configuration without saying so
-            if (ports != 1 || lists != 1 || (logfile != "" && logs != 1)) {
-                print "production_conf: h2o.conf no longer has the expected shape" > "/dev/stderr"; exit 1
-            }
-        }' h2o.conf
+    bench_production_conf "$port" "$threads" "$1" "$PWD/.state/media" "${2:-600}"
 }
 
 # serve_booka CONF: booka-origin started on the configuration in file CONF
@@ -79,20 +60,9 @@ curl -s -o "$work/body.json" "http://127.0.0.1:$port$path"
 mkdir -p "$work/www"
 cp "$work/body.json" "$work/www/list.json"
 chmod 644 "$work/www/list.json"
-log_format=$(awk '/^access-log:/ { in_log = 1 } in_log && /^  format:/ { sub(/^  format: /, ""); print; exit }' h2o.conf)
-
 # stock_conf LOG: stock h2o serving the body as a static file, same threads; LOG as for production_conf, same format
 stock_conf() {
-    cat <<CONF
-user: nobody
-listen: {port: $stock_port, host: 127.0.0.1}
-num-threads: $threads
-hosts:
-  default:
-    paths:
-      /: {file.dir: $work/www}
-CONF
-    [ -z "$1" ] || printf 'access-log:\n  path: %s\n  format: %s\n' "$1" "$log_format"
+    bench_stock_conf "$stock_port" "$threads" "$work/www" "$1"
 }
 
 # compare CASE LOG: alternating rounds of both sides (the machine is shared), each side's best kept with its latency log

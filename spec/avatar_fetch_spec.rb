@@ -12,16 +12,15 @@ require_relative 'spec_helper'
 module Booka
   # FetchUpstream: an HTTP server on a port of a loopback address of its own; a path's answer is a proc given the
   # socket once the request head is read. Records the request lines.
-  class FetchUpstream
+  class FetchUpstream < ScriptedUpstream
     attr_reader :address, :port
 
     def initialize(routes, port: 80)
       @routes = routes
       @requests = []
-      @mutex = Mutex.new
       @port = port
-      @address, @server = FetchUpstream.listen(port)
-      @thread = Thread.new { accept_loop }
+      @address, server = FetchUpstream.listen(port)
+      super(server)
     end
 
     # listen: a TCPServer on `port` of a random 127.0.0.0/8 address (port 80 of 127.0.0.1 may be taken).
@@ -59,29 +58,13 @@ module Booka
       requests.count { |line| line.split[1] == path }
     end
 
-    def stop
-      @server.close
-    end
-
     private
 
-    def accept_loop
-      loop { Thread.new(@server.accept) { |sock| serve(sock) } }
-    rescue IOError, Errno::EBADF
-      nil
-    end
-
-    def serve(sock)
-      head = +''
-      head << sock.readpartial(4096) until head.include?("\r\n\r\n")
+    def answer(sock, head)
       line = head.lines.first.strip
       @mutex.synchronize { @requests << line }
       route = @routes[line.split[1]] || ->(s) { s.write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n") }
       route.call(sock)
-    rescue StandardError
-      nil
-    ensure
-      sock.close unless sock.closed?
     end
   end
 

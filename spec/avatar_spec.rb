@@ -86,16 +86,15 @@ module Booka
 
   # AvatarUpstream: a loopback HTTP/1.1 server whose answer per path the spec decides: status, body, a delay before
   # answering, chunked transfer. Counts requests per path.
-  class AvatarUpstream
+  class AvatarUpstream < ScriptedUpstream
     attr_reader :port
 
     def initialize(routes)
       @routes = routes
       @hits = Hash.new(0)
-      @mutex = Mutex.new
-      @server = TCPServer.new('127.0.0.1', 0)
-      @port = @server.addr[1]
-      @thread = Thread.new { accept_loop }
+      server = TCPServer.new('127.0.0.1', 0)
+      @port = server.addr[1]
+      super(server)
     end
 
     def url(path)
@@ -106,21 +105,9 @@ module Booka
       @mutex.synchronize { @hits[path] }
     end
 
-    def stop
-      @server.close
-    end
-
     private
 
-    def accept_loop
-      loop { Thread.new(@server.accept) { |sock| serve(sock) } }
-    rescue IOError, Errno::EBADF
-      nil
-    end
-
-    def serve(sock)
-      head = +''
-      head << sock.readpartial(4096) until head.include?("\r\n\r\n")
+    def answer(sock, head)
       path = head[/\AGET (\S+) HTTP/, 1]
       @mutex.synchronize { @hits[path] += 1 }
       route = @routes.fetch(path, { status: 404, body: 'not here' })
@@ -133,10 +120,6 @@ module Booka
       else
         sock.write("HTTP/1.1 #{route[:status]} X\r\nContent-Length: #{body.bytesize}\r\nConnection: close\r\n\r\n#{body}")
       end
-    rescue StandardError
-      nil
-    ensure
-      sock.close unless sock.closed?
     end
   end
 end

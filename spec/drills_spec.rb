@@ -21,12 +21,7 @@ module Booka
       before(:all) do
         @pg = Booka::PrivatePostgres.new
         @pg.start
-        Booka::Database.psql('CREATE DATABASE booka;', url: @pg.url)
-        @db = @pg.url('booka')
-        out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @db)
-        raise out unless status.success?
-        out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'seed.sh'), '60', @db)
-        raise out unless status.success?
+        @db = @pg.create_booka(seed: 60)
         @avatar_ids = Booka::Database.psql("SELECT user_id FROM service_provider_profiles WHERE profile_picture_url LIKE 'data:%' " \
                                            'ORDER BY user_id LIMIT 4', url: @db).split.map(&:to_i)
         raise 'the seed has no avatars' if @avatar_ids.empty?

@@ -18,9 +18,7 @@ describe 'booka.edge purging with a read replica' do
   before(:all) do
     @primary = Booka::PrivatePostgres.new
     @primary.start
-    Booka::Database.psql('CREATE DATABASE booka;', url: @primary.url)
-    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @primary.url('booka'))
-    raise out unless status.success?
+    @primary.create_booka
     picture = "data:image/png;base64,#{Base64.strict_encode64(Booka.png(64, 64, [200, 30, 30]))}"
     Booka::Database.insert_providers(@primary.url('booka'), { 1 => picture, 2 => nil })
     @writer = Booka::PsqlSession.new(@primary.url('booka'))

@@ -282,10 +282,7 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
     before(:all) do
       @pg = Booka::PrivatePostgres.new
       @pg.start
-      Booka::Database.psql('CREATE DATABASE booka;', url: @pg.url)
-      out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @pg.url('booka'))
-      raise out unless status.success?
-      data.load(@pg.url('booka'))
+      data.load(@pg.create_booka)
     end
 
     after(:all) { @pg&.destroy }

@@ -17,9 +17,7 @@ describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (bo
   before(:all) do
     @primary = Booka::PrivatePostgres.new
     @primary.start
-    Booka::Database.psql('CREATE DATABASE booka;', url: @primary.url)
-    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @primary.url('booka'))
-    raise out unless status.success?
+    @primary.create_booka
     Booka::Database.insert_providers(@primary.url('booka'), { 1 => nil, 2 => nil, 3 => nil })
     @writer = Booka::PsqlSession.new(@primary.url('booka'))
     @renames = 0
@@ -329,11 +327,7 @@ describe 'the replica monitor under load (booka.postgres-replica)' do
   before(:all) do
     @primary = Booka::PrivatePostgres.new
     @primary.start
-    Booka::Database.psql('CREATE DATABASE booka;', url: @primary.url)
-    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'migrate.sh'), @primary.url('booka'))
-    raise out unless status.success?
-    out, status = Open3.capture2e(File.join(Booka::ROOT, 'schema', 'seed.sh'), '3000', @primary.url('booka'))
-    raise out unless status.success?
+    @primary.create_booka(seed: 3000)
     @standby = Booka::PrivateStandby.new(@primary, apply_delay: 0)
     @standby.start
   end

@@ -58,6 +58,19 @@ module Booka
       "postgresql://postgres@127.0.0.1:#{@port}/#{db}"
     end
 
+    # create_booka: a database `booka` in this cluster, migrated by schema/migrate.sh as an operator would, with `seed`
+    # demo providers from schema/seed.sh when given; returns its URL.
+    def create_booka(seed: nil)
+      Database.psql('CREATE DATABASE booka;', url: url)
+      out, status = Open3.capture2e(File.join(ROOT, 'schema', 'migrate.sh'), url('booka'))
+      raise out unless status.success?
+      if seed
+        out, status = Open3.capture2e(File.join(ROOT, 'schema', 'seed.sh'), seed.to_s, url('booka'))
+        raise out unless status.success?
+      end
+      url('booka')
+    end
+
     def destroy
       stop rescue nil # rubocop:disable Style/RescueModifier
       FileUtils.rm_rf(@dir)

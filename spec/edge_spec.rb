@@ -57,6 +57,8 @@ describe 'booka.edge' do
   describe 'cache tags on responses' do
     it 'names the data set and the category of a list, on MISS, HIT and 304 alike, in each configured header' do
       s = origin('{tag-headers: [cache-tag, xkey, surrogate-key]}')
+      # until the LISTEN connection is up the keys are the instance's own: the MISS-then-HIT below needs one key space
+      Booka.wait_for(timeout: 20) { get(s.url('/readyz')).json['invalidation'] == 'up' }
       plain = get(s.url("#{list_path}?limit=3"), proto: :h2c)
       expect(plain.status).to eq 200
       expect(plain['cache-tag']).to eq 'booka-list,booka-list-all'

@@ -573,6 +573,31 @@ describe 'GET /api/v1/img/avatar/{id}' do
       expect(File.read(@stock_log)).not_to include('..')
     end
 
+    # stock_answers: the statuses stock h2o answered for `path`, in order
+    def stock_answers(path)
+      return [] unless File.exist?(@stock_log)
+
+      File.readlines(@stock_log).filter_map { |l| l[%r{"GET /media/#{Regexp.escape(path)} HTTP/1\.1" (\d{3}) }, 1] }
+    end
+
+    it 'revalidates a source past originals-ttl with a conditional GET, and renders from the bytes it kept on a 304' do
+      srv = avatar_only_server("{media-base-url: \"http://127.0.0.1:#{@stock_port}/media\", fetch-allow: 127.0.0.0/8, " \
+                               'originals-ttl: 1}', status: true)
+      before = stock_answers('profile_pics/landscape.jpg').size
+      first = get(srv.url('/api/v1/img/avatar/1?w=50&fmt=jpeg'))
+      expect([first.status, first['content-type']]).to eq [200, 'image/jpeg']
+      sleep 1.2 # past originals-ttl: the next variant asks the storage whether its copy is still current
+      second = get(srv.url('/api/v1/img/avatar/1?w=51&fmt=jpeg'))
+      expect([second.status, second['content-type']]).to eq [200, 'image/jpeg']
+      expect(second.body).not_to eq first.body # another variant, rendered from the kept bytes
+      Booka.wait_for(timeout: 5) { stock_answers('profile_pics/landscape.jpg').size >= before + 2 }
+      expect(stock_answers('profile_pics/landscape.jpg')[before..]).to eq %w[200 304] # stock h2o honoured If-None-Match
+      expect(stats(srv)['avatar-originals-revalidated']).to eq 1
+      third = get(srv.url('/api/v1/img/avatar/1?w=52&fmt=jpeg')) # fresh again for originals-ttl: no request at all
+      expect(third.status).to eq 200
+      expect(stock_answers('profile_pics/landscape.jpg').size).to eq before + 2
+    end
+
     it 'answers 502 when the storage is not there and 504 when it does not answer, without hanging' do
       silent = TCPServer.new('127.0.0.1', 0)
       holder = Thread.new { loop { (c = silent.accept) && Thread.new(c) { |x| sleep 10; x.close } } }

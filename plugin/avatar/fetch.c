@@ -59,7 +59,7 @@ struct avatar_fetch {
     char *url;              /* owned: the normalised URL (normalise_url), NUL-terminated */
     h2o_iovec_t host;       /* owned: the URL's host in lower case, NUL-terminated (the TLS peer name) */
     uint16_t port;
-    int is_ssl, below_media_base, host_entered, connected;
+    int is_ssl, below_media_base, host_entered, connected, conditional;
     struct sockaddr_storage addrs[MAX_ADDRESSES]; /* checked, in the resolver's order */
     socklen_t addr_lens[MAX_ADDRESSES];
     size_t num_addrs, next_addr;
@@ -101,7 +101,8 @@ static void finish(avatar_fetch_t *f, int status, const char *message)
     if (f->host_entered)
         avatar_gate_leave_host(f->actx->handler, f->host.base, f->host.len);
     f->trace->fetch_us += booka_histogram_observe_since(&fetch_duration, f->started_at);
-    f->cb(f->data, status, message, status == 200 ? f->body : NULL, status == 200 ? f->len : 0);
+    f->cb(f->data, status, message, status == 200 ? f->body : NULL, status == 200 ? f->len : 0,
+          status == 200 ? &f->head.validators : NULL);
     if (status != 200)
         free(f->body);
     free(f->request.base);
@@ -238,6 +239,10 @@ static int read_head(avatar_fetch_t *f)
             finish(f, 502, msg_malformed_response);
             return -1;
         }
+    }
+    if (f->head.status == 304 && f->conditional) {
+        finish(f, 304, NULL);
+        return -1;
     }
     if (f->head.status != 200) {
         int gone = f->head.status == 404 || f->head.status == 410;
@@ -487,14 +492,18 @@ static char *normalise_url(const char *url, size_t len, size_t *out_len)
     return out;
 }
 
-/* build_request: the GET for `url`; returns the request bytes (malloc'd). */
-static h2o_iovec_t build_request(const h2o_url_t *url)
+/* build_request: the GET for `url`, conditional on `revalidate`'s validators when given (each is printable ASCII:
+ * copy_validator in response.c); returns the request bytes (malloc'd). */
+static h2o_iovec_t build_request(const h2o_url_t *url, const avatar_validators_t *revalidate)
 {
     static const char format[] = "GET %.*s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: booka-origin\r\n"
-                                 "Accept: image/webp,image/jpeg,image/png,image/*;q=0.8\r\nConnection: close\r\n\r\n";
-    size_t cap = sizeof(format) + url->path.len + url->authority.len;
+                                 "Accept: image/webp,image/jpeg,image/png,image/*;q=0.8\r\nConnection: close\r\n%s%s%s%s%s%s\r\n";
+    const char *etag = revalidate != NULL ? revalidate->etag : "", *modified = revalidate != NULL ? revalidate->last_modified : "";
+    size_t cap = sizeof(format) + url->path.len + url->authority.len + 2 * (AVATAR_VALIDATOR_MAX + 32);
     char *buf = h2o_mem_alloc(cap);
-    int n = snprintf(buf, cap, format, (int)url->path.len, url->path.base, (int)url->authority.len, url->authority.base);
+    int n = snprintf(buf, cap, format, (int)url->path.len, url->path.base, (int)url->authority.len, url->authority.base,
+                     etag[0] != '\0' ? "If-None-Match: " : "", etag, etag[0] != '\0' ? "\r\n" : "",
+                     modified[0] != '\0' ? "If-Modified-Since: " : "", modified, modified[0] != '\0' ? "\r\n" : "");
 
     return h2o_iovec_init(buf, (size_t)n);
 }
@@ -512,8 +521,8 @@ static int port_allowed(avatar_fetch_t *f)
     return 0;
 }
 
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, booka_trace_t *trace,
-                  avatar_fetch_cb cb, void *data)
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, const avatar_validators_t *revalidate,
+                  booka_trace_t *trace, avatar_fetch_cb cb, void *data)
 {
     avatar_fetch_t *f = h2o_mem_alloc(sizeof(*f));
     h2o_url_t parsed;
@@ -522,14 +531,16 @@ void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below
     char why[64];
     int literal;
 
-    *f = (avatar_fetch_t){.actx = actx,
-                          .below_media_base = below_media_base,
-                          .max_bytes = actx->handler->conf.fetch_max_bytes,
-                          .last_status = 502,
-                          .trace = trace,
-                          .started_at = booka_clock_us(),
-                          .cb = cb,
-                          .data = data};
+    *f =
+        (avatar_fetch_t){.actx = actx,
+                         .below_media_base = below_media_base,
+                         .conditional = revalidate != NULL && (revalidate->etag[0] != '\0' || revalidate->last_modified[0] != '\0'),
+                         .max_bytes = actx->handler->conf.fetch_max_bytes,
+                         .last_status = 502,
+                         .trace = trace,
+                         .started_at = booka_clock_us(),
+                         .cb = cb,
+                         .data = data};
     f->deadline.cb = on_deadline;
     f->io.cb = on_io_timeout;
     h2o_timeout_link(actx->ctx->loop, &actx->fetch_total_timeout, &f->deadline);
@@ -538,7 +549,7 @@ void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below
         finish(f, 502, "the picture URL is malformed");
         return;
     }
-    f->request = build_request(&parsed);
+    f->request = build_request(&parsed, f->conditional ? revalidate : NULL);
     f->host = h2o_strdup(NULL, parsed.host.base, parsed.host.len);
     h2o_strtolower(f->host.base, f->host.len); /* one host, however spelled, for the per-host gate and the failure memory */
     f->port = h2o_url_get_port(&parsed);

@@ -17,6 +17,7 @@ struct avatar_fill {
     int below_media_base; /* url is a media path below media-base-url */
     char *source_key;     /* owned while this fill fetches its source for others too: the source flight's key */
     size_t source_key_len;
+    booka_cache_value_t *stale;   /* held while revalidating: the originals cache's expired copy of the source */
     booka_cache_fill_t *handle;   /* while running */
     h2o_timeout_entry_t deferred; /* ends a failed fill on the next turn of the loop */
     int error_status;
@@ -47,6 +48,8 @@ void avatar_fill_free(void *_fill)
     avatar_fill_t *fill = _fill;
     free(fill->url);
     free(fill->source_key);
+    if (fill->stale != NULL)
+        booka_cache_value_release(fill->stale);
     booka_buf_free(&fill->error_body);
     free(fill);
 }
@@ -122,16 +125,26 @@ static void render(avatar_fill_t *fill, avatar_source_kind_t kind, char *text, s
     }
 }
 
+/* How long past originals-ttl a fetched source is kept (within originals-cache-size) to be revalidated rather than
+ * fetched whole: a conditional GET whose 304 costs the server no body (issue 12: pictures on shared storage). */
+#define REVALIDATE_WINDOW_MS (24 * 3600 * 1000ULL)
+
 /* share_source: what fetching the source gave, for the other variants of the picture: a 200 goes to the originals cache
- * (a copy; the render takes the bytes), and either answer to the fills that waited for this fetch (join_source_flight). */
-static void share_source(avatar_fill_t *fill, int status, const char *message, const uint8_t *body, size_t len)
+ * (a copy; the render takes the bytes) with the server's validators (in the value's etag and content_type slots: ETag and
+ * Last-Modified), and either answer to the fills that waited for this fetch (join_source_flight). */
+static void share_source(avatar_fill_t *fill, int status, const char *message, const uint8_t *body, size_t len,
+                         const avatar_validators_t *validators)
 {
     avatar_handler_t *handler = fill->actx->handler;
     uint64_t now = booka_cache_now(), until = now + handler->conf.originals_ttl * 1000;
+    int revalidatable = validators != NULL && (validators->etag[0] != '\0' || validators->last_modified[0] != '\0');
     booka_cache_value_t *value;
 
-    value = booka_cache_value_new(status == 200 ? h2o_iovec_init(body, len) : h2o_iovec_init(message, strlen(message)),
-                                  h2o_iovec_init("", 0), h2o_iovec_init("", 0), status, now, until, until);
+    value = booka_cache_value_new(
+        status == 200 ? h2o_iovec_init(body, len) : h2o_iovec_init(message, strlen(message)),
+        revalidatable ? h2o_iovec_init(validators->etag, strlen(validators->etag)) : h2o_iovec_init("", 0),
+        revalidatable ? h2o_iovec_init(validators->last_modified, strlen(validators->last_modified)) : h2o_iovec_init("", 0),
+        status, now, until, revalidatable ? until + REVALIDATE_WINDOW_MS : until);
     if (value != NULL && status == 200 && handler->originals != NULL)
         booka_cache_store_put(handler->originals, fill->url, fill->url_len, value);
     if (fill->source_key != NULL) { /* NULL (out of memory) tells the waiting fills to answer 503 */
@@ -143,7 +156,8 @@ static void share_source(avatar_fill_t *fill, int status, const char *message, c
         booka_cache_value_release(value);
 }
 
-/* reuse_original: the source's bytes from the originals cache (a copy for the render), or NULL. */
+/* reuse_original: the source's bytes from the originals cache (a copy for the render), or NULL. An expired copy that
+ * came with validators is kept in fill->stale for the fetch to revalidate. */
 static uint8_t *reuse_original(avatar_fill_t *fill, size_t *len)
 {
     avatar_handler_t *handler = fill->actx->handler;
@@ -152,21 +166,60 @@ static uint8_t *reuse_original(avatar_fill_t *fill, size_t *len)
 
     if (handler->originals == NULL || (value = booka_cache_store_get(handler->originals, fill->url, fill->url_len)) == NULL)
         return NULL;
-    if (booka_cache_now() < value->fresh_until && (bytes = malloc(value->body.len != 0 ? value->body.len : 1)) != NULL) {
-        memcpy(bytes, value->body.base, value->body.len);
-        *len = value->body.len;
-        atomic_fetch_add(&avatar_stat_originals_hits, 1);
+    if (booka_cache_now() < value->fresh_until) {
+        if ((bytes = malloc(value->body.len != 0 ? value->body.len : 1)) != NULL) {
+            memcpy(bytes, value->body.base, value->body.len);
+            *len = value->body.len;
+            atomic_fetch_add(&avatar_stat_originals_hits, 1);
+        }
+    } else if (value->status == 200 && (value->etag.len != 0 || value->content_type.len != 0)) {
+        fill->stale = value; /* the fetch's reference now */
+        return NULL;
     }
     booka_cache_value_release(value);
     return bytes;
 }
 
-static void on_fetched(void *data, int status, const char *message, uint8_t *body, size_t len)
+/* revalidated: the server said the expired copy in fill->stale is current (304): its bytes (a copy) serve as the fetch's
+ * body, kept fresh again under the same validators. Returns 0, or -1 when memory runs out. */
+static int revalidated(avatar_fill_t *fill, uint8_t **body, size_t *len, avatar_validators_t *validators)
+{
+    booka_cache_value_t *stale = fill->stale;
+
+    if ((*body = malloc(stale->body.len != 0 ? stale->body.len : 1)) == NULL)
+        return -1;
+    memcpy(*body, stale->body.base, stale->body.len);
+    *len = stale->body.len;
+    /* both slots were filled from validators of at most AVATAR_VALIDATOR_MAX bytes (share_source) */
+    memcpy(validators->etag, stale->etag.base, stale->etag.len);
+    validators->etag[stale->etag.len] = '\0';
+    memcpy(validators->last_modified, stale->content_type.base, stale->content_type.len);
+    validators->last_modified[stale->content_type.len] = '\0';
+    atomic_fetch_add(&avatar_stat_originals_revalidated, 1);
+    return 0;
+}
+
+static void on_fetched(void *data, int status, const char *message, uint8_t *body, size_t len,
+                       const avatar_validators_t *validators)
 {
     avatar_fill_t *fill = data;
+    avatar_validators_t kept;
 
     avatar_gate_leave(fill->actx->handler);
-    share_source(fill, status, message, body, len);
+    if (status == 304) { /* only asked when fill->stale is held (fetch_source) */
+        if (revalidated(fill, &body, &len, &kept) == 0) {
+            status = 200;
+            validators = &kept;
+        } else {
+            status = 503;
+            message = "out of memory";
+        }
+    }
+    if (fill->stale != NULL) {
+        booka_cache_value_release(fill->stale);
+        fill->stale = NULL;
+    }
+    share_source(fill, status, message, body, len, validators);
     if (status == 200) {
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, body, len);
     } else {
@@ -248,14 +301,20 @@ static void fetch_source(avatar_fill_t *fill)
         /* waiting for another fill's fetch */
     } else if (avatar_pool_is_full(fill->actx->handler->pool)) {
         atomic_fetch_add(&avatar_stat_queue_full, 1);
-        share_source(fill, 503, msg_workers_busy, NULL, 0);
+        share_source(fill, 503, msg_workers_busy, NULL, 0, NULL);
         fail(fill, 503, msg_workers_busy);
     } else if (avatar_gate_enter(fill->actx->handler) != 0) {
-        share_source(fill, 503, msg_sources_busy, NULL, 0);
+        share_source(fill, 503, msg_sources_busy, NULL, 0, NULL);
         fail(fill, 503, msg_sources_busy);
     } else {
-        avatar_fetch(fill->actx, fill->url, fill->url_len, fill->below_media_base, booka_cache_fill_trace(fill->handle), on_fetched,
-                     fill);
+        avatar_validators_t held;
+        if (fill->stale != NULL) { /* the slots hold validators of at most AVATAR_VALIDATOR_MAX bytes (share_source) */
+            snprintf(held.etag, sizeof(held.etag), "%.*s", (int)fill->stale->etag.len, fill->stale->etag.base);
+            snprintf(held.last_modified, sizeof(held.last_modified), "%.*s", (int)fill->stale->content_type.len,
+                     fill->stale->content_type.base);
+        }
+        avatar_fetch(fill->actx, fill->url, fill->url_len, fill->below_media_base, fill->stale != NULL ? &held : NULL,
+                     booka_cache_fill_trace(fill->handle), on_fetched, fill);
     }
 }
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include "avatar/internal.h"
 
-_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits, avatar_stat_fetch_host_busy,
-    avatar_stat_source_waits;
+_Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits,
+    avatar_stat_originals_revalidated, avatar_stat_fetch_host_busy, avatar_stat_source_waits;
 
 /* is_dot_component: ".", "..", or either spelled with %2e, which a storage server may decode before resolving. */
 static int is_dot_component(const char *c, size_t n)

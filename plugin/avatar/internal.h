@@ -277,7 +277,7 @@ avatar_handler_t *avatar_handler_register(h2o_pathconf_t *pathconf, const avatar
 /* ---- the fetch gate (gate.c) ---- */
 
 extern _Atomic uint64_t avatar_stat_fetch_busy, avatar_stat_fetch_failure_hits, avatar_stat_originals_hits,
-    avatar_stat_fetch_host_busy, avatar_stat_source_waits;
+    avatar_stat_originals_revalidated, avatar_stat_fetch_host_busy, avatar_stat_source_waits;
 
 /* avatar_media_url: the URL a stored media path (below /static/) has under `media-base-url`, malloc'd and
  * NUL-terminated, its length in *len; NULL when the path has an empty, "." or ".." component (also spelled %2e), a ';'
@@ -343,10 +343,20 @@ typedef enum avatar_body_framing {
     AVATAR_BODY_CHUNKED,
 } avatar_body_framing_t;
 
+#define AVATAR_VALIDATOR_MAX 128 /* longest ETag or Last-Modified kept to revalidate a source with; longer ones are ignored */
+
+/* avatar_validators_t: what a source's server said identifies the bytes it sent (ETag, Last-Modified), NUL-terminated,
+ * empty when absent; sent back as If-None-Match / If-Modified-Since when the originals cache revalidates the source. */
+typedef struct avatar_validators {
+    char etag[AVATAR_VALIDATOR_MAX + 1];
+    char last_modified[AVATAR_VALIDATOR_MAX + 1];
+} avatar_validators_t;
+
 typedef struct avatar_response_head {
     int status;
     avatar_body_framing_t framing;
     uint64_t content_length; /* AVATAR_BODY_LENGTH */
+    avatar_validators_t validators;
 } avatar_response_head_t;
 
 /* avatar_response_head_end: the length of the response head at the start of buf[0..len) (through the empty line that
@@ -356,7 +366,8 @@ size_t avatar_response_head_end(const char *buf, size_t len, size_t *scanned);
 
 /* avatar_response_head_parse: a complete head (what avatar_response_head_end measured): "HTTP/1.x" and a three-digit
  * status, fields of token names (no folding), Content-Length (digits; repeated only with the same value) and
- * Transfer-Encoding (only "chunked", which wins over Content-Length). Returns 0, or -1 for anything else. */
+ * Transfer-Encoding (only "chunked", which wins over Content-Length); ETag and Last-Modified are copied when they are
+ * printable and at most AVATAR_VALIDATOR_MAX bytes. Returns 0, or -1 for anything else. */
 int avatar_response_head_parse(const char *head, size_t len, avatar_response_head_t *out);
 
 /* avatar_chunked_t: the chunked decoder's state; zero-initialised to start. */
@@ -372,17 +383,20 @@ int avatar_chunked_decode(avatar_chunked_t *d, char *buf, size_t *len);
 
 /* ---- the upstream fetch (fetch.c) ---- */
 
-/* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it), or 404 (upstream 404
- * or 410), 422 (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver
- * slot, busy: not the source's fault) or 504 (a timeout) with a static message. */
-typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len);
+/* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it) and the response's
+ * validators, 304 (only for a conditional fetch: the source is unchanged; no body), or 404 (upstream 404 or 410), 422
+ * (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver slot, busy:
+ * not the source's fault) or 504 (a timeout) with a static message. `validators` is NULL unless the status is 200. */
+typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len,
+                                const avatar_validators_t *validators);
 
 /* avatar_fetch: GETs an http(s) URL on actx's loop with the configured timeouts, byte limits, ports and per-host cap
  * (`below_media_base`: a URL below media-base-url, whose port is always allowed and whose host is not capped); `cb` runs
  * once, possibly before this call returns (a malformed URL, a refused connection). The fetch's time goes to
- * trace->fetch_us just before `cb` runs. */
-void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, booka_trace_t *trace,
-                  avatar_fetch_cb cb, void *data);
+ * trace->fetch_us just before `cb` runs. `revalidate` (or NULL): the validators of the bytes the caller holds, sent as
+ * If-None-Match / If-Modified-Since, so that an unchanged source answers 304 instead of its bytes. */
+void avatar_fetch(avatar_context_t *actx, const char *url, size_t len, int below_media_base, const avatar_validators_t *revalidate,
+                  booka_trace_t *trace, avatar_fetch_cb cb, void *data);
 
 /* avatar_fetch_collect_metrics: the fetch duration histogram, in Prometheus text format. */
 void avatar_fetch_collect_metrics(booka_buf_t *out);

@@ -86,6 +86,21 @@ static int parse_content_length(h2o_iovec_t v, uint64_t *out)
     return 0;
 }
 
+/* copy_validator: an ETag or Last-Modified value into `dst` (AVATAR_VALIDATOR_MAX + 1 bytes) when it is printable ASCII
+ * that fits; else `dst` stays empty (the source is then refetched whole, never revalidated with a value cut short or one
+ * that could split the request's header lines). */
+static void copy_validator(char *dst, h2o_iovec_t value)
+{
+    dst[0] = '\0';
+    if (value.len == 0 || value.len > AVATAR_VALIDATOR_MAX)
+        return;
+    for (size_t i = 0; i != value.len; ++i)
+        if ((unsigned char)value.base[i] < 0x20 || (unsigned char)value.base[i] > 0x7e)
+            return;
+    memcpy(dst, value.base, value.len);
+    dst[value.len] = '\0';
+}
+
 int avatar_response_head_parse(const char *head, size_t len, avatar_response_head_t *out)
 {
     size_t pos = 0;
@@ -115,6 +130,10 @@ int avatar_response_head_parse(const char *head, size_t len, avatar_response_hea
                 return -1;
             out->content_length = n;
             saw_length = 1;
+        } else if (name_len == 4 && strncasecmp(line.base, "etag", 4) == 0) {
+            copy_validator(out->validators.etag, value);
+        } else if (name_len == 13 && strncasecmp(line.base, "last-modified", 13) == 0) {
+            copy_validator(out->validators.last_modified, value);
         } else if (name_len == 17 && strncasecmp(line.base, "transfer-encoding", 17) == 0) {
             /* the only coding we can undo is chunked (no gzip: Accept-Encoding is not sent) */
             if (value.len != 7 || strncasecmp(value.base, "chunked", 7) != 0 || out->framing == AVATAR_BODY_CHUNKED)

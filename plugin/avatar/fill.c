@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "avatar/internal.h"
-#include "db/db.h"
+#include "db/answer.h"
 #include "http/http.h"
 
 struct avatar_fill {
@@ -322,16 +322,11 @@ static void on_url_read(void *data, booka_db_status_t status, PGresult *const *r
             start_source(fill);
         }
         break;
-    case BOOKA_DB_TIMEOUT:
-        fail(fill, 504, "the database did not answer in time");
+    default: {
+        booka_db_answer_t a = booka_db_answer(fill->actx->ctx, status);
+        fail(fill, a.status, a.message);
         break;
-    case BOOKA_DB_QUEUE_FULL:
-    case BOOKA_DB_UNAVAILABLE:
-        fail(fill, 503, "the database is unavailable");
-        break;
-    default:
-        fail(fill, 500, "Internal Server Error");
-        break;
+    }
     }
 }
 

@@ -49,34 +49,15 @@ static void add_range_error(booka_buf_t *errors, enum param p, int below, int bo
     add_error(errors, below ? "greater_than_equal" : "less_than_equal", p, msg, input, input_len, ctx);
 }
 
-/* parse_int: [+-]digits within [min, max]. Returns 0 with *out set, or -1 after adding the error. */
+/* parse_int: [+-]digits within [min, max] (booka_query_int). Returns 0 with *out set, or -1 after adding the error. */
 static int parse_int(enum param p, const char *v, size_t len, int min, int max, int *out, booka_buf_t *errors)
 {
-    size_t i = 0;
-    int negative = 0;
-    int64_t value = 0;
+    int64_t value;
 
-    if (i < len && (v[i] == '+' || v[i] == '-'))
-        negative = v[i++] == '-';
-    if (i == len)
-        goto Invalid;
-    for (; i != len; ++i) {
-        if (v[i] < '0' || v[i] > '9')
-            goto Invalid;
-        if (value < INT32_MAX) /* saturates far above any bound */
-            value = value * 10 + (v[i] - '0');
-    }
-    if (negative)
-        value = -value;
-    if (value < min || value > max) {
-        add_range_error(errors, p, value < min, value < min ? min : max, v, len);
+    if (booka_query_int(errors, param_names[p], v, len, min, max, &value) != 0)
         return -1;
-    }
     *out = (int)value;
     return 0;
-Invalid:
-    add_error(errors, "int_parsing", p, "Input should be a valid integer, unable to parse string as an integer", v, len, NULL);
-    return -1;
 }
 
 /* is_decimal_number: [+-](digits[.digits*] | .digits)([eE][+-]digits): what Python's float() reads, minus inf and nan. */
@@ -142,8 +123,8 @@ static int parse_format(const char *v, size_t len, avatar_format_t *out, booka_b
 }
 
 /* param_named: the known parameter a decoded name is, or NUM_PARAMS (a switch on the length and letters: comparing with
- * every name in turn was 1.5% of a HIT's CPU). */
-static enum param param_named(const char *name, size_t len)
+ * every name in turn was 1.5% of a HIT's CPU); booka_query_scan's param_of. */
+static size_t param_named(const char *name, size_t len)
 {
     if (len == 1) {
         switch (name[0]) {
@@ -163,27 +144,6 @@ static enum param param_named(const char *name, size_t len)
             return P_SIG;
     }
     return NUM_PARAMS;
-}
-
-/* scan_query: the raw value of the last occurrence of each known parameter (base NULL: absent; an occurrence without '='
- * has an empty value); names are percent-decoded, unknown ones skipped. */
-static void scan_query(const char *query, size_t len, h2o_iovec_t raw[NUM_PARAMS])
-{
-    for (size_t p = 0; p != NUM_PARAMS; ++p)
-        raw[p] = h2o_iovec_init(NULL, 0);
-    for (size_t start = 0; query != NULL && start < len;) {
-        size_t end = start, eq, name_len;
-        char name[8];
-        while (end < len && query[end] != '&')
-            ++end;
-        for (eq = start; eq < end && query[eq] != '='; ++eq)
-            ;
-        name_len = booka_form_decode(query + start, eq - start, name, sizeof(name));
-        enum param p = name_len < sizeof(name) ? param_named(name, name_len) : NUM_PARAMS;
-        if (p != NUM_PARAMS)
-            raw[p] = eq < end ? h2o_iovec_init(query + eq + 1, end - eq - 1) : h2o_iovec_init("", 0);
-        start = end + 1;
-    }
 }
 
 #define DECODED_ON_STACK 512
@@ -221,7 +181,7 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
     int ok = 1;
 
     *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
-    scan_query(query, len, raw);
+    booka_query_scan(query, len, param_named, NUM_PARAMS, raw);
     decoded = decode_values(raw, len, values, value_lens, stack);
 
     if (value_lens[P_W] != 0) {
@@ -311,7 +271,7 @@ avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t p
 
     if (conf->signers[0] == NULL)
         return AVATAR_SIGNATURE_OK;
-    scan_query(query, len, raw);
+    booka_query_scan(query, len, param_named, NUM_PARAMS, raw);
     decoded = decode_values(raw, len, values, lens, stack);
     if (lens[P_SIG] == 0) {
         result = AVATAR_SIGNATURE_MISSING;

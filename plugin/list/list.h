@@ -132,10 +132,8 @@ int list_render(const list_request_t *req, PGresult *const *results, size_t num_
 /* ---- fetching ---- */
 
 typedef struct list_response {
-    int status; /* 200, or 500/503/504 with a JSON error body */
-    const char *reason;
-    h2o_iovec_t body;     /* valid during the callback only */
-    unsigned retry_after; /* seconds, for 503 */
+    int status;       /* 200, or 500/503/504 with a JSON error body (db/answer.h says which) */
+    h2o_iovec_t body; /* valid during the callback only */
 } list_response_t;
 
 typedef void (*list_fetch_cb)(void *data, const list_response_t *response);

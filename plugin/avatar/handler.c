@@ -250,10 +250,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     r->known_stamp = avatar_known_stamp();
     snprintf(id_text, sizeof(id_text), "%" PRId64, provider_id);
-    if ((r->lookup = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_looked_up, r)) == NULL) {
-        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
-        return 0;
-    }
+    r->lookup = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_looked_up, r);
     booka_db_query_trace(r->lookup, &r->trace);
     if ((status = booka_db_submit(req->conn->ctx, r->lookup)) != BOOKA_DB_OK) {
         booka_log(req, "avatar", "provider %" PRId64 ": lookup: %s", provider_id, booka_db_status_message(status));

@@ -246,8 +246,9 @@ int avatar_params_side(avatar_params_t *params, const avatar_config_t *conf, boo
     booka_buf_append_str(&ctx, "\"}");
     booka_buf_append(&ctx, "", 1);
     snprintf(input, sizeof(input), "%" PRIu32, params->width);
-    booka_validation_error(errors, "enum", param_names[P_W], msg.oom ? "Input should make an allowed side" : msg.base, input,
-                           strlen(input), ctx.oom ? NULL : ctx.base);
+    booka_buf_or_abort(&msg); /* bounded by the configuration's sides (http/json.h, out of memory) */
+    booka_buf_or_abort(&ctx);
+    booka_validation_error(errors, "enum", param_names[P_W], msg.base, input, strlen(input), ctx.base);
     booka_buf_append_str(errors, "]");
     booka_buf_free(&msg);
     booka_buf_free(&ctx);
@@ -283,8 +284,7 @@ avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t p
         signed_values[i] = h2o_iovec_init(values[signed_params[i]], lens[signed_params[i]]);
     booka_avatar_signing_text(&text, h2o_iovec_init(conf->signing_path, strlen(conf->signing_path)),
                               h2o_iovec_init(id, (size_t)snprintf(id, sizeof(id), "%" PRId64, provider_id)), signed_values);
-    if (text.oom)
-        goto Exit;
+    booka_buf_or_abort(&text); /* bounded by the query string: no 403 for a lack of memory (http/json.h) */
     /* every configured key is tried, each compared in constant time: the answer's timing tells nothing of the bytes */
     for (size_t k = 0; k != sizeof(conf->signers) / sizeof(conf->signers[0]) && conf->signers[k] != NULL; ++k)
         if (booka_avatar_sign(conf->signers[k], text.base, text.len, expected) == 0 &&

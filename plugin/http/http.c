@@ -321,7 +321,8 @@ void booka_http_send_error_message(h2o_req_t *req, int status, const char *reaso
 
     booka_json_string(&b, message, strlen(message));
     booka_buf_append(&b, "", 1);
-    json = b.oom ? "\"error\"" : h2o_strdup(&req->pool, b.base, b.len).base;
+    booka_buf_or_abort(&b); /* one of our messages: fixed size */
+    json = h2o_strdup(&req->pool, b.base, b.len).base;
     booka_buf_free(&b);
     booka_http_send_error(req, status, reason, json);
 }
@@ -329,8 +330,8 @@ void booka_http_send_error_message(h2o_req_t *req, int status, const char *reaso
 void booka_http_send_validation_errors(h2o_req_t *req, booka_buf_t *errors)
 {
     booka_buf_append(errors, "", 1);
-    booka_http_send_error(req, 422, "Unprocessable Entity",
-                          errors->oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors->base, errors->len).base);
+    booka_buf_or_abort(errors); /* bounded by the query string's BOOKA_QUERY_MAX bytes */
+    booka_http_send_error(req, 422, "Unprocessable Entity", h2o_strdup(&req->pool, errors->base, errors->len).base);
     booka_buf_free(errors);
 }
 

@@ -67,7 +67,7 @@ void booka_http_send_error(h2o_req_t *req, int status, const char *reason, const
 void booka_http_send_error_message(h2o_req_t *req, int status, const char *reason, const char *message);
 
 /* booka_http_send_validation_errors: 422 `{"detail": [...]}` from `errors`, a closed JSON array of FastAPI validation
- * errors (http/query.h), which it frees; `"invalid query"` when memory ran out while they were written. */
+ * errors (http/query.h), which it frees. Their size is bounded by BOOKA_QUERY_MAX: memory running out aborts. */
 void booka_http_send_validation_errors(h2o_req_t *req, booka_buf_t *errors);
 
 /* booka_http_send_query_too_long: 414 JSON, for a query string over BOOKA_QUERY_MAX bytes. */

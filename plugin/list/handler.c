@@ -33,6 +33,9 @@ static void fetch_answer(list_fetch_t *f, booka_db_status_t status, PGresult *co
     if (status == BOOKA_DB_OK) {
         if (list_render(&f->request, results, num_results, &body) == 0) {
             r.body = h2o_iovec_init(body.base, body.len);
+        } else if (body.oom) { /* the body's size is the stored rows': a graceful 503 (http/json.h, out of memory) */
+            r = (list_response_t){503, h2o_iovec_init(H2O_STRLIT("{\"detail\": \"" BOOKA_OUT_OF_MEMORY "\"}"))};
+            why = "out of memory for the response body";
         } else {
             a = booka_db_answer(f->ctx, BOOKA_DB_QUERY_ERROR);
             r = (list_response_t){a.status, a.body};
@@ -58,16 +61,9 @@ list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, booka_tr
     booka_db_status_t status;
 
     *f = (list_fetch_t){ctx, *req, trace, cb, data, NULL};
-    if (list_sql_build(req, &sql) != 0) {
-        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
-        return NULL;
-    }
+    list_sql_build(req, &sql);
     f->query = booka_db_query_new(sql.statements, sql.num_statements, BOOKA_DB_READ_ONLY, on_query_done, f);
     list_sql_dispose(&sql);
-    if (f->query == NULL) {
-        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
-        return NULL;
-    }
     booka_db_query_trace(f->query, trace);
     if ((status = booka_db_submit(ctx, f->query)) != BOOKA_DB_OK) {
         fetch_answer(f, status, NULL, 0);
@@ -124,15 +120,16 @@ static void cache_key_prefix(booka_buf_t *key)
     }
 }
 
-static int cache_key(const list_request_t *request, booka_buf_t *key)
+/* cache_key: bounded by the query string's BOOKA_QUERY_MAX bytes: memory running out aborts (http/json.h) */
+static void cache_key(const list_request_t *request, booka_buf_t *key)
 {
     cache_key_prefix(key);
     list_request_canonical(request, key);
-    return key->oom ? -1 : 0;
+    booka_buf_or_abort(key);
 }
 
 /* parse_query: the request and its cache key for a query string: remembered by this thread (memo.c) or parsed and then
- * remembered. Answers the client itself (414, 422, 503) and returns -1 when the request ends here. */
+ * remembered. Answers the client itself (414, 422) and returns -1 when the request ends here. */
 static int parse_query(h2o_req_t *req, const char *query, size_t query_len, list_request_t *request, booka_buf_t *key)
 {
     const list_memo_entry_t *memo = list_memo_get(query, query_len);
@@ -158,14 +155,10 @@ static int parse_query(h2o_req_t *req, const char *query, size_t query_len, list
     cache_key_prefix(key);
     prefix_len = key->len;
     list_request_canonical(request, key);
-    if (!key->oom)
-        list_memo_put(query, query_len, request, key->base + prefix_len, key->len - prefix_len);
+    booka_buf_or_abort(key);
+    list_memo_put(query, query_len, request, key->base + prefix_len, key->len - prefix_len);
 Done:
-    if (key->oom) {
-        booka_buf_free(key);
-        booka_http_send_unavailable(req, 1, "out of memory");
-        return -1;
-    }
+    booka_buf_or_abort(key); /* bounded by the query string's BOOKA_QUERY_MAX bytes (http/json.h) */
     return 0;
 }
 
@@ -290,9 +283,10 @@ static void on_prewarm(h2o_timeout_entry_t *entry)
         h2o_iovec_t q = p->handler->prewarm.entries[i];
         list_request_t *request = h2o_mem_alloc(sizeof(*request));
         booka_buf_t key = {NULL}, errors = {NULL};
-        if (list_request_parse(request, q.base, q.len, &errors) != LIST_PARSE_OK || cache_key(request, &key) != 0) {
+        if (list_request_parse(request, q.base, q.len, &errors) != LIST_PARSE_OK) {
             free(request);
         } else {
+            cache_key(request, &key);
             booka_cache_lookup(p->ctx, p->handler->store, &p->handler->policy, h2o_iovec_init(key.base, key.len),
                                fill_from_database, request, free_request_copy, on_prewarmed, q.base, h2o_iovec_init(NULL, 0));
         }

@@ -240,7 +240,8 @@ static int parse_sort(const char *v, size_t len, list_sort_t *out, booka_buf_t *
     booka_buf_append_str(&ctx, "{\"expected\": ");
     booka_json_string(&ctx, expected, sizeof(expected) - 1);
     booka_buf_append(&ctx, "}", 2);
-    add_error(errors, "enum", P_SORT, msg, v, len, ctx.oom ? NULL : ctx.base);
+    booka_buf_or_abort(&ctx); /* fixed size (http/json.h, out of memory) */
+    add_error(errors, "enum", P_SORT, msg, v, len, ctx.base);
     booka_buf_free(&ctx);
     return -1;
 }
@@ -293,10 +294,9 @@ static int parse_fields(const char *v, size_t len, uint32_t *out, booka_buf_t *e
         }
         booka_buf_append(&msg, "", 1);
         booka_buf_append(&ctx, "]}", 3);
-        if (!msg.oom && !ctx.oom)
-            add_error(errors, "value_error", P_FIELDS, msg.base, v, len, ctx.base);
-        else
-            errors->oom = 1;
+        booka_buf_or_abort(&msg); /* bounded by the query string (http/json.h, out of memory) */
+        booka_buf_or_abort(&ctx);
+        add_error(errors, "value_error", P_FIELDS, msg.base, v, len, ctx.base);
         ret = -1;
     } else {
         *out = fields != 0 ? fields : LIST_ALL_FIELDS;
@@ -404,7 +404,8 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
     if (req->min_price[0] != '\0' && req->max_price[0] != '\0' && decimal_compare(req->min_price, req->max_price) > 0)
         add_error(errors, "value_error", P_MIN_PRICE, "Value error, min_price must not be greater than max_price", req->min_price,
                   strlen(req->min_price), NULL);
-    /* an error that could not be written (memory ran out) still makes the query invalid: its parameter holds no value */
+    /* an error that could not be written (memory ran out) still makes the query invalid: its parameter holds no value
+     * (booka_http_send_validation_errors then aborts, http/json.h) */
     if (errors->len == 0 && !errors->oom)
         return LIST_PARSE_OK;
     booka_buf_append_str(errors, "]");

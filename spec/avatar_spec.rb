@@ -852,6 +852,53 @@ describe 'GET /api/v1/img/avatar/{id}' do
     end
   end
 
+  # One edge policy for the database's answers (db/answer.h): a full wait queue is "the server is busy, try again" with
+  # Retry-After on every path that queries, including the fill's read of a long URL (it used to say "the database is
+  # unavailable" there, unlike the lookup and the list).
+  describe 'a full database wait queue' do
+    it 'answers a versioned miss whose long URL read finds the queue full as the lookup would: 503 busy, Retry-After' do
+      db = @db
+      fetch_ports = @fetch_ports
+      server = Booka::Server.new do |s|
+        <<~YAML
+          listen: #{s.port}
+          num-threads: 1
+          booka.postgres: {url: #{db}, pool-size: 1, queue-limit: 0, query-timeout: 5000}
+          booka.redis: OFF # no variant another example left in the shared Redis
+          hosts:
+            default:
+              paths:
+                /api/v1/img/avatar:
+                  booka.avatar: {fetch-ports: #{fetch_ports}}
+                /readyz:
+                  booka.readiness: ON
+        YAML
+      end.start
+      versioned = "?fmt=jpeg&v=#{fx.token(@pictures[11])}"
+      Booka.wait_for(timeout: 10) { get(server.url('/readyz')).json['invalidation'] == 'up' }
+      # a lookup while the instance listens: version 11's token is known current from now on (known.c)
+      expect(get(server.url("/api/v1/img/avatar/11#{versioned}&w=64")).status).to eq(200)
+      waiter = nil
+      Booka::Database.with_exclusive_lock('service_provider_profiles', url: db) do
+        # the only connection waits on the lock with another provider's lookup; the queue holds nothing more
+        waiter = Thread.new { get(server.url('/api/v1/img/avatar/10?w=64')) }
+        Booka.wait_for(timeout: 10) do
+          Booka::Database.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'booka_avatar_spec' AND " \
+                               "application_name = 'booka-origin' AND wait_event_type = 'Lock'", url: db).strip == '1'
+        end
+        # another size of 11 with the current v: no lookup, but its fill must read the long data: URL
+        res = get(server.url("/api/v1/img/avatar/11#{versioned}&w=128&q=77"))
+        expect_json_error(res, 503)
+        expect(res.json['detail']).to eq('the server is busy, try again')
+        expect(res['retry-after']).to eq('1')
+        lookup = get(server.url('/api/v1/img/avatar/3?w=64'))
+        expect_json_error(lookup, 503)
+        expect([lookup.json['detail'], lookup['retry-after']]).to eq([res.json['detail'], res['retry-after']])
+      end
+      expect(waiter.value.status).to eq(200)
+    end
+  end
+
   describe 'protocols, methods, CORS' do
     it 'serves HTTP/1.1, h2c and h2 alike' do
       bodies = { h1: '1.1', h2c: '2', h2: '2' }.map do |proto, version|

@@ -143,7 +143,11 @@ describe 'GET /api/v1/service-provider-profiles/ when Postgres misbehaves' do
       expect(get(server.url("#{list_path}&sort=top_rated")).status).to eq 200 # statements already prepared on it
       Booka::Database.psql('ALTER TABLE service_provider_profiles RENAME COLUMN business_name TO business_name_away', url: db)
       begin
-        expect(get(server.url("/api/v1/service-provider-profiles/?#{shapes[0]}")).status).to eq 500
+        failed = get(server.url("/api/v1/service-provider-profiles/?#{shapes[0]}"))
+        expect(failed.status).to eq 500
+        # the reason phrase every endpoint gives a 500 (db/answer.h, http.c's booka_http_reason), not a bare "Error"
+        expect(failed.status_line).to eq 'HTTP/1.1 500 Internal Server Error'
+        expect(failed.json).to eq('detail' => 'Internal Server Error')
       ensure
         Booka::Database.psql('ALTER TABLE service_provider_profiles RENAME COLUMN business_name_away TO business_name', url: db)
       end

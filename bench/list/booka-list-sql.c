@@ -36,7 +36,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: invalid query: %.*s\n", argv[0], (int)errors.len, errors.base);
         return 1;
     }
-    if (list_sql_build(&req, &sql) != 0 || (fp = fopen(argv[2], "w")) == NULL) {
+    list_sql_build(&req, &sql);
+    if ((fp = fopen(argv[2], "w")) == NULL) {
         perror(argv[2]);
         return 1;
     }

@@ -151,13 +151,14 @@ static void on_io_timeout(h2o_timeout_entry_t *entry)
     finish(f, 504, msg_timeout);
 }
 
-/* append_body: takes n decoded body bytes. Returns 0, or -1 when over the byte limit or out of memory. */
+/* append_body: takes n decoded body bytes. Returns 0, or the status to finish with: 422 over the byte limit, 503 when
+ * memory runs out (the body's size is the upstream's: a graceful answer, http/json.h). */
 static int append_body(avatar_fetch_t *f, const char *bytes, size_t n)
 {
     if (n == 0)
         return 0;
     if (n > f->max_bytes - f->len)
-        return -1;
+        return 422;
     if (f->len + n > f->cap) {
         size_t cap = f->cap != 0 ? f->cap : 64 * 1024;
         uint8_t *p;
@@ -166,7 +167,7 @@ static int append_body(avatar_fetch_t *f, const char *bytes, size_t n)
         if (cap > f->max_bytes)
             cap = f->max_bytes;
         if ((p = realloc(f->body, cap)) == NULL)
-            return -1;
+            return 503;
         f->body = p;
         f->cap = cap;
     }
@@ -180,7 +181,7 @@ static int read_body(avatar_fetch_t *f)
 {
     h2o_buffer_t **input = &f->sock->input;
     size_t n = (*input)->size;
-    int done = 0;
+    int done = 0, status;
 
     switch (f->head.framing) {
     case AVATAR_BODY_LENGTH:
@@ -199,8 +200,8 @@ static int read_body(avatar_fetch_t *f)
     case AVATAR_BODY_UNTIL_CLOSE:
         break;
     }
-    if (append_body(f, (*input)->bytes, n) != 0) {
-        finish(f, 422, booka_image_strerror(BOOKA_IMAGE_ERROR_TOO_MANY_BYTES));
+    if ((status = append_body(f, (*input)->bytes, n)) != 0) {
+        finish(f, status, status == 503 ? msg_out_of_memory : booka_image_strerror(BOOKA_IMAGE_ERROR_TOO_MANY_BYTES));
         return -1;
     }
     h2o_buffer_consume(input, (*input)->size);

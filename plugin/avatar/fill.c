@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "avatar/internal.h"
-#include "db/db.h"
+#include "db/answer.h"
 #include "http/http.h"
 
 struct avatar_fill {
@@ -61,9 +61,9 @@ static void on_deferred_failure(h2o_timeout_entry_t *entry)
 
     fill->error_body = (booka_buf_t){NULL};
     /* an error carries no tag: it answers the waiting requests and is never stored */
-    booka_cache_fill_done(fill->handle, fill->error_status,
-                          body.oom ? h2o_iovec_init(H2O_STRLIT("{\"detail\": \"error\"}")) : h2o_iovec_init(body.base, body.len),
-                          h2o_iovec_init("", 0), h2o_iovec_init(H2O_STRLIT("application/json")));
+    booka_buf_or_abort(&body); /* one of our messages: fixed size (http/json.h, out of memory) */
+    booka_cache_fill_done(fill->handle, fill->error_status, h2o_iovec_init(body.base, body.len), h2o_iovec_init("", 0),
+                          h2o_iovec_init(H2O_STRLIT("application/json")));
     booka_buf_free(&body);
 }
 
@@ -243,7 +243,7 @@ static void on_source_landed(void *data, booka_cache_value_t *value)
         snprintf(message, sizeof(message), "%.*s", (int)value->body.len, value->body.base);
         fail(fill, value->status, message);
     } else if ((bytes = malloc(value->body.len != 0 ? value->body.len : 1)) == NULL) {
-        fail(fill, 500, "out of memory");
+        fail(fill, 503, msg_out_of_memory); /* the fetched source's size */
     } else {
         memcpy(bytes, value->body.base, value->body.len);
         render(fill, AVATAR_SOURCE_HTTP, NULL, 0, bytes, value->body.len);
@@ -374,23 +374,18 @@ static void on_url_read(void *data, booka_db_status_t status, PGresult *const *r
             /* the picture was replaced (or removed) since the lookup: this variant no longer exists */
             fail(fill, 503, "the picture changed meanwhile, try again");
         } else if ((fill->url = malloc((size_t)PQgetlength(results[0], 0, 0) + 1)) == NULL) {
-            fail(fill, 500, "out of memory");
+            fail(fill, 503, msg_out_of_memory); /* a data: URL of megabytes: the stored input decides the size */
         } else {
             fill->url_len = (size_t)PQgetlength(results[0], 0, 0);
             memcpy(fill->url, PQgetvalue(results[0], 0, 0), fill->url_len + 1);
             start_source(fill);
         }
         break;
-    case BOOKA_DB_TIMEOUT:
-        fail(fill, 504, "the database did not answer in time");
+    default: {
+        booka_db_answer_t a = booka_db_answer(fill->actx->ctx, status);
+        fail(fill, a.status, a.message);
         break;
-    case BOOKA_DB_QUEUE_FULL:
-    case BOOKA_DB_UNAVAILABLE:
-        fail(fill, 503, "the database is unavailable");
-        break;
-    default:
-        fail(fill, 500, "Internal Server Error");
-        break;
+    }
     }
 }
 
@@ -403,10 +398,7 @@ static void read_url(avatar_fill_t *fill)
     booka_db_status_t status;
 
     snprintf(id, sizeof(id), "%lld", (long long)fill->variant.provider_id);
-    if ((query = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_url_read, fill)) == NULL) {
-        fail(fill, 500, "out of memory");
-        return;
-    }
+    query = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_url_read, fill);
     booka_db_query_trace(query, booka_cache_fill_trace(fill->handle));
     if ((status = booka_db_submit(fill->actx->ctx, query)) != BOOKA_DB_OK)
         on_url_read(fill, status, NULL, 0);

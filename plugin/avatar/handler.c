@@ -8,7 +8,7 @@
 #include "avatar/internal.h"
 #include "cache/invalidate.h"
 #include "cache/redis.h"
-#include "db/db.h"
+#include "db/answer.h"
 #include "edge/edge.h"
 #include "health/health.h"
 #include "http/etag.h"
@@ -38,33 +38,6 @@ struct avatar_request {
 };
 
 _Atomic uint64_t avatar_stat_lookups_skipped;
-
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 304:
-        return "Not Modified";
-    case 404:
-        return "Not Found";
-    case 422:
-        return "Unprocessable Entity";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Internal Server Error";
-    }
-}
-
-static void set_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
-{
-    h2o_set_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, value, value_len, 1);
-}
 
 /* set_representation_headers: what a 200 and its 304 share: ETag, Cache-Control, Vary, X-Cache. Added, not set: the
  * response has none of them yet, and looking each name up by string was 2% of a HIT's CPU (perf, issue 15). */
@@ -114,10 +87,7 @@ static void on_cached(void *data, booka_cache_outcome_t outcome, booka_cache_val
         booka_http_send(req, 200, "OK", r->variant.format == BOOKA_IMAGE_OUTPUT_WEBP ? "image/webp" : "image/jpeg", value->body);
         return;
     }
-    set_header(req, H2O_STRLIT("cache-control"), H2O_STRLIT("no-store"));
-    if (value->status == 503)
-        set_header(req, H2O_STRLIT("retry-after"), H2O_STRLIT("1"));
-    booka_http_send(req, value->status, reason_of(value->status), "application/json", value->body);
+    booka_db_send_error_body(req, value->status, value->body);
 }
 
 /* output_format: fmt, with auto resolved by Accept: WebP only when a header names image/webp with q > 0. */
@@ -172,20 +142,8 @@ static void on_looked_up(void *data, booka_db_status_t status, PGresult *const *
     booka_trace_export(req, &r->trace);
     if (status != BOOKA_DB_OK)
         booka_log(req, "avatar", "provider %" PRId64 ": lookup: %s", r->provider_id, booka_db_status_message(status));
-    switch (status) {
-    case BOOKA_DB_OK:
-        break;
-    case BOOKA_DB_TIMEOUT:
-        booka_http_send_error_message(req, 504, "Gateway Timeout", "the database did not answer in time");
-        return;
-    case BOOKA_DB_QUEUE_FULL:
-        booka_http_send_unavailable(req, 1, "the server is busy, try again");
-        return;
-    case BOOKA_DB_UNAVAILABLE:
-        booka_http_send_unavailable(req, booka_db_retry_after(req->conn->ctx), "the database is unavailable");
-        return;
-    default:
-        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
+    if (status != BOOKA_DB_OK) {
+        booka_db_send_answer(req, status);
         return;
     }
     if (PQntuples(results[0]) == 0) {
@@ -257,35 +215,25 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     booka_db_statement_t statement = {statement_lookup, 1, {id_text}};
     booka_db_status_t status;
     avatar_signature_t signature;
-    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
-    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+    h2o_iovec_t query;
 
-    if (booka_http_answer_preflight(req))
+    if (booka_http_answer_preflight(req) || booka_http_refuse_method(req))
         return 0;
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !booka_http_is_head(req)) {
-        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, H2O_STRLIT("GET, HEAD, OPTIONS"), 0);
-        booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
-        return 0;
-    }
     if (avatar_parse_id(path_rest(req), &provider_id) != 0) {
         booka_http_send_error_message(req, 404, "Not Found", "Not Found");
         return 0;
     }
-    if (query_len > BOOKA_QUERY_MAX) {
-        booka_http_send_query_too_long(req);
+    if (booka_http_read_query(req, &query) != 0)
         return 0;
-    }
-    if ((signature = avatar_signature_check(&handler->conf, provider_id, query, query_len)) != AVATAR_SIGNATURE_OK) {
+    if ((signature = avatar_signature_check(&handler->conf, provider_id, query.base, query.len)) != AVATAR_SIGNATURE_OK) {
         booka_http_send_error_message(req, 403, "Forbidden",
                                       signature == AVATAR_SIGNATURE_MISSING ? "this avatar URL must be signed (sig)"
                                                                             : "the avatar URL's signature does not match");
         return 0;
     }
-    if (avatar_params_parse(&params, query, query_len, &errors) != 0 || avatar_params_side(&params, &handler->conf, &errors) != 0) {
-        booka_buf_append(&errors, "", 1);
-        booka_http_send_error(req, 422, "Unprocessable Entity",
-                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
-        booka_buf_free(&errors);
+    if (avatar_params_parse(&params, query.base, query.len, &errors) != 0 ||
+        avatar_params_side(&params, &handler->conf, &errors) != 0) {
+        booka_http_send_validation_errors(req, &errors);
         return 0;
     }
 
@@ -302,17 +250,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     r->known_stamp = avatar_known_stamp();
     snprintf(id_text, sizeof(id_text), "%" PRId64, provider_id);
-    if ((r->lookup = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_looked_up, r)) == NULL) {
-        booka_http_send_error_message(req, 500, "Internal Server Error", "Internal Server Error");
-        return 0;
-    }
+    r->lookup = booka_db_query_new(&statement, 1, avatar_lookup_flags(), on_looked_up, r);
     booka_db_query_trace(r->lookup, &r->trace);
     if ((status = booka_db_submit(req->conn->ctx, r->lookup)) != BOOKA_DB_OK) {
         booka_log(req, "avatar", "provider %" PRId64 ": lookup: %s", provider_id, booka_db_status_message(status));
         r->lookup = NULL; /* refused and freed: no callback */
-        booka_http_send_unavailable(req, status == BOOKA_DB_QUEUE_FULL ? 1 : booka_db_retry_after(req->conn->ctx),
-                                    status == BOOKA_DB_QUEUE_FULL ? "the server is busy, try again"
-                                                                  : "the database is unavailable");
+        booka_db_send_answer(req, status);
     }
     return 0;
 }

@@ -222,7 +222,7 @@ typedef struct avatar_render_job {
     int quality;
     void *owner;
     /* output */
-    int status;          /* 200, 404, 422, 500, or 503 (the memory budget could not cover it now) */
+    int status;          /* 200, 404, 422, 500, or 503 (the memory budget could not cover it now, or memory ran out) */
     const char *message; /* static, for errors */
     booka_image_result_t result;
 } avatar_render_job_t;
@@ -419,5 +419,22 @@ void avatar_fill_free(void *fill);
 /* avatar_fill_run: the booka_cache_fill_fn of avatar variants: ends with booka_cache_fill_done, a 200 with the image or
  * an error status with a JSON body. */
 void avatar_fill_run(h2o_context_t *ctx, booka_cache_fill_t *handle, void *fill);
+
+/* msg_out_of_memory: the 503's message when an allocation whose size the input decides fails (http/json.h, out of
+ * memory): a source's bytes, a data: URL, a render's buffers. */
+#define msg_out_of_memory BOOKA_OUT_OF_MEMORY
+
+/* avatar_image_error_status: the answer to an image error: 422 when it blames the source (booka_image_error_is_source_fault),
+ * 503 when memory ran out (the source's size decided it: a graceful answer, http/json.h), else 500. */
+static inline int avatar_image_error_status(booka_image_error_t err)
+{
+    return booka_image_error_is_source_fault(err) ? 422 : err == BOOKA_IMAGE_ERROR_NO_MEMORY ? 503 : 500;
+}
+
+/* avatar_image_error_message: its message: booka_image_strerror's, msg_out_of_memory for memory. */
+static inline const char *avatar_image_error_message(booka_image_error_t err)
+{
+    return err == BOOKA_IMAGE_ERROR_NO_MEMORY ? msg_out_of_memory : booka_image_strerror(err);
+}
 
 #endif

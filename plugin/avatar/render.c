@@ -95,10 +95,10 @@ static int read_media(avatar_render_job_t *job)
         status = 422;
         goto Exit;
     }
-    cap = (size_t)st.st_size + 1; /* one more, to see a file that grew meanwhile */
-    if ((job->bytes = malloc(cap)) == NULL) {
-        job->message = "out of memory";
-        status = 500;
+    cap = (size_t)st.st_size + 1;             /* one more, to see a file that grew meanwhile */
+    if ((job->bytes = malloc(cap)) == NULL) { /* the file's size (at most max-source-bytes) */
+        job->message = msg_out_of_memory;
+        status = 503;
         goto Exit;
     }
     for (;;) {
@@ -133,8 +133,8 @@ static int source_bytes(avatar_render_job_t *job)
     case AVATAR_SOURCE_DATA_URL:
         err = booka_image_decode_data_url(job->text, job->text_len, &job->bytes, &job->len, job->conf->limits.max_source_bytes);
         if (err != BOOKA_IMAGE_OK) {
-            job->message = booka_image_strerror(err);
-            return err == BOOKA_IMAGE_ERROR_NO_MEMORY ? 500 : 422;
+            job->message = avatar_image_error_message(err);
+            return avatar_image_error_status(err);
         }
         return 0;
     case AVATAR_SOURCE_MEDIA:
@@ -190,8 +190,8 @@ void avatar_render(avatar_job_t *_job)
     job->status = 200;
     return;
 Error:
-    job->message = booka_image_strerror(err);
-    job->status = booka_image_error_is_source_fault(err) ? 422 : 500;
+    job->message = avatar_image_error_message(err);
+    job->status = avatar_image_error_status(err);
 }
 
 void avatar_render_job_free(avatar_render_job_t *job)

@@ -49,34 +49,15 @@ static void add_range_error(booka_buf_t *errors, enum param p, int below, int bo
     add_error(errors, below ? "greater_than_equal" : "less_than_equal", p, msg, input, input_len, ctx);
 }
 
-/* parse_int: [+-]digits within [min, max]. Returns 0 with *out set, or -1 after adding the error. */
+/* parse_int: [+-]digits within [min, max] (booka_query_int). Returns 0 with *out set, or -1 after adding the error. */
 static int parse_int(enum param p, const char *v, size_t len, int min, int max, int *out, booka_buf_t *errors)
 {
-    size_t i = 0;
-    int negative = 0;
-    int64_t value = 0;
+    int64_t value;
 
-    if (i < len && (v[i] == '+' || v[i] == '-'))
-        negative = v[i++] == '-';
-    if (i == len)
-        goto Invalid;
-    for (; i != len; ++i) {
-        if (v[i] < '0' || v[i] > '9')
-            goto Invalid;
-        if (value < INT32_MAX) /* saturates far above any bound */
-            value = value * 10 + (v[i] - '0');
-    }
-    if (negative)
-        value = -value;
-    if (value < min || value > max) {
-        add_range_error(errors, p, value < min, value < min ? min : max, v, len);
+    if (booka_query_int(errors, param_names[p], v, len, min, max, &value) != 0)
         return -1;
-    }
     *out = (int)value;
     return 0;
-Invalid:
-    add_error(errors, "int_parsing", p, "Input should be a valid integer, unable to parse string as an integer", v, len, NULL);
-    return -1;
 }
 
 /* is_decimal_number: [+-](digits[.digits*] | .digits)([eE][+-]digits): what Python's float() reads, minus inf and nan. */
@@ -142,8 +123,8 @@ static int parse_format(const char *v, size_t len, avatar_format_t *out, booka_b
 }
 
 /* param_named: the known parameter a decoded name is, or NUM_PARAMS (a switch on the length and letters: comparing with
- * every name in turn was 1.5% of a HIT's CPU). */
-static enum param param_named(const char *name, size_t len)
+ * every name in turn was 1.5% of a HIT's CPU); booka_query_scan's param_of. */
+static size_t param_named(const char *name, size_t len)
 {
     if (len == 1) {
         switch (name[0]) {
@@ -163,27 +144,6 @@ static enum param param_named(const char *name, size_t len)
             return P_SIG;
     }
     return NUM_PARAMS;
-}
-
-/* scan_query: the raw value of the last occurrence of each known parameter (base NULL: absent; an occurrence without '='
- * has an empty value); names are percent-decoded, unknown ones skipped. */
-static void scan_query(const char *query, size_t len, h2o_iovec_t raw[NUM_PARAMS])
-{
-    for (size_t p = 0; p != NUM_PARAMS; ++p)
-        raw[p] = h2o_iovec_init(NULL, 0);
-    for (size_t start = 0; query != NULL && start < len;) {
-        size_t end = start, eq, name_len;
-        char name[8];
-        while (end < len && query[end] != '&')
-            ++end;
-        for (eq = start; eq < end && query[eq] != '='; ++eq)
-            ;
-        name_len = booka_form_decode(query + start, eq - start, name, sizeof(name));
-        enum param p = name_len < sizeof(name) ? param_named(name, name_len) : NUM_PARAMS;
-        if (p != NUM_PARAMS)
-            raw[p] = eq < end ? h2o_iovec_init(query + eq + 1, end - eq - 1) : h2o_iovec_init("", 0);
-        start = end + 1;
-    }
 }
 
 #define DECODED_ON_STACK 512
@@ -221,7 +181,7 @@ int avatar_params_parse(avatar_params_t *params, const char *query, size_t len, 
     int ok = 1;
 
     *params = (avatar_params_t){AVATAR_DEFAULT_WIDTH, 1, AVATAR_DEFAULT_QUALITY, AVATAR_FORMAT_AUTO, ""};
-    scan_query(query, len, raw);
+    booka_query_scan(query, len, param_named, NUM_PARAMS, raw);
     decoded = decode_values(raw, len, values, value_lens, stack);
 
     if (value_lens[P_W] != 0) {
@@ -286,8 +246,9 @@ int avatar_params_side(avatar_params_t *params, const avatar_config_t *conf, boo
     booka_buf_append_str(&ctx, "\"}");
     booka_buf_append(&ctx, "", 1);
     snprintf(input, sizeof(input), "%" PRIu32, params->width);
-    booka_validation_error(errors, "enum", param_names[P_W], msg.oom ? "Input should make an allowed side" : msg.base, input,
-                           strlen(input), ctx.oom ? NULL : ctx.base);
+    booka_buf_or_abort(&msg); /* bounded by the configuration's sides (http/json.h, out of memory) */
+    booka_buf_or_abort(&ctx);
+    booka_validation_error(errors, "enum", param_names[P_W], msg.base, input, strlen(input), ctx.base);
     booka_buf_append_str(errors, "]");
     booka_buf_free(&msg);
     booka_buf_free(&ctx);
@@ -311,7 +272,7 @@ avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t p
 
     if (conf->signers[0] == NULL)
         return AVATAR_SIGNATURE_OK;
-    scan_query(query, len, raw);
+    booka_query_scan(query, len, param_named, NUM_PARAMS, raw);
     decoded = decode_values(raw, len, values, lens, stack);
     if (lens[P_SIG] == 0) {
         result = AVATAR_SIGNATURE_MISSING;
@@ -323,8 +284,7 @@ avatar_signature_t avatar_signature_check(const avatar_config_t *conf, int64_t p
         signed_values[i] = h2o_iovec_init(values[signed_params[i]], lens[signed_params[i]]);
     booka_avatar_signing_text(&text, h2o_iovec_init(conf->signing_path, strlen(conf->signing_path)),
                               h2o_iovec_init(id, (size_t)snprintf(id, sizeof(id), "%" PRId64, provider_id)), signed_values);
-    if (text.oom)
-        goto Exit;
+    booka_buf_or_abort(&text); /* bounded by the query string: no 403 for a lack of memory (http/json.h) */
     /* every configured key is tried, each compared in constant time: the answer's timing tells nothing of the bytes */
     for (size_t k = 0; k != sizeof(conf->signers) / sizeof(conf->signers[0]) && conf->signers[k] != NULL; ++k)
         if (booka_avatar_sign(conf->signers[k], text.base, text.len, expected) == 0 &&

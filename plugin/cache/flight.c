@@ -131,15 +131,14 @@ static struct flight **find_slot(uint64_t hash, const char *key, size_t len)
     return slot;
 }
 
-/* grow: doubles the bucket array (MIN_BUCKETS at first); on allocation failure the chains just get longer, unless there
- * is no array yet: then -1. */
-static int grow(void)
+/* grow: doubles the bucket array (MIN_BUCKETS at first); memory running out aborts, as for the flights themselves
+ * (http/json.h, out of memory: the table's size is bounded by the fills in flight). */
+static void grow(void)
 {
     size_t n = num_buckets == 0 ? MIN_BUCKETS : num_buckets * 2;
-    struct flight **fresh = calloc(n, sizeof(*fresh));
+    struct flight **fresh = h2o_mem_alloc(n * sizeof(*fresh));
 
-    if (fresh == NULL)
-        return num_buckets != 0 ? 0 : -1;
+    memset(fresh, 0, n * sizeof(*fresh));
     for (size_t i = 0; i != num_buckets; ++i) {
         for (struct flight *f = buckets[i], *next; f != NULL; f = next) {
             next = f->next_in_bucket;
@@ -150,16 +149,15 @@ static int grow(void)
     free(buckets);
     buckets = fresh;
     num_buckets = n;
-    return 0;
 }
 
-/* add_flight: a new flight for the key, its slot found empty by find_slot; -1 when the table cannot hold it. */
-static int add_flight(uint64_t hash, const char *key, size_t key_len)
+/* add_flight: a new flight for the key, its slot found empty by find_slot. */
+static void add_flight(uint64_t hash, const char *key, size_t key_len)
 {
     struct flight *f;
 
-    if (num_flights >= num_buckets && grow() != 0)
-        return -1;
+    if (num_flights >= num_buckets)
+        grow();
     f = h2o_mem_alloc(offsetof(struct flight, key) + key_len + 1);
     f->hash = hash;
     f->key_len = key_len;
@@ -168,7 +166,6 @@ static int add_flight(uint64_t hash, const char *key, size_t key_len)
     f->next_in_bucket = buckets[hash & (num_buckets - 1)];
     buckets[hash & (num_buckets - 1)] = f;
     ++num_flights;
-    return 0;
 }
 
 booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size_t key_len, uint64_t wait_ms, booka_flight_cb cb,
@@ -184,7 +181,6 @@ booka_flight_role_t booka_flight_begin(h2o_context_t *ctx, const char *key, size
     w->deadline.cb = on_deadline;
     pthread_mutex_lock(&flights_mutex);
     if ((f = num_buckets != 0 ? *find_slot(hash, key, key_len) : NULL) == NULL) {
-        /* a flight the table cannot take (no memory for its first buckets) still leads: it only coalesces nothing */
         add_flight(hash, key, key_len);
         pthread_mutex_unlock(&flights_mutex);
         free(w);

@@ -141,13 +141,14 @@ static void unlink_entry(booka_cache_store_t *store, struct shard *s, struct ent
     free(e);
 }
 
-/* grow: doubles the bucket array once entries outnumber buckets; on allocation failure the table just gets longer chains. */
+/* grow: doubles the bucket array once entries outnumber buckets; memory running out aborts (http/json.h, out of memory:
+ * the table's size is bounded by the store's budget). */
 static void grow(struct shard *s)
 {
     size_t n = s->num_buckets == 0 ? 64 : s->num_buckets * 2;
-    struct entry **buckets = calloc(n, sizeof(*buckets));
-    if (buckets == NULL)
-        return;
+    struct entry **buckets = h2o_mem_alloc(n * sizeof(*buckets));
+
+    memset(buckets, 0, n * sizeof(*buckets));
     for (size_t i = 0; i != s->num_buckets; ++i) {
         struct entry *e = s->buckets[i], *next;
         for (; e != NULL; e = next) {
@@ -236,8 +237,9 @@ void booka_cache_store_put(booka_cache_store_t *store, const char *key, size_t k
     size_t charge = sizeof(struct entry) + key_len + value->_size;
     struct entry *e, **slot;
 
-    if (charge > store->max_bytes / 4 || (e = malloc(offsetof(struct entry, key) + key_len + 1)) == NULL)
+    if (charge > store->max_bytes / 4)
         return;
+    e = h2o_mem_alloc(offsetof(struct entry, key) + key_len + 1); /* a key: small, bounded by the request */
     e->hash = hash;
     e->value = value;
     e->charge = charge;

@@ -489,7 +489,7 @@ booka_trace_t *booka_cache_fill_trace(booka_cache_fill_t *fill)
  * small): a 503, which is never stored. Aborts, as h2o_mem_alloc does, when even this cannot be had. */
 static booka_cache_value_t *out_of_memory_value(booka_cache_lookup_t *l, size_t body_len, uint64_t now)
 {
-    static const char body[] = "{\"detail\": \"the server is short of memory, try again\"}";
+    static const char body[] = "{\"detail\": \"" BOOKA_OUT_OF_MEMORY "\"}";
     booka_cache_value_t *v;
 
     booka_log_id(l->trace.request_id, "cache", "out of memory for a value of %zu bytes: answering 503", body_len);

@@ -71,10 +71,7 @@ void db_cancel_async(PGconn *pg, h2o_multithread_receiver_t *receiver, void *con
 
     if (cancel == NULL)
         return;
-    if ((r = malloc(sizeof(*r))) == NULL) {
-        PQfreeCancel(cancel);
-        return;
-    }
+    r = h2o_mem_alloc(sizeof(*r));
     *r = (struct cancel_request){.reply = {.conn = conn, .serial = serial}, .cancel = cancel, .receiver = receiver};
     pthread_mutex_lock(&mutex);
     if (queued >= CANCEL_QUEUE_MAX || start_worker() != 0) {

@@ -39,7 +39,9 @@ typedef void (*booka_db_query_cb)(void *data, booka_db_status_t status, PGresult
 #define BOOKA_DB_PRIMARY 2   /* with BOOKA_DB_READ_ONLY: retried like one, but never sent to the read replica */
 
 /* booka_db_query_new: a query of `num_statements` statements sent as one pipeline (one round trip, one implicit
- * transaction). Everything is copied, so the arguments may die after the call. Returns NULL when memory runs out. */
+ * transaction). Everything is copied, so the arguments may die after the call. Never NULL: memory running out aborts,
+ * as h2o_mem_alloc does (the SQL is ours, the values bounded by the request), and so do more than
+ * BOOKA_DB_MAX_STATEMENTS statements or BOOKA_DB_MAX_PARAMS parameters (a caller's bug). */
 booka_db_query_t *booka_db_query_new(const booka_db_statement_t *statements, size_t num_statements, int flags, booka_db_query_cb cb,
                                      void *data);
 

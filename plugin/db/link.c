@@ -236,7 +236,8 @@ static void on_lookup(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struc
             booka_buf_appendf(&list, "%s%s", list.len == 0 ? "" : ",", addr);
     }
     booka_buf_append(&list, "", 1);
-    if (list.oom || list.len <= 1) {
+    booka_buf_or_abort(&list); /* a host's addresses: small (http/json.h, out of memory) */
+    if (list.len <= 1) {
         booka_buf_free(&list);
         snprintf(why, sizeof(why), "cannot resolve %s", target->hosts[link->lookup_index]);
         link_failed(link, why);

@@ -20,17 +20,17 @@ booka_db_query_t *booka_db_query_new(const booka_db_statement_t *statements, siz
     char *p;
 
     if (num_statements == 0 || num_statements > BOOKA_DB_MAX_STATEMENTS)
-        return NULL;
+        h2o_fatal("booka_db_query_new: 0 or too many statements");
     for (size_t i = 0; i != num_statements; ++i) {
         if (statements[i].num_params > BOOKA_DB_MAX_PARAMS)
-            return NULL;
+            h2o_fatal("booka_db_query_new: too many parameters");
         size += strlen(statements[i].sql) + 1;
         for (size_t j = 0; j != statements[i].num_params; ++j)
             if (statements[i].values[j] != NULL)
                 size += strlen(statements[i].values[j]) + 1;
     }
-    if ((q = calloc(1, size)) == NULL)
-        return NULL;
+    q = h2o_mem_alloc(size); /* the statements are ours and the values bounded by the request: aborts when out of memory */
+    memset(q, 0, size);
     p = (char *)(q + 1);
     q->cb = cb;
     q->data = data;

@@ -392,7 +392,7 @@ static void send_probe(const char *sql, int flags, booka_db_query_cb cb)
 {
     booka_db_statement_t statement = {sql, 0, {NULL}};
     booka_db_query_t *q = booka_db_query_new(&statement, 1, flags | DB_PRIORITY, cb, NULL);
-    booka_db_status_t st = q == NULL ? BOOKA_DB_UNAVAILABLE : booka_db_submit(monitor.ctx, q);
+    booka_db_status_t st = booka_db_submit(monitor.ctx, q);
 
     if (st != BOOKA_DB_OK)
         cb(NULL, st, NULL, 0);

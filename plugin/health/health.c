@@ -96,10 +96,8 @@ static int on_readyz(h2o_handler_t *self, h2o_req_t *req)
         details.entries[i].write(&body, details.entries[i].data);
     }
     booka_buf_append_str(&body, "}");
-    if (body.oom)
-        booka_http_send_unavailable(req, 1, "out of memory");
-    else
-        send_no_store_json(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", &body);
+    booka_buf_or_abort(&body); /* a few names and numbers: memory running out aborts (http/json.h) */
+    send_no_store_json(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", &body);
     booka_buf_free(&body);
     return 0;
 }

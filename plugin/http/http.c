@@ -156,6 +156,28 @@ int booka_http_is_head(h2o_req_t *req)
     return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
 }
 
+int booka_http_refuse_method(h2o_req_t *req)
+{
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) || booka_http_is_head(req))
+        return 0;
+    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, H2O_STRLIT("GET, HEAD, OPTIONS"), 0);
+    booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
+    return 1;
+}
+
+int booka_http_read_query(h2o_req_t *req, h2o_iovec_t *query)
+{
+    if (req->query_at == SIZE_MAX) {
+        *query = h2o_iovec_init(NULL, 0);
+        return 0;
+    }
+    *query = h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+    if (query->len <= BOOKA_QUERY_MAX)
+        return 0;
+    booka_http_send_query_too_long(req);
+    return -1;
+}
+
 /* is_field_name_list: whether `v` is `#field-name` (RFC 9110 5.6.1: tokens separated by commas, optional white space
  * around them), at most 1024 bytes: the only Access-Control-Request-Headers value a preflight echoes back. */
 static int is_field_name_list(h2o_iovec_t v)
@@ -226,6 +248,41 @@ static void set_mime_attributes(h2o_req_t *req, const char *content_type)
     req->res.mime_attr = attr;
 }
 
+const char *booka_http_reason(int status)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } phrases[] = {{200, "OK"},
+                   {201, "Created"},
+                   {202, "Accepted"},
+                   {204, "No Content"},
+                   {301, "Moved Permanently"},
+                   {302, "Found"},
+                   {303, "See Other"},
+                   {304, "Not Modified"},
+                   {307, "Temporary Redirect"},
+                   {308, "Permanent Redirect"},
+                   {400, "Bad Request"},
+                   {401, "Unauthorized"},
+                   {403, "Forbidden"},
+                   {404, "Not Found"},
+                   {405, "Method Not Allowed"},
+                   {409, "Conflict"},
+                   {410, "Gone"},
+                   {422, "Unprocessable Entity"},
+                   {429, "Too Many Requests"},
+                   {500, "Internal Server Error"},
+                   {502, "Bad Gateway"},
+                   {503, "Service Unavailable"},
+                   {504, "Gateway Timeout"}};
+
+    for (size_t i = 0; i != sizeof(phrases) / sizeof(phrases[0]); ++i)
+        if (phrases[i].status == status)
+            return phrases[i].reason;
+    return status < 400 ? "OK" : "Error";
+}
+
 void booka_http_send(h2o_req_t *req, int status, const char *reason, const char *content_type, h2o_iovec_t body)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -264,9 +321,18 @@ void booka_http_send_error_message(h2o_req_t *req, int status, const char *reaso
 
     booka_json_string(&b, message, strlen(message));
     booka_buf_append(&b, "", 1);
-    json = b.oom ? "\"error\"" : h2o_strdup(&req->pool, b.base, b.len).base;
+    booka_buf_or_abort(&b); /* one of our messages: fixed size */
+    json = h2o_strdup(&req->pool, b.base, b.len).base;
     booka_buf_free(&b);
     booka_http_send_error(req, status, reason, json);
+}
+
+void booka_http_send_validation_errors(h2o_req_t *req, booka_buf_t *errors)
+{
+    booka_buf_append(errors, "", 1);
+    booka_buf_or_abort(errors); /* bounded by the query string's BOOKA_QUERY_MAX bytes */
+    booka_http_send_error(req, 422, "Unprocessable Entity", h2o_strdup(&req->pool, errors->base, errors->len).base);
+    booka_buf_free(errors);
 }
 
 void booka_http_send_query_too_long(h2o_req_t *req)

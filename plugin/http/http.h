@@ -4,6 +4,7 @@
 
 #include "h2o.h"
 #include "h2o/configurator.h"
+#include "http/json.h"
 #include "http/trace.h"
 
 typedef struct booka_http_settings {
@@ -42,6 +43,18 @@ int booka_http_answer_preflight(h2o_req_t *req);
 /* booka_http_is_head: whether the request is HEAD (answered like GET, without the body). */
 int booka_http_is_head(h2o_req_t *req);
 
+/* booka_http_refuse_method: for a method other than GET and HEAD (OPTIONS is the preflight's, answered before), sends
+ * 405 with Allow: GET, HEAD, OPTIONS and returns 1; else returns 0 and sends nothing. The read-only endpoints' rule. */
+int booka_http_refuse_method(h2o_req_t *req);
+
+/* booka_http_read_query: the request's query string (after '?'; base NULL without one) into *query. One longer than
+ * BOOKA_QUERY_MAX bytes is answered 414 here and -1 returned; else 0. */
+int booka_http_read_query(h2o_req_t *req, h2o_iovec_t *query);
+
+/* booka_http_reason: the HTTP/1.1 status line's text for `status` (HTTP/2 has none): the standard phrase of the statuses
+ * booka and its mruby apps answer, else "OK" below 400 and "Error" from 400. */
+const char *booka_http_reason(int status);
+
 /* booka_http_send: sends `body` (which must outlive the request: static or in req->pool) with Content-Length set, and
  * no body for HEAD. Headers already in req->res.headers are kept. `content_type` (or NULL: set by the caller, or none)
  * must be a string literal: its MIME attributes are remembered by its address. */
@@ -52,6 +65,10 @@ void booka_http_send_error(h2o_req_t *req, int status, const char *reason, const
 
 /* booka_http_send_error_message: `{"detail": "<message>"}`, the message escaped. */
 void booka_http_send_error_message(h2o_req_t *req, int status, const char *reason, const char *message);
+
+/* booka_http_send_validation_errors: 422 `{"detail": [...]}` from `errors`, a closed JSON array of FastAPI validation
+ * errors (http/query.h), which it frees. Their size is bounded by BOOKA_QUERY_MAX: memory running out aborts. */
+void booka_http_send_validation_errors(h2o_req_t *req, booka_buf_t *errors);
 
 /* booka_http_send_query_too_long: 414 JSON, for a query string over BOOKA_QUERY_MAX bytes. */
 void booka_http_send_query_too_long(h2o_req_t *req);

@@ -4,7 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "h2o/memory.h"
 #include "http/json.h"
+
+void booka_buf_or_abort(const booka_buf_t *b)
+{
+    if (b->oom)
+        h2o_fatal("no memory");
+}
 
 char *booka_buf_reserve(booka_buf_t *b, size_t extra)
 {

@@ -11,6 +11,19 @@ typedef struct booka_buf {
     int oom; /* set once an allocation failed; every later append is a no-op, so callers check once at the end */
 } booka_buf_t;
 
+/* Out of memory, the one rule (docs/ARCHITECTURE.md, "Out of memory"): an allocation whose size the code or the
+ * configuration bounds aborts when memory runs out, as libh2o's h2o_mem_alloc does (h2o_fatal); only one whose size the
+ * input decides (image buffers, fetched bodies, data URLs, a cached or rendered body) fails gracefully, and the request
+ * then answers 503 BOOKA_OUT_OF_MEMORY with Retry-After. A booka_buf_t is the second kind by default (it keeps `oom`); a
+ * buffer of the first kind says so with booka_buf_or_abort once it is written. */
+
+/* BOOKA_OUT_OF_MEMORY: the JSON message of that 503, the same wherever it is answered. */
+#define BOOKA_OUT_OF_MEMORY "the server is short of memory, try again"
+
+/* booka_buf_or_abort: aborts (h2o_fatal) if `b` ran out of memory; for a buffer whose size the code or the configuration
+ * bounds (a cache key, an error body, SQL text, a metrics page). */
+void booka_buf_or_abort(const booka_buf_t *b);
+
 /* booka_buf_reserve: room for `extra` more bytes; returns NULL (and sets oom) when memory runs out. */
 char *booka_buf_reserve(booka_buf_t *b, size_t extra);
 void booka_buf_append(booka_buf_t *b, const void *data, size_t len);

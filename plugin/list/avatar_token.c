@@ -154,7 +154,8 @@ static void append_signature(booka_buf_t *out, const char *id, size_t id_len, co
     values[BOOKA_AVATAR_SIGNED_Q] = h2o_iovec_init(H2O_STRLIT(H2O_TO_STR(BOOKA_AVATAR_URL_QUALITY)));
     values[BOOKA_AVATAR_SIGNED_V] = h2o_iovec_init(token, token_len);
     booka_avatar_signing_text(&text, h2o_iovec_init(H2O_STRLIT(BOOKA_AVATAR_URL_PATH)), h2o_iovec_init(id, id_len), values);
-    if (!text.oom && booka_avatar_sign(url_signer, text.base, text.len, sig) == 0) {
+    booka_buf_or_abort(&text); /* fixed size: no unsigned URL for a lack of memory (http/json.h, out of memory) */
+    if (booka_avatar_sign(url_signer, text.base, text.len, sig) == 0) {
         booka_buf_append_str(out, "&sig=");
         booka_buf_append(out, sig, BOOKA_AVATAR_SIG_LEN);
     }

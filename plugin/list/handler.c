@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "cache/invalidate.h"
 #include "cache/redis.h"
+#include "db/answer.h"
 #include "edge/edge.h"
 #include "health/health.h"
 #include "http/etag.h"
@@ -20,35 +21,26 @@ struct list_fetch {
     booka_db_query_t *query;
 };
 
-#define DETAIL(text) "{\"detail\": \"" text "\"}"
-
 /* fetch_answer: hands the response for `status` (and, with BOOKA_DB_OK, the rendered body) to the fetch's callback; a
  * failure is logged once per fetch (requests coalesced on it share the line's request id, the one that started it). */
 static void fetch_answer(list_fetch_t *f, booka_db_status_t status, PGresult *const *results, size_t num_results)
 {
     booka_buf_t body = {NULL};
-    list_response_t r = {500, "Internal Server Error", h2o_iovec_init(H2O_STRLIT(DETAIL("Internal Server Error"))), 0};
+    booka_db_answer_t a = booka_db_answer(f->ctx, status);
+    list_response_t r = {a.status, a.body};
     const char *why = booka_db_status_message(status);
 
-    switch (status) {
-    case BOOKA_DB_OK:
-        if (list_render(&f->request, results, num_results, &body) == 0)
-            r = (list_response_t){200, "OK", h2o_iovec_init(body.base, body.len), 0};
-        else
+    if (status == BOOKA_DB_OK) {
+        if (list_render(&f->request, results, num_results, &body) == 0) {
+            r.body = h2o_iovec_init(body.base, body.len);
+        } else if (body.oom) { /* the body's size is the stored rows': a graceful 503 (http/json.h, out of memory) */
+            r = (list_response_t){503, h2o_iovec_init(H2O_STRLIT("{\"detail\": \"" BOOKA_OUT_OF_MEMORY "\"}"))};
+            why = "out of memory for the response body";
+        } else {
+            a = booka_db_answer(f->ctx, BOOKA_DB_QUERY_ERROR);
+            r = (list_response_t){a.status, a.body};
             why = "the query's results do not have the expected shape";
-        break;
-    case BOOKA_DB_TIMEOUT:
-        r = (list_response_t){504, "Gateway Timeout", h2o_iovec_init(H2O_STRLIT(DETAIL("the database did not answer in time"))), 0};
-        break;
-    case BOOKA_DB_QUEUE_FULL:
-        r = (list_response_t){503, "Service Unavailable", h2o_iovec_init(H2O_STRLIT(DETAIL("the server is busy, try again"))), 1};
-        break;
-    case BOOKA_DB_UNAVAILABLE:
-        r = (list_response_t){503, "Service Unavailable", h2o_iovec_init(H2O_STRLIT(DETAIL("the database is unavailable"))),
-                              booka_db_retry_after(f->ctx)};
-        break;
-    case BOOKA_DB_QUERY_ERROR:
-        break;
+        }
     }
     if (r.status != 200)
         booka_log_id(f->trace->request_id, "list", "answering %d: %s", r.status, why);
@@ -69,16 +61,9 @@ list_fetch_t *list_fetch(h2o_context_t *ctx, const list_request_t *req, booka_tr
     booka_db_status_t status;
 
     *f = (list_fetch_t){ctx, *req, trace, cb, data, NULL};
-    if (list_sql_build(req, &sql) != 0) {
-        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
-        return NULL;
-    }
+    list_sql_build(req, &sql);
     f->query = booka_db_query_new(sql.statements, sql.num_statements, BOOKA_DB_READ_ONLY, on_query_done, f);
     list_sql_dispose(&sql);
-    if (f->query == NULL) {
-        fetch_answer(f, BOOKA_DB_QUERY_ERROR, NULL, 0);
-        return NULL;
-    }
     booka_db_query_trace(f->query, trace);
     if ((status = booka_db_submit(ctx, f->query)) != BOOKA_DB_OK) {
         fetch_answer(f, status, NULL, 0);
@@ -135,15 +120,16 @@ static void cache_key_prefix(booka_buf_t *key)
     }
 }
 
-static int cache_key(const list_request_t *request, booka_buf_t *key)
+/* cache_key: bounded by the query string's BOOKA_QUERY_MAX bytes: memory running out aborts (http/json.h) */
+static void cache_key(const list_request_t *request, booka_buf_t *key)
 {
     cache_key_prefix(key);
     list_request_canonical(request, key);
-    return key->oom ? -1 : 0;
+    booka_buf_or_abort(key);
 }
 
 /* parse_query: the request and its cache key for a query string: remembered by this thread (memo.c) or parsed and then
- * remembered. Answers the client itself (414, 422, 503) and returns -1 when the request ends here. */
+ * remembered. Answers the client itself (414, 422) and returns -1 when the request ends here. */
 static int parse_query(h2o_req_t *req, const char *query, size_t query_len, list_request_t *request, booka_buf_t *key)
 {
     const list_memo_entry_t *memo = list_memo_get(query, query_len);
@@ -163,23 +149,16 @@ static int parse_query(h2o_req_t *req, const char *query, size_t query_len, list
         booka_http_send_query_too_long(req);
         return -1;
     case LIST_PARSE_INVALID:
-        booka_buf_append(&errors, "", 1);
-        booka_http_send_error(req, 422, "Unprocessable Entity",
-                              errors.oom ? "\"invalid query\"" : h2o_strdup(&req->pool, errors.base, errors.len).base);
-        booka_buf_free(&errors);
+        booka_http_send_validation_errors(req, &errors);
         return -1;
     }
     cache_key_prefix(key);
     prefix_len = key->len;
     list_request_canonical(request, key);
-    if (!key->oom)
-        list_memo_put(query, query_len, request, key->base + prefix_len, key->len - prefix_len);
+    booka_buf_or_abort(key);
+    list_memo_put(query, query_len, request, key->base + prefix_len, key->len - prefix_len);
 Done:
-    if (key->oom) {
-        booka_buf_free(key);
-        booka_http_send_unavailable(req, 1, "out of memory");
-        return -1;
-    }
+    booka_buf_or_abort(key); /* bounded by the query string's BOOKA_QUERY_MAX bytes (http/json.h) */
     return 0;
 }
 
@@ -205,17 +184,7 @@ static void send_cached(struct list_http_request *r, booka_cache_outcome_t outco
     r->value = v;
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-cache"), 0, x_cache, strlen(x_cache), 1);
     if (v->status != 200) {
-        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, H2O_STRLIT("no-store"), 1);
-        if (v->status == 503) {
-            char *retry = h2o_mem_alloc_pool(&req->pool, 16);
-            h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, retry,
-                           sprintf(retry, "%u", booka_db_retry_after(req->conn->ctx)), 1);
-        }
-        booka_http_send(req, v->status,
-                        v->status == 503   ? "Service Unavailable"
-                        : v->status == 504 ? "Gateway Timeout"
-                                           : "Error",
-                        "application/json", v->body);
+        booka_db_send_error_body(req, v->status, v->body);
         return;
     }
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, r->handler->cache_control.base,
@@ -266,8 +235,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     struct list_http_request *r;
     list_request_t request, *copy;
     booka_buf_t key = {NULL};
-    const char *query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL;
-    size_t query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0;
+    h2o_iovec_t query;
 
     if (booka_http_answer_preflight(req))
         return 0;
@@ -275,12 +243,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         booka_http_send_error_message(req, 404, "Not Found", "Not Found");
         return 0;
     }
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) && !booka_http_is_head(req)) {
-        h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, H2O_STRLIT("GET, HEAD, OPTIONS"), 0);
-        booka_http_send_error_message(req, 405, "Method Not Allowed", "Method Not Allowed");
-        return 0;
-    }
-    if (parse_query(req, query, query_len, &request, &key) != 0)
+    if (booka_http_refuse_method(req) || booka_http_read_query(req, &query) != 0 ||
+        parse_query(req, query.base, query.len, &request, &key) != 0)
         return 0;
     copy = h2o_mem_alloc(sizeof(*copy));
     *copy = request;
@@ -319,9 +283,10 @@ static void on_prewarm(h2o_timeout_entry_t *entry)
         h2o_iovec_t q = p->handler->prewarm.entries[i];
         list_request_t *request = h2o_mem_alloc(sizeof(*request));
         booka_buf_t key = {NULL}, errors = {NULL};
-        if (list_request_parse(request, q.base, q.len, &errors) != LIST_PARSE_OK || cache_key(request, &key) != 0) {
+        if (list_request_parse(request, q.base, q.len, &errors) != LIST_PARSE_OK) {
             free(request);
         } else {
+            cache_key(request, &key);
             booka_cache_lookup(p->ctx, p->handler->store, &p->handler->policy, h2o_iovec_init(key.base, key.len),
                                fill_from_database, request, free_request_copy, on_prewarmed, q.base, h2o_iovec_init(NULL, 0));
         }

@@ -119,8 +119,8 @@ typedef struct list_sql {
 } list_sql_t;
 
 /* list_sql_build: the SQL of `req`, built only from fixed fragments chosen by its enums and field set; every value from
- * the request is a parameter. Returns 0, or -1 when memory runs out. Release with list_sql_dispose. */
-int list_sql_build(const list_request_t *req, list_sql_t *sql);
+ * the request is a parameter; memory running out aborts (http/json.h). Release with list_sql_dispose. */
+void list_sql_build(const list_request_t *req, list_sql_t *sql);
 void list_sql_dispose(list_sql_t *sql);
 
 /* ---- rendering ---- */
@@ -132,10 +132,8 @@ int list_render(const list_request_t *req, PGresult *const *results, size_t num_
 /* ---- fetching ---- */
 
 typedef struct list_response {
-    int status; /* 200, or 500/503/504 with a JSON error body */
-    const char *reason;
-    h2o_iovec_t body;     /* valid during the callback only */
-    unsigned retry_after; /* seconds, for 503 */
+    int status;       /* 200, or 500/503/504 with a JSON error body (db/answer.h says which) */
+    h2o_iovec_t body; /* valid during the callback only */
 } list_response_t;
 
 typedef void (*list_fetch_cb)(void *data, const list_response_t *response);

@@ -42,10 +42,13 @@ static struct list_memo_slot *table(void)
     pthread_once(&memo_once, create_key);
     if (!memo_key_made)
         return NULL;
-    if ((slots = pthread_getspecific(memo_key)) == NULL && (slots = calloc(MEMO_SLOTS, sizeof(*slots))) != NULL &&
-        pthread_setspecific(memo_key, slots) != 0) {
-        free(slots);
-        slots = NULL;
+    if ((slots = pthread_getspecific(memo_key)) == NULL) {
+        slots = h2o_mem_alloc(MEMO_SLOTS * sizeof(*slots)); /* fixed size: memory running out aborts (http/json.h) */
+        memset(slots, 0, MEMO_SLOTS * sizeof(*slots));
+        if (pthread_setspecific(memo_key, slots) != 0) {
+            free(slots);
+            slots = NULL;
+        }
     }
     return slots;
 }

@@ -41,10 +41,14 @@ enum param {
     NUM_PARAMS
 };
 
-#define PARAM_NAME_MAX_RAW 96 /* longer raw names cannot decode to a known one */
-
 static const char *const param_names[NUM_PARAMS] = {"category", "sort",      "page",      "limit", "fields",
                                                     "location", "min_price", "max_price", "when",  "include_price_distribution"};
+
+/* param_of: booka_query_scan's lookup of a decoded name among param_names. */
+static size_t param_of(const char *name, size_t len)
+{
+    return booka_query_param_of(param_names, NUM_PARAMS, name, len);
+}
 
 static int is_ascii_space(int c)
 {
@@ -95,46 +99,11 @@ size_t list_normalize_slug(const char *in, size_t len, char *out)
     return n;
 }
 
-/* parse_bounded_int: an integer ([+-]digits) within [min, max], reported as pydantic reports int_parsing,
- * greater_than_equal and less_than_equal. Returns 0 with *out set, or -1 after adding the error. */
+/* parse_bounded_int: an integer ([+-]digits) within [min, max] (booka_query_int). Returns 0 with *out set, or -1 after
+ * adding the error. */
 static int parse_bounded_int(enum param p, const char *v, size_t len, int64_t min, int64_t max, int64_t *out, booka_buf_t *errors)
 {
-    size_t i = 0;
-    int negative = 0;
-    int64_t value = 0;
-    char msg[96], ctx[48];
-
-    if (i < len && (v[i] == '+' || v[i] == '-'))
-        negative = v[i++] == '-';
-    if (i == len) {
-        add_error(errors, "int_parsing", p, "Input should be a valid integer, unable to parse string as an integer", v, len, NULL);
-        return -1;
-    }
-    for (; i != len; ++i) {
-        if (v[i] < '0' || v[i] > '9') {
-            add_error(errors, "int_parsing", p, "Input should be a valid integer, unable to parse string as an integer", v, len,
-                      NULL);
-            return -1;
-        }
-        if (value < INT64_MAX / 10 - 10) /* saturates far above any bound we check */
-            value = value * 10 + (v[i] - '0');
-    }
-    if (negative)
-        value = -value;
-    if (value < min) {
-        snprintf(msg, sizeof(msg), "Input should be greater than or equal to %lld", (long long)min);
-        snprintf(ctx, sizeof(ctx), "{\"ge\": %lld}", (long long)min);
-        add_error(errors, "greater_than_equal", p, msg, v, len, ctx);
-        return -1;
-    }
-    if (value > max) {
-        snprintf(msg, sizeof(msg), "Input should be less than or equal to %lld", (long long)max);
-        snprintf(ctx, sizeof(ctx), "{\"le\": %lld}", (long long)max);
-        add_error(errors, "less_than_equal", p, msg, v, len, ctx);
-        return -1;
-    }
-    *out = value;
-    return 0;
+    return booka_query_int(errors, param_names[p], v, len, min, max, out);
 }
 
 /* parse_price: a non-negative decimal ([+-]digits[.digits] or .digits) into its canonical form (no sign, no leading
@@ -271,7 +240,8 @@ static int parse_sort(const char *v, size_t len, list_sort_t *out, booka_buf_t *
     booka_buf_append_str(&ctx, "{\"expected\": ");
     booka_json_string(&ctx, expected, sizeof(expected) - 1);
     booka_buf_append(&ctx, "}", 2);
-    add_error(errors, "enum", P_SORT, msg, v, len, ctx.oom ? NULL : ctx.base);
+    booka_buf_or_abort(&ctx); /* fixed size (http/json.h, out of memory) */
+    add_error(errors, "enum", P_SORT, msg, v, len, ctx.base);
     booka_buf_free(&ctx);
     return -1;
 }
@@ -324,10 +294,9 @@ static int parse_fields(const char *v, size_t len, uint32_t *out, booka_buf_t *e
         }
         booka_buf_append(&msg, "", 1);
         booka_buf_append(&ctx, "]}", 3);
-        if (!msg.oom && !ctx.oom)
-            add_error(errors, "value_error", P_FIELDS, msg.base, v, len, ctx.base);
-        else
-            errors->oom = 1;
+        booka_buf_or_abort(&msg); /* bounded by the query string (http/json.h, out of memory) */
+        booka_buf_or_abort(&ctx);
+        add_error(errors, "value_error", P_FIELDS, msg.base, v, len, ctx.base);
         ret = -1;
     } else {
         *out = fields != 0 ? fields : LIST_ALL_FIELDS;
@@ -400,10 +369,7 @@ static void parse_value(list_request_t *req, enum param p, const char *v, size_t
 
 list_parse_result_t list_request_parse(list_request_t *req, const char *query, size_t len, booka_buf_t *errors)
 {
-    struct {
-        const char *raw;
-        size_t len;
-    } found[NUM_PARAMS] = {{NULL}};
+    h2o_iovec_t found[NUM_PARAMS];
     char decoded[LIST_QUERY_MAX];
 
     memset(req, 0, sizeof(*req));
@@ -413,32 +379,14 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
     req->limit = LIST_LIMIT_DEFAULT;
     if (len > LIST_QUERY_MAX)
         return LIST_PARSE_TOO_LONG;
-
-    /* the last occurrence of each known name wins */
-    for (size_t start = 0; query != NULL && start < len;) {
-        size_t end = start, eq, name_len;
-        while (end < len && query[end] != '&')
-            ++end;
-        for (eq = start; eq < end && query[eq] != '='; ++eq)
-            ;
-        if (eq - start <= PARAM_NAME_MAX_RAW) {
-            name_len = booka_form_decode(query + start, eq - start, decoded, SIZE_MAX);
-            for (int p = 0; p != NUM_PARAMS; ++p) {
-                if (name_len == strlen(param_names[p]) && memcmp(decoded, param_names[p], name_len) == 0) {
-                    found[p].raw = eq < end ? query + eq + 1 : query + end;
-                    found[p].len = eq < end ? end - eq - 1 : 0;
-                }
-            }
-        }
-        start = end + 1;
-    }
+    booka_query_scan(query, len, param_of, NUM_PARAMS, found);
 
     for (int p = 0; p != NUM_PARAMS; ++p) {
         size_t vlen;
         long chars;
-        if (found[p].raw == NULL)
+        if (found[p].base == NULL)
             continue;
-        vlen = booka_form_decode(found[p].raw, found[p].len, decoded, SIZE_MAX);
+        vlen = booka_form_decode(found[p].base, found[p].len, decoded, SIZE_MAX);
         if (vlen == 0)
             continue; /* present but empty: absent */
         if ((chars = utf8_chars(decoded, vlen)) < 0) {
@@ -456,7 +404,8 @@ list_parse_result_t list_request_parse(list_request_t *req, const char *query, s
     if (req->min_price[0] != '\0' && req->max_price[0] != '\0' && decimal_compare(req->min_price, req->max_price) > 0)
         add_error(errors, "value_error", P_MIN_PRICE, "Value error, min_price must not be greater than max_price", req->min_price,
                   strlen(req->min_price), NULL);
-    /* an error that could not be written (memory ran out) still makes the query invalid: its parameter holds no value */
+    /* an error that could not be written (memory ran out) still makes the query invalid: its parameter holds no value
+     * (booka_http_send_validation_errors then aborts, http/json.h) */
     if (errors->len == 0 && !errors->oom)
         return LIST_PARSE_OK;
     booka_buf_append_str(errors, "]");

@@ -276,7 +276,7 @@ static void like_pattern(const char *value, char *out)
     out[n] = '\0';
 }
 
-int list_sql_build(const list_request_t *req, list_sql_t *sql)
+void list_sql_build(const list_request_t *req, list_sql_t *sql)
 {
     void (*const builders[])(statement_builder_t *, const list_request_t *, list_sql_t *) = {build_page, build_counts};
 
@@ -290,13 +290,9 @@ int list_sql_build(const list_request_t *req, list_sql_t *sql)
         booka_buf_reserve(&sql->text[i], 2048);
         builders[i](&b, req, sql);
         booka_buf_append(&sql->text[i], "", 1);
-        if (sql->text[i].oom) {
-            list_sql_dispose(sql);
-            return -1;
-        }
+        booka_buf_or_abort(&sql->text[i]); /* fixed fragments: memory running out aborts (http/json.h) */
         sql->statements[i].sql = sql->text[i].base;
     }
-    return 0;
 }
 
 void list_sql_dispose(list_sql_t *sql)

@@ -130,42 +130,6 @@ static mrb_value call_app(mrb_state *mrb, void *data)
     return mrb_nil_value();
 }
 
-/* reason_phrase: the HTTP/1.1 status line's text (HTTP/2 has none). */
-static const char *reason_phrase(int status)
-{
-    static const struct {
-        int status;
-        const char *reason;
-    } phrases[] = {{200, "OK"},
-                   {201, "Created"},
-                   {202, "Accepted"},
-                   {204, "No Content"},
-                   {301, "Moved Permanently"},
-                   {302, "Found"},
-                   {303, "See Other"},
-                   {304, "Not Modified"},
-                   {307, "Temporary Redirect"},
-                   {308, "Permanent Redirect"},
-                   {400, "Bad Request"},
-                   {401, "Unauthorized"},
-                   {403, "Forbidden"},
-                   {404, "Not Found"},
-                   {405, "Method Not Allowed"},
-                   {409, "Conflict"},
-                   {410, "Gone"},
-                   {422, "Unprocessable Entity"},
-                   {429, "Too Many Requests"},
-                   {500, "Internal Server Error"},
-                   {502, "Bad Gateway"},
-                   {503, "Service Unavailable"},
-                   {504, "Gateway Timeout"}};
-
-    for (size_t i = 0; i != sizeof(phrases) / sizeof(phrases[0]); ++i)
-        if (phrases[i].status == status)
-            return phrases[i].reason;
-    return status < 400 ? "OK" : "Error";
-}
-
 /* send_internal_error: what the client gets when the app raised (the details go to the log only). */
 static void send_internal_error(h2o_req_t *req)
 {
@@ -202,7 +166,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     } else if (call.response.status == BOOKA_MRUBY_STATUS_FALLTHROUGH) {
         ret = -1; /* the next handler of this path; the headers the app set stay in the response */
     } else {
-        booka_http_send(req, call.response.status, reason_phrase(call.response.status), NULL, call.response.body);
+        booka_http_send(req, call.response.status, booka_http_reason(call.response.status), NULL, call.response.body);
     }
     mrb_gc_arena_restore(mrb, arena); /* everything the request created is garbage now (the body is in req->pool) */
     return ret;

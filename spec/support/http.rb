@@ -47,6 +47,7 @@ module Booka
     list.each { |k, v| headers[k] = headers.key?(k) ? "#{headers[k]}, #{v}" : v }
     resp = Response.new(status, headers, list, body, http_version, curl_exit)
     resp.define_singleton_method(:curl_error) { err }
+    resp.define_singleton_method(:status_line) { status_line }
     resp
   end
 

@@ -212,7 +212,7 @@ static void on_fetched(void *data, int status, const char *message, uint8_t *bod
             validators = &kept;
         } else {
             status = 503;
-            message = "out of memory";
+            message = BOOKA_OUT_OF_MEMORY;
         }
     }
     if (fill->stale != NULL) {

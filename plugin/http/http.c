@@ -342,13 +342,6 @@ void booka_http_send_query_too_long(h2o_req_t *req)
     booka_http_send_error_message(req, 414, "URI Too Long", message);
 }
 
-void booka_http_send_unavailable(h2o_req_t *req, unsigned retry_after, const char *message)
-{
-    char *v = h2o_mem_alloc_pool(&req->pool, 16);
-    h2o_set_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, v, sprintf(v, "%u", retry_after), 1);
-    booka_http_send_error_message(req, 503, "Service Unavailable", message);
-}
-
 static int is_white(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';

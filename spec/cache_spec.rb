@@ -5,7 +5,10 @@ require_relative 'spec_helper'
 require 'net/http'
 
 describe 'GET /api/v1/service-provider-profiles/ caching' do
-  LIST = '/api/v1/service-provider-profiles/'.freeze
+  # a method, not a constant: a constant assigned in a describe block is global (drills_spec.rb had a LIST too)
+  def list_path
+    '/api/v1/service-provider-profiles/'
+  end
 
   before(:all) do
     @db = Booka::Database.recreate('booka_spec_cache')
@@ -24,7 +27,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
         hosts:
           default:
             paths:
-              #{LIST}:
+              #{list_path}:
                 booka.list: #{list}
               /metrics:
                 booka.metrics: ON
@@ -47,7 +50,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
   end
 
   def list(srv, query, **opts)
-    get(srv.url("#{LIST}?#{query}"), **opts)
+    get(srv.url("#{list_path}?#{query}"), **opts)
   end
 
   # a query string no other example uses, so its entry starts cold
@@ -210,7 +213,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
     threads = [a, b].flat_map do |srv|
       Array.new(100) do
         Thread.new do
-          uri = URI(srv.url("#{LIST}?#{q}"))
+          uri = URI(srv.url("#{list_path}?#{q}"))
           res = Net::HTTP.start(uri.host, uri.port, read_timeout: 10) { |h| h.get(uri.request_uri) }
           results << [res.code.to_i, res['etag'], res['x-cache']]
         end
@@ -241,7 +244,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
           hosts:
             default:
               paths:
-                #{LIST}:
+                #{list_path}:
                   booka.list: {cache-size: #{size}, cache-ttl: 60}
                 /readyz:
                   booka.readiness: ON
@@ -250,7 +253,7 @@ describe 'GET /api/v1/service-provider-profiles/ caching' do
       # the keys take the database's epoch once the LISTEN connection is up: a request before that keys its own (a
       # slow start, as under ThreadSanitizer, put that moment between the first two requests: MISS MISS HIT)
       Booka.wait_for(timeout: 20) { get(srv.url('/readyz')).json['invalidation'] == 'up' }
-      [size, Array.new(3) { get(srv.url("#{LIST}?limit=3")).tap { |r| expect(r.status).to eq 200 }['x-cache'] }]
+      [size, Array.new(3) { get(srv.url("#{list_path}?limit=3")).tap { |r| expect(r.status).to eq 200 }['x-cache'] }]
     end
     expect(seen).to eq(0 => %w[MISS MISS MISS], 64 => %w[MISS HIT HIT])
   end

@@ -12,8 +12,15 @@ module Booka
   # Drills: the drills' constants live here, not at the top level that every spec file shares
   module Drills
     RSpec.describe 'fault drills under a steady load' do
-      LIST = '/api/v1/service-provider-profiles/'.freeze
-      HIT_QUERIES = ['sort=newest&limit=5', 'sort=top_rated&limit=10&fields=id,business_name,rating'].freeze
+      # methods, not constants: a constant assigned in a describe block is global (cache_spec.rb had a LIST too)
+      def list_path
+        '/api/v1/service-provider-profiles/'
+      end
+
+      def hit_queries
+        ['sort=newest&limit=5', 'sort=top_rated&limit=10&fields=id,business_name,rating']
+      end
+
       QUERY_TIMEOUT = 1.0 # s, the server's query-timeout in these drills
       BOUND = 4.0 # s: no request may take longer (deadline + connect-timeout + margin for a loaded machine)
       RECOVERY = 5.0 # s after a fault ends, every request is 200 again
@@ -58,7 +65,7 @@ module Booka
             hosts:
               default:
                 paths:
-                  #{LIST}:
+                  #{list_path}:
                     booka.list: {cache-ttl: 120, cache-stale: 600, cache-jitter: 0}
                   /api/v1/img/avatar:
                     booka.avatar: ON
@@ -69,9 +76,9 @@ module Booka
           YAML
         end.start
         wait_for(timeout: 20) { get(srv.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
-        HIT_QUERIES.each do |q|
-          get(srv.url("#{LIST}?#{q}"))
-          expect(get(srv.url("#{LIST}?#{q}"))['x-cache']).to eq 'HIT'
+        hit_queries.each do |q|
+          get(srv.url("#{list_path}?#{q}"))
+          expect(get(srv.url("#{list_path}?#{q}"))['x-cache']).to eq 'HIT'
         end
         @avatar_ids.size.times { |n| expect(get(srv.url(avatar_path(n))).status).to eq 200 }
         srv
@@ -93,12 +100,12 @@ module Booka
 
       # hit_path: the nth of the list pages #server warms
       def hit_path(n)
-        "#{LIST}?#{HIT_QUERIES[n % 2]}"
+        "#{list_path}?#{hit_queries[n % 2]}"
       end
 
       # miss_path: a page no request of this run asked for, so the list answers from Postgres (X-Cache: MISS)
       def miss_path
-        "#{LIST}?sort=most_booked&limit=2&fields=id,business_name&page=#{@page[0] += 1}"
+        "#{list_path}?sort=most_booked&limit=2&fields=id,business_name&page=#{@page[0] += 1}"
       end
 
       # mix: the load's URLs: half cached list pages, a quarter uncached pages, a quarter avatars (a Postgres lookup each)
@@ -377,7 +384,7 @@ module Booka
             sock = raw_get(srv, '/files/big.bin') # 8 MiB: the server is mid-body when the client goes
             read_at_least(sock, 64 << 10)
             abort(sock, rst: i.odd?)
-            sock = raw_get(srv, "#{LIST}?sort=price_low&limit=100") # every field of every provider, from the cache
+            sock = raw_get(srv, "#{list_path}?sort=price_low&limit=100") # every field of every provider, from the cache
             read_at_least(sock, 1024)
             abort(sock, rst: i.even?)
             abort(raw_get(srv, miss_path), rst: i.odd?) # the query is in flight
@@ -401,7 +408,7 @@ module Booka
             c.reset(id) # mid-body
             c.reset(c.get(miss_path)) # before the response: the query is in flight
             c.reset(c.get(fresh_avatar)) # before the response: the fill is in flight
-            list = c.response(c.get("#{LIST}?#{HIT_QUERIES[0]}"))
+            list = c.response(c.get("#{list_path}?#{hit_queries[0]}"))
             expect(list.status).to eq 200
             expect(JSON.parse(list.body)['data'].size).to eq 5
             medium = c.response(c.get('/files/medium.bin'))
@@ -432,7 +439,7 @@ module Booka
           end
           sleep 3 # both stop reading: zero windows, full buffers
           # the stalled stream does not hold its connection: another stream on it is answered
-          lid = slow.get("#{LIST}?#{HIT_QUERIES[0]}")
+          lid = slow.get("#{list_path}?#{hit_queries[0]}")
           slow.credit(lid, 1 << 20)
           list = slow.response(lid)
           expect(list.status).to eq 200
@@ -492,7 +499,7 @@ module Booka
           urls = mix + [[:file, '/files/medium.bin']]
           h1 = Booka::Load.new(srv.url, urls: urls, threads: 3, interval: 0.02, duration: 6, requests: 2000).start
           stop_at = now + 6
-          h2_paths = [["#{LIST}?#{HIT_QUERIES[0]}", nil], ['/files/medium.bin', @medium], [miss_path, nil]]
+          h2_paths = [["#{list_path}?#{hit_queries[0]}", nil], ['/files/medium.bin', @medium], [miss_path, nil]]
           h2 = Array.new(2) { Thread.new { h2_loop(srv, stop_at, h2_paths) } }
           # a transfer in flight when the signal comes: 8 MiB at 4 MiB/s
           transfer = Thread.new { get(srv.url('/files/big.bin'), extra: ['--limit-rate', '4M'], timeout: 30) }

@@ -482,6 +482,17 @@ describe 'GET /api/v1/img/avatar/{id}' do
       expect_json_error(avatar('46?w=80'), 502) # a trusted certificate for another name
     end
 
+    it 'refuses a stored URL or media path over 8 KiB without a request (what it would make the server allocate)' do
+      long = { 70 => "#{@upstream.url('/')}#{'a' * 9000}.jpg", 71 => "/static/#{'b' * 9000}.jpg" }
+      Booka::Database.insert_providers(@db, long)
+      long.each_key do |id|
+        r = get(@server.url("/api/v1/img/avatar/#{id}?w=81"))
+        expect_json_error(r, 502)
+        expect(r.json['detail']).to eq 'the picture URL is too long'
+      end
+      expect(@upstream.hits("/#{'a' * 9000}.jpg")).to eq 0
+    end
+
     it 'fetches only from public addresses unless fetch-allow names the block, never from a UNIX socket' do
       server = avatar_only_server('ON')
       # variants nobody built yet: loopback by address, by a name that resolves to it, inside IPv6

@@ -72,7 +72,7 @@ static void on_deferred_failure(h2o_timeout_entry_t *entry)
  * next turn of the loop, never on the caller's stack. */
 static void fail(avatar_fill_t *fill, int status, const char *message)
 {
-    if (status != 404 && status != 503)
+    if ((status != 404 && status != 503) || strcmp(message, BOOKA_OUT_OF_MEMORY) == 0) /* memory: an operator's concern */
         booka_log_id(booka_cache_fill_trace(fill->handle)->request_id, "avatar", "provider %lld: answering %d: %s",
                      (long long)fill->variant.provider_id, status, message);
     fill->error_status = status;
@@ -180,9 +180,19 @@ static uint8_t *reuse_original(avatar_fill_t *fill, size_t *len)
     return bytes;
 }
 
+/* held_validators: the validators kept with an originals cache entry (share_source: ETag in its etag slot, Last-Modified
+ * in its content_type slot). */
+static void held_validators(const booka_cache_value_t *value, avatar_validators_t *out)
+{
+    snprintf(out->etag, sizeof(out->etag), "%.*s", (int)value->etag.len, value->etag.base);
+    snprintf(out->last_modified, sizeof(out->last_modified), "%.*s", (int)value->content_type.len, value->content_type.base);
+}
+
 /* revalidated: the server said the expired copy in fill->stale is current (304): its bytes (a copy) serve as the fetch's
- * body, kept fresh again under the same validators. Returns 0, or -1 when memory runs out. */
-static int revalidated(avatar_fill_t *fill, uint8_t **body, size_t *len, avatar_validators_t *validators)
+ * body, kept fresh again under its validators, updated by those the 304 sent (RFC 9111 4.3.4). Returns 0, or -1 when
+ * memory runs out. */
+static int revalidated(avatar_fill_t *fill, const avatar_validators_t *sent, uint8_t **body, size_t *len,
+                       avatar_validators_t *validators)
 {
     booka_cache_value_t *stale = fill->stale;
 
@@ -190,11 +200,11 @@ static int revalidated(avatar_fill_t *fill, uint8_t **body, size_t *len, avatar_
         return -1;
     memcpy(*body, stale->body.base, stale->body.len);
     *len = stale->body.len;
-    /* both slots were filled from validators of at most AVATAR_VALIDATOR_MAX bytes (share_source) */
-    memcpy(validators->etag, stale->etag.base, stale->etag.len);
-    validators->etag[stale->etag.len] = '\0';
-    memcpy(validators->last_modified, stale->content_type.base, stale->content_type.len);
-    validators->last_modified[stale->content_type.len] = '\0';
+    held_validators(stale, validators);
+    if (sent != NULL && sent->etag[0] != '\0')
+        memcpy(validators->etag, sent->etag, sizeof(validators->etag));
+    if (sent != NULL && sent->last_modified[0] != '\0')
+        memcpy(validators->last_modified, sent->last_modified, sizeof(validators->last_modified));
     atomic_fetch_add(&avatar_stat_originals_revalidated, 1);
     return 0;
 }
@@ -207,12 +217,12 @@ static void on_fetched(void *data, int status, const char *message, uint8_t *bod
 
     avatar_gate_leave(fill->actx->handler);
     if (status == 304) { /* only asked when fill->stale is held (fetch_source) */
-        if (revalidated(fill, &body, &len, &kept) == 0) {
+        if (revalidated(fill, validators, &body, &len, &kept) == 0) {
             status = 200;
             validators = &kept;
         } else {
             status = 503;
-            message = BOOKA_OUT_OF_MEMORY;
+            message = msg_out_of_memory;
         }
     }
     if (fill->stale != NULL) {
@@ -308,11 +318,8 @@ static void fetch_source(avatar_fill_t *fill)
         fail(fill, 503, msg_sources_busy);
     } else {
         avatar_validators_t held;
-        if (fill->stale != NULL) { /* the slots hold validators of at most AVATAR_VALIDATOR_MAX bytes (share_source) */
-            snprintf(held.etag, sizeof(held.etag), "%.*s", (int)fill->stale->etag.len, fill->stale->etag.base);
-            snprintf(held.last_modified, sizeof(held.last_modified), "%.*s", (int)fill->stale->content_type.len,
-                     fill->stale->content_type.base);
-        }
+        if (fill->stale != NULL)
+            held_validators(fill->stale, &held);
         avatar_fetch(fill->actx, fill->url, fill->url_len, fill->below_media_base, fill->stale != NULL ? &held : NULL,
                      booka_cache_fill_trace(fill->handle), on_fetched, fill);
     }
@@ -342,7 +349,15 @@ static void start_source(avatar_fill_t *fill)
     h2o_iovec_t path;
     char *text;
 
-    switch (avatar_classify_source(fill->url, fill->url_len, &path)) {
+    avatar_source_kind_t kind = avatar_classify_source(fill->url, fill->url_len, &path);
+
+    /* what a stored URL makes the server allocate (keys, the request, the media URL) must be bounded: under the rule of
+     * plugin/http/json.h those allocations abort when memory runs out, so their size may not be the input's */
+    if (kind != AVATAR_SOURCE_DATA_URL && fill->url_len > AVATAR_SOURCE_URL_MAX) {
+        fail(fill, 502, "the picture URL is too long");
+        return;
+    }
+    switch (kind) {
     case AVATAR_SOURCE_DATA_URL: /* megabytes maybe: the job takes the URL itself */
         text = fill->url;
         fill->url = NULL;

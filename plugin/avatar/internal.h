@@ -62,6 +62,8 @@ typedef struct avatar_config {
     4096 /* a picture URL up to this long comes with the first query; longer ones (data: URLs of                                   \
             megabytes) are read only when a variant must be built */
 
+#define AVATAR_SOURCE_URL_MAX 8192 /* longest http(s) URL or /static/ path fetched or opened; a data: URL is bounded by bytes */
+
 typedef enum avatar_format { AVATAR_FORMAT_AUTO, AVATAR_FORMAT_WEBP, AVATAR_FORMAT_JPEG } avatar_format_t;
 
 /* avatar_params_t: the validated query. */
@@ -384,9 +386,9 @@ int avatar_chunked_decode(avatar_chunked_t *d, char *buf, size_t *len);
 /* ---- the upstream fetch (fetch.c) ---- */
 
 /* avatar_fetch_cb: the outcome of a fetch: status 200 with the body (malloc'd, the callee owns it) and the response's
- * validators, 304 (only for a conditional fetch: the source is unchanged; no body), or 404 (upstream 404 or 410), 422
- * (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver slot, busy:
- * not the source's fault) or 504 (a timeout) with a static message. `validators` is NULL unless the status is 200. */
+ * validators, 304 (only for a conditional fetch: the source is unchanged; no body; the validators it sent), or 404 (upstream 404 or
+ * 410), 422 (over the byte limit), 502 (any other failure), 503 (fetch-per-host fetches of its host, or every resolver slot, busy:
+ * not the source's fault) or 504 (a timeout) with a static message. `validators` is NULL unless the status is 200 or 304. */
 typedef void (*avatar_fetch_cb)(void *data, int status, const char *message, uint8_t *body, size_t len,
                                 const avatar_validators_t *validators);
 

@@ -52,8 +52,13 @@ void booka_db_send_answer(h2o_req_t *req, booka_db_status_t status)
 
 void booka_db_send_error_body(h2o_req_t *req, int status, h2o_iovec_t body)
 {
+    static const booka_db_answer_t down = ANSWER(503, "Service Unavailable", "the database is unavailable");
+
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("cache-control"), 0, H2O_STRLIT("no-store"), 1);
+    /* the database's own 503 says when to come back (the next connection try); every other 503 is a busy moment of ours
+     * (workers, fetches, memory): a second */
     if (status == 503)
-        set_retry_after(req, booka_db_retry_after(req->conn->ctx));
+        set_retry_after(req,
+                        h2o_memis(body.base, body.len, down.body.base, down.body.len) ? booka_db_retry_after(req->conn->ctx) : 1);
     booka_http_send(req, status, booka_http_reason(status), "application/json", body);
 }

@@ -30,8 +30,9 @@ booka_db_answer_t booka_db_answer(h2o_context_t *ctx, booka_db_status_t status);
 void booka_db_send_answer(h2o_req_t *req, booka_db_status_t status);
 
 /* booka_db_send_error_body: a non-200 response kept as (status, JSON body) by a cache or a fill, sent again: Cache-Control:
- * no-store, the status's reason phrase (booka_http_reason), and for a 503 the Retry-After booka_db_answer gives one (what
- * made the 503 is no longer known, and while Postgres is down every fill waits for it). */
+ * no-store, the status's reason phrase (booka_http_reason), and for a 503 a Retry-After: booka_db_retry_after when the
+ * body is the database's "unavailable" answer (the next connection try), else 1 (a busy moment: a full wait queue, the
+ * avatar's workers, fetches or memory budget). */
 void booka_db_send_error_body(h2o_req_t *req, int status, h2o_iovec_t body);
 
 #endif

@@ -102,7 +102,7 @@ static void finish(avatar_fetch_t *f, int status, const char *message)
         avatar_gate_leave_host(f->actx->handler, f->host.base, f->host.len);
     f->trace->fetch_us += booka_histogram_observe_since(&fetch_duration, f->started_at);
     f->cb(f->data, status, message, status == 200 ? f->body : NULL, status == 200 ? f->len : 0,
-          status == 200 ? &f->head.validators : NULL);
+          status == 200 || status == 304 ? &f->head.validators : NULL);
     if (status != 200)
         free(f->body);
     free(f->request.base);

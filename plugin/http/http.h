@@ -73,7 +73,6 @@ void booka_http_send_validation_errors(h2o_req_t *req, booka_buf_t *errors);
 /* booka_http_send_query_too_long: 414 JSON, for a query string over BOOKA_QUERY_MAX bytes. */
 void booka_http_send_query_too_long(h2o_req_t *req);
 
-
 /* booka_log: one line on stderr (the error log): "[booka] [module] request-id=<id> message", without the request-id
  * part when req is NULL. The message is flattened to one line (booka_log_flatten) and cut at 2 KiB. Every line the
  * plugin writes while serving goes through here or booka_log_id. */

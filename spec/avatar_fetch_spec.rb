@@ -293,15 +293,7 @@ describe 'avatar sources over http: the fetch when upstreams and name servers mi
     port = 'expected a whole number from 1 to 65535'
     { 'fetch-ports: [0]' => port, 'fetch-ports: [80, 65536]' => port, 'fetch-ports: http' => port,
       'fetch-ports: []' => 'fetch-ports needs at least one port', 'fetch-per-host: 0' => 'expected a whole number from 1 to 100000' }.each do |setting, message|
-      status, out = Booka::Server.new(<<~YAML).check_config
-        listen: 1
-        booka.postgres: #{@db}
-        hosts:
-          default:
-            paths:
-              /a:
-                booka.avatar: {#{setting}}
-      YAML
+      status, out = Booka.check_avatar_config(@db, "{#{setting}}", path: '/a')
       expect(status).not_to eq 0
       expect(out).to match(/h2o\.conf:\d+:\d+: .*#{Regexp.escape(message)}/)
     end

@@ -116,17 +116,7 @@ describe 'avatar bounds: allowed sides, signed URLs, the workers\' memory budget
 
   # check_config: `booka-origin -t` on a config whose booka.avatar mapping is `avatar`, with `env`.
   def check_config(avatar, env: {}, path: '/api/v1/img/avatar')
-    s = Booka::Server.new(<<~YAML)
-      listen: 1
-      booka.postgres: #{@db}
-      hosts:
-        default:
-          paths:
-            #{path}:
-              booka.avatar: #{avatar}
-    YAML
-    out, status = Open3.capture2e(env, Booka::BIN, '-t', '-c', s.config_path)
-    [status.exitstatus, out]
+    Booka.check_avatar_config(@db, avatar, env: env, path: path)
   end
 
   def expect_config_error(avatar, message, env: {}, path: '/api/v1/img/avatar')

@@ -624,15 +624,7 @@ describe 'GET /api/v1/img/avatar/{id}' do
     it 'refuses media-base-url beside media-root, and a URL that is not http(s), naming the line' do
       { "{media-base-url: \"http://127.0.0.1/m/\", media-root: #{@media}}" => 'media-base-url and media-root exclude each other',
         '{media-base-url: "ftp://x/m/"}' => 'expected an http(s) URL' }.each do |conf, message|
-        status, out = Booka::Server.new(<<~YAML).check_config
-          listen: 1
-          booka.postgres: #{@db}
-          hosts:
-            default:
-              paths:
-                /a:
-                  booka.avatar: #{conf}
-        YAML
+        status, out = Booka.check_avatar_config(@db, conf, path: '/a')
         expect(status).not_to eq 0
         expect(out).to match(/h2o\.conf:\d+:\d+: .*#{Regexp.escape(message)}/)
       end

@@ -89,19 +89,12 @@ describe 'booka.edge purging with a read replica' do
     @varnish = Booka::Varnish.new(srv.port, port: @varnish_port).start
   end
 
-  # metric: the sum of the samples of `name` whose labels include `labels`.
-  def metric(srv, name, labels = {})
-    get(srv.url('/metrics')).body.lines.grep(/\A#{name}[{ ]/)
-                            .select { |l| labels.all? { |k, v| l.include?(%(#{k}="#{v}")) } }
-                            .sum { |l| l.split.last.to_f }
-  end
-
   # settled: the purging instance's start-up decision is made and its purge, if any, done (the database was written
   # before any instance listened: the first start purges everything, and it must not land in the middle of an example)
   def settled(srv)
     Booka.wait_for(timeout: 20) do
-      metric(srv, 'booka_edge_changes_total', decision: 'unchanged') == 1 ||
-        metric(srv, 'booka_edge_purge_requests_total', outcome: 'ok') >= 1
+      srv.metric('booka_edge_changes_total', decision: 'unchanged') == 1 ||
+        srv.metric('booka_edge_purge_requests_total', outcome: 'ok') >= 1
     end
   end
 
@@ -163,15 +156,15 @@ describe 'booka.edge purging with a read replica' do
     settled(a)
     listed = get(a.url('/api/v1/service-provider-profiles/?fields=id,profile_picture_url&limit=5')).json['data']
     versioned = listed.find { |p| p['id'] == 1 }['profile_picture_url'][%r{/api/v1/img/avatar/1\?.*}]
-    heard = metric(a, 'booka_edge_changes_total')
-    released = metric(a, 'booka_db_replica_generations_total')
+    heard = a.metric('booka_edge_changes_total')
+    released = a.metric('booka_db_replica_generations_total')
     @writer.value("UPDATE service_provider_profiles SET business_name = 'Held' WHERE user_id = 2")
-    Booka.wait_for(timeout: 5) { metric(a, 'booka_edge_changes_total') > heard } # the write is heard, and held
-    skipped = metric(a, 'booka_avatar_lookups_skipped_total')
+    Booka.wait_for(timeout: 5) { a.metric('booka_edge_changes_total') > heard } # the write is heard, and held
+    skipped = a.metric('booka_avatar_lookups_skipped_total')
     2.times { expect(get(a.url(versioned)).status).to eq 200 }
     # the first looked its version up (with edge purging, on the primary) and is remembered: the second took no lookup
-    expect(metric(a, 'booka_avatar_lookups_skipped_total') - skipped).to eq 1
-    expect(metric(a, 'booka_db_replica_generations_total')).to eq released # all of it while the standby held the write
+    expect(a.metric('booka_avatar_lookups_skipped_total') - skipped).to eq 1
+    expect(a.metric('booka_db_replica_generations_total')).to eq released # all of it while the standby held the write
   end
 
   it 'purges again once every instance must have taken the write (another one holds it longer)' do
@@ -181,7 +174,7 @@ describe 'booka.edge purging with a read replica' do
     b = ready(origin(slow, edge: '{tag-headers: xkey}', max_lag: 6000)) # behind the edge; holds the write 4 s
     varnish = varnish_in_front_of(b)
     settled(a)
-    batches = metric(a, 'booka_edge_purge_batches_total')
+    batches = a.metric('booka_edge_purge_batches_total')
     list = varnish.url(list_path)
     name_at(list)
     expect(get(list)['x-edge-cache']).to eq 'HIT'
@@ -191,6 +184,6 @@ describe 'booka.edge purging with a read replica' do
     # a purged when its replica had the write (~1 s), b still served the old list then; the second purge (max-lag and
     # two probe intervals after the write was heard, ~6.5 s) took it away
     expect(took).to be > 5.5
-    expect(metric(a, 'booka_edge_purge_batches_total') - batches).to eq 2
+    expect(a.metric('booka_edge_purge_batches_total') - batches).to eq 2
   end
 end

@@ -166,7 +166,7 @@ describe 'booka.edge purging' do
     # seed.sh wrote while no origin listened: the first origin to start purges the families, once (the restart example
     # below shows it). Taken here, so that each example counts the purges of its own writes.
     first = origin("{varnish: \"http://127.0.0.1:#{Booka.free_port}/\"}")
-    Booka.wait_for(timeout: 10) { metric(first, 'booka_edge_changes_total', decision: 'claimed') == 1 }
+    Booka.wait_for(timeout: 10) { first.metric('booka_edge_changes_total', decision: 'claimed') == 1 }
     first.stop
   end
 
@@ -182,13 +182,6 @@ describe 'booka.edge purging' do
   def ready(srv)
     Booka.wait_for(timeout: 20) { get(srv.url('/readyz')).json.values_at('postgres', 'invalidation') == %w[up up] }
     srv
-  end
-
-  # metric: the sum of the samples of `name` whose labels include `labels`.
-  def metric(srv, name, labels = {})
-    get(srv.url('/metrics')).body.lines.grep(/\A#{name}[{ ]/)
-                            .select { |l| labels.all? { |k, v| l.include?(%(#{k}="#{v}")) } }
-                            .sum { |l| l.split.last.to_f }
   end
 
   def names(response)
@@ -239,11 +232,11 @@ describe 'booka.edge purging' do
 
       # exactly one instance claimed the change and sent one purge; the other saw it claimed
       sleep 1.5 # a second purge, if any were sent, would have come by now
-      changes = [a, b].map { |s| metric(s, 'booka_edge_changes_total', decision: 'claimed') }
+      changes = [a, b].map { |s| s.metric('booka_edge_changes_total', decision: 'claimed') }
       expect(changes.sort).to eq [0, 1]
-      expect([a, b].sum { |s| metric(s, 'booka_edge_changes_total', decision: 'elsewhere') }).to eq 1
-      expect([a, b].sum { |s| metric(s, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') }).to eq 1
-      expect([a, b].sum { |s| metric(s, 'booka_edge_purged_tags_total', target: 'varnish') }).to be >= 2
+      expect([a, b].sum { |s| s.metric('booka_edge_changes_total', decision: 'elsewhere') }).to eq 1
+      expect([a, b].sum { |s| s.metric('booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') }).to eq 1
+      expect([a, b].sum { |s| s.metric('booka_edge_purged_tags_total', target: 'varnish') }).to be >= 2
     end
 
     it 'purges an avatar at its unversioned URL when the picture changes' do
@@ -271,15 +264,15 @@ describe 'booka.edge purging' do
       rename(@provider, 'Renamed While Nobody Listened')
       ready(a.start)
       Booka.wait_for(timeout: 10) { (r = get(url)).status == 200 && names(r)[@provider] == 'Renamed While Nobody Listened' }
-      expect(metric(a, 'booka_edge_changes_total', decision: 'claimed')).to eq 1
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') == 1 }
+      expect(a.metric('booka_edge_changes_total', decision: 'claimed')).to eq 1
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') == 1 }
       expect(get(url)['x-edge-cache']).to eq 'HIT'
 
       a.stop # nothing written meanwhile: nothing to purge, the edge keeps its copies
       ready(a.start)
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_changes_total', decision: 'unchanged') == 1 }
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_changes_total', decision: 'unchanged') == 1 }
       sleep 0.5 # a purge, if one were sent, would have gone by now
-      expect(metric(a, 'booka_edge_purge_batches_total', target: 'varnish')).to eq 0
+      expect(a.metric('booka_edge_purge_batches_total', target: 'varnish')).to eq 0
       expect(get(url)['x-edge-cache']).to eq 'HIT'
     end
 
@@ -297,10 +290,10 @@ describe 'booka.edge purging' do
     it 'retries a purge Varnish cannot take, and logs it' do
       a = origin(edge) # nothing listens at the Varnish port yet
       rename(@provider, 'While Varnish Is Down')
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'retried') >= 1 }
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'varnish', outcome: 'retried') >= 1 }
       expect(a.log).to match(/\[booka\] \[edge\] varnish 127\.0\.0\.1:#{@varnish_port}: purge of \d+ tags failed .* try 2 of 8/)
       varnish_in_front_of(a)
-      Booka.wait_for(timeout: 20) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') >= 1 }
+      Booka.wait_for(timeout: 20) { a.metric('booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') >= 1 }
       expect(a.log).to include 'purging works again'
     end
 
@@ -322,7 +315,7 @@ describe 'booka.edge purging' do
       a = origin(edge)
       rename(@provider, 'Purged By A Quiet Target')
       expect(Timeout.timeout(10) { heads.pop }).to match(/^xkey-purge: .*booka-list-all/)
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') == 1 }
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'varnish', outcome: 'ok') == 1 }
       a.stop # fails on a sanitizer report (an empty body once reached memcpy as a null pointer)
     ensure
       stub&.close
@@ -374,7 +367,7 @@ describe 'booka.edge purging' do
       tags = expect_documented(@api.requests.first)
       expect(tags).to include('booka-list-all', "booka-list-cat-#{@in}")
       expect(tags).not_to include("booka-list-cat-#{@out}")
-      expect([a, b].sum { |s| metric(s, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') }).to eq 1
+      expect([a, b].sum { |s| s.metric('booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') }).to eq 1
 
       psql("UPDATE service_provider_profiles SET profile_picture_url = '/static/profile_pics/new.jpg' WHERE user_id = 990002")
       Booka.wait_for(timeout: 10) { @api.requests.size >= 2 }
@@ -397,7 +390,7 @@ describe 'booka.edge purging' do
       requests.each { |r| expect(expect_documented(r).size).to be <= 2 }
       expect(requests.size).to be < ids.size * ((expected.size + 2) / 2.0).ceil # changes shared requests
       requests.each_cons(2) { |x, y| expect(y.at - x.at).to be > 0.8 } # one a second (a bucket of one)
-      expect(metric(a, 'booka_edge_purged_tags_total', target: 'cloudflare')).to be >= expected.size + 1
+      expect(a.metric('booka_edge_purged_tags_total', target: 'cloudflare')).to be >= expected.size + 1
     end
 
     it 'retries 429 and 5xx with backoff (Retry-After honoured), drops what Cloudflare refuses, and never holds a request' do
@@ -418,13 +411,13 @@ describe 'booka.edge purging' do
       expect(second.at - first.at).to be >= 4.9 # the timeout
       expect(third.at - second.at).to be >= 1.0 # Retry-After: 1
       expect([second, third, fourth].map(&:body).uniq).to eq [first.body] # the same tags each time
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') == 1 }
-      expect(metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried')).to eq 3
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'ok') == 1 }
+      expect(a.metric('booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried')).to eq 3
       expect(a.log).to include('no answer within the timeout', 'status 429', 'status 503')
 
       @api.script([403, {}, '{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}'])
       rename(@provider, 'Refused')
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'failed') == 1 }
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'failed') == 1 }
       expect(a.log).to match(/cloudflare 127\.0\.0\.1:\d+: purge of \d+ tags failed \(status 403: .*Authentication error.*\) after 1 tries; dropped/)
     end
 
@@ -436,13 +429,13 @@ describe 'booka.edge purging' do
       Booka.wait_for(timeout: 10) { @api.requests.size >= 1 }
       sleep 0.5
       expect(@api.requests.map { |r| expect_documented(r).sort }).to eq [%w[booka-avatar booka-list]]
-      expect([a, b].sum { |s| metric(s, 'booka_edge_changes_total', decision: 'unchanged') }).to eq 1
+      expect([a, b].sum { |s| s.metric('booka_edge_changes_total', decision: 'unchanged') }).to eq 1
       redis.kill
       rename(@provider, 'Redis Is Gone')
       Booka.wait_for(timeout: 10) { @api.requests.size >= 3 }
       expect(@api.requests.drop(1).map { |r| expect_documented(r) }.uniq.size).to eq 1 # both purged the same tags
       [a, b].each do |s|
-        expect(metric(s, 'booka_edge_changes_total', decision: 'uncoordinated')).to eq 1
+        expect(s.metric('booka_edge_changes_total', decision: 'uncoordinated')).to eq 1
         expect(s.log).to include 'Redis does not answer: purging changes without claiming them'
       end
     ensure
@@ -460,7 +453,7 @@ describe 'booka.edge purging' do
 
       a = origin("{cloudflare: {api: \"#{@api.api}\"}}", env: cf_env) # the system's CAs do not know the spec's certificate
       rename(@provider, 'Untrusted')
-      Booka.wait_for(timeout: 10) { metric(a, 'booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried') >= 1 }
+      Booka.wait_for(timeout: 10) { a.metric('booka_edge_purge_requests_total', target: 'cloudflare', outcome: 'retried') >= 1 }
       expect(@api.requests).to eq []
     end
   end

@@ -85,9 +85,16 @@ module Booka
     end
 
     # booka-origin -t: [exit status, combined output]
-    def check_config
-      out, status = Open3.capture2e(BIN, '-t', '-c', @config_path)
+    def check_config(env: {})
+      out, status = Open3.capture2e(env, BIN, '-t', '-c', @config_path)
       [status.exitstatus, out]
+    end
+
+    # metric: the sum of the samples of `name` on this server's /metrics whose labels include `labels` ({name => value}).
+    def metric(name, labels = {})
+      Booka.curl(url('/metrics')).body.lines.grep(/\A#{name}[{ ]/)
+           .select { |l| labels.all? { |k, v| l.include?(%(#{k}="#{v}")) } }
+           .sum { |l| l.split.last.to_f }
     end
 
     # start: spawns the server and waits until its first port accepts connections. `scope: :all` keeps it running

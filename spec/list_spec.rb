@@ -196,9 +196,18 @@ end
 
 describe 'GET /api/v1/service-provider-profiles/' do
   Fx = Booka::ListFixtures # rubocop:disable Lint/ConstantDefinitionInBlock
-  LIST_PATH = '/api/v1/service-provider-profiles/'.freeze
-  LIST_ORIGIN = 'https://app.example.com'.freeze
-  LIST_CACHE_CONTROL = 'public, max-age=30, s-maxage=120, stale-while-revalidate=600'.freeze
+  # methods, not constants: a constant assigned in a describe block is global
+  def list_path
+    '/api/v1/service-provider-profiles/'
+  end
+
+  def list_origin
+    'https://app.example.com'
+  end
+
+  def list_cache_control
+    'public, max-age=30, s-maxage=120, stale-while-revalidate=600'
+  end
 
   before(:all) do
     @db = Booka::Database.recreate('booka_spec_list')
@@ -214,7 +223,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
         booka.postgres:
           url: #{db}
           pool-size: 2
-        booka.cors-origins: [#{LIST_ORIGIN}]
+        booka.cors-origins: [#{list_origin}]
         hosts:
           default:
             paths:
@@ -239,7 +248,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
     proto = opts.fetch(:proto, :h1)
     method = opts.fetch(:method, 'GET')
     headers = opts.fetch(:headers, {})
-    path = opts.fetch(:path, LIST_PATH)
+    path = opts.fetch(:path, list_path)
     qs = query.is_a?(String) ? query : URI.encode_www_form(query)
     get(@server.url("#{path}#{qs.empty? ? '' : '?'}#{qs}", tls: proto == :h2), proto: proto, method: method, headers: headers)
   end
@@ -614,7 +623,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
       r = list('limit' => 1, headers: { 'X-Request-Id' => 'spec-123' })
       expect(r.status).to eq 200
       expect(r['content-type']).to eq 'application/json'
-      expect(r['cache-control']).to eq LIST_CACHE_CONTROL
+      expect(r['cache-control']).to eq list_cache_control
       expect(r['vary']).to eq 'Origin'
       expect(r['x-request-id']).to eq 'spec-123'
     end
@@ -624,7 +633,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
         r = list({ 'category' => 'dj', 'limit' => 4, 'sort' => 'top_rated' }, proto: proto)
         expect(r.status).to eq 200
         expect(r.http_version).to eq(proto == :h1 ? '1.1' : '2')
-        expect(r['cache-control']).to eq LIST_CACHE_CONTROL
+        expect(r['cache-control']).to eq list_cache_control
         r.body
       end
       expect(bodies.uniq.size).to eq 1
@@ -644,10 +653,10 @@ describe 'GET /api/v1/service-provider-profiles/' do
     end
 
     it 'grants CORS to an allowed origin on 200, 404 and 422, and none to others' do
-      [[LIST_PATH, 'limit=1', 200], ["#{LIST_PATH}123", '', 404], [LIST_PATH, 'limit=0', 422]].each do |path, qs, status|
-        r = list(qs, path: path, headers: { 'Origin' => LIST_ORIGIN })
+      [[list_path, 'limit=1', 200], ["#{list_path}123", '', 404], [list_path, 'limit=0', 422]].each do |path, qs, status|
+        r = list(qs, path: path, headers: { 'Origin' => list_origin })
         expect(r.status).to eq status
-        expect(r['access-control-allow-origin']).to eq LIST_ORIGIN
+        expect(r['access-control-allow-origin']).to eq list_origin
         expect(r['access-control-allow-credentials']).to eq 'true'
         expect(r['vary']).to include 'Origin'
         expect(r['content-type']).to eq 'application/json'
@@ -658,10 +667,10 @@ describe 'GET /api/v1/service-provider-profiles/' do
     end
 
     it 'answers a preflight with 204' do
-      r = list('', method: 'OPTIONS', headers: { 'Origin' => LIST_ORIGIN, 'Access-Control-Request-Method' => 'GET' })
+      r = list('', method: 'OPTIONS', headers: { 'Origin' => list_origin, 'Access-Control-Request-Method' => 'GET' })
       expect(r.status).to eq 204
       expect(r['access-control-allow-methods']).to include 'GET'
-      expect(r['access-control-allow-origin']).to eq LIST_ORIGIN
+      expect(r['access-control-allow-origin']).to eq list_origin
     end
 
     it 'answers other methods with 405 JSON' do
@@ -672,7 +681,7 @@ describe 'GET /api/v1/service-provider-profiles/' do
     end
 
     it 'serves the path without the trailing slash too' do
-      expect(list('limit=2', path: LIST_PATH.chomp('/')).body).to eq list('limit=2').body
+      expect(list('limit=2', path: list_path.chomp('/')).body).to eq list('limit=2').body
     end
 
     it 'reports postgres up on /readyz' do
@@ -738,9 +747,9 @@ describe 'GET /api/v1/service-provider-profiles/' do
         YAML
       end
       server.start
-      body = JSON.parse(get(server.url("#{LIST_PATH}?fields=id,profile_picture_url&limit=100")).body)
+      body = JSON.parse(get(server.url("#{list_path}?fields=id,profile_picture_url&limit=100")).body)
       body['data'].each { |i| expect(i['profile_picture_url']).to eq Fx.avatar_url(Fx.by_id(i['id']), 'https://api.example.com') }
-      r = get(server.url("#{LIST_PATH}?limit=1"))
+      r = get(server.url("#{list_path}?limit=1"))
       expect(r['cache-control']).to eq 'public, max-age=30, s-maxage=60, stale-while-revalidate=300'
     end
   end

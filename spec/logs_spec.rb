@@ -70,7 +70,10 @@ describe 'the access log and the error log' do
     @server.log.lines.select { |l| l.include?("request-id=#{id} ") }
   end
 
-  SECONDS = /\A\d+\.\d{6}\z/.freeze
+  # a method, not a constant: a constant assigned in a describe block is global
+  def seconds
+    /\A\d+\.\d{6}\z/
+  end
 
   def backends_waiting_on_lock
     Booka::Database.psql("SELECT pid FROM pg_stat_activity WHERE datname = '#{@dbname}' AND application_name = 'booka-origin' " \
@@ -100,9 +103,9 @@ describe 'the access log and the error log' do
     l = access_line('logs-list-miss')
     expect(l['line']).to include('"GET /api/v1/service-provider-profiles/?fields=id,business_name&limit=2&sort=newest HTTP/1.1" 200')
     expect(l['cache']).to eq 'MISS'
-    expect(l['db']).to match(SECONDS)
+    expect(l['db']).to match(seconds)
     expect(l['db'].to_f).to be > 0
-    expect(l['redis']).to match(SECONDS) # GET, the fill lock, the double-check GET
+    expect(l['redis']).to match(seconds) # GET, the fill lock, the double-check GET
     expect(l.values_at('fetch', 'avatar-queue', 'avatar-render')).to eq %w[- - -]
 
     l = access_line('logs-list-hit')
@@ -111,14 +114,14 @@ describe 'the access log and the error log' do
 
     l = access_line('logs-avatar-miss')
     expect(l['cache']).to eq 'MISS'
-    expect(l['db']).to match(SECONDS) # the picture's version lookup
-    expect(l['avatar-render']).to match(SECONDS)
+    expect(l['db']).to match(seconds) # the picture's version lookup
+    expect(l['avatar-render']).to match(seconds)
     expect(l['avatar-render'].to_f).to be > 0
-    expect(l['avatar-queue']).to match(SECONDS)
+    expect(l['avatar-queue']).to match(seconds)
 
     l = access_line('logs-avatar-hit')
     expect(l['cache']).to eq 'HIT'
-    expect(l['db']).to match(SECONDS) # every avatar request looks the version up
+    expect(l['db']).to match(seconds) # every avatar request looks the version up
     expect(l.values_at('avatar-render', 'avatar-queue')).to eq %w[- -]
 
     expect(access_line(anonymous['x-request-id'])['cache']).to eq 'MISS'
@@ -178,7 +181,7 @@ describe 'the access log and the error log' do
     expect(r.status).to eq 502
     id = r['x-request-id']
     expect(error_lines(id)).to eq ["[booka] [avatar] request-id=#{id} provider 2: answering 502: the picture's server cannot be reached\n"]
-    expect(access_line(id)['fetch']).to match(SECONDS)
+    expect(access_line(id)['fetch']).to match(seconds)
   end
 
   it 'logs a Redis error reply with the request id, and serves the request without Redis' do

@@ -5,7 +5,7 @@
 require_relative 'spec_helper'
 
 describe 'GET /api/v1/service-provider-profiles/ through a streaming replica (booka.postgres-replica)' do
-  # methods, not constants: a constant assigned in a describe block is global, and list_spec.rb has a LIST_PATH of its own
+  # methods, not constants: a constant assigned in a describe block is global
   def replica_list_path
     '/api/v1/service-provider-profiles/?fields=id,business_name&sort=newest&limit=5'
   end

@@ -81,7 +81,7 @@ trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$tmp/h2o.conf" <<EOF
-user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
+user: root # booka-origin, like H2O, leaves root for nobody unless told otherwise (no backquotes: this heredoc expands them)
 listen:
   port: $port
   host: 127.0.0.1

@@ -41,7 +41,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 list_path='/api/v1/service-provider-profiles/?sort=most_booked&limit=20'
 
 cat >"$work/booka.conf" <<CONF
-user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
+user: root # booka-origin, like H2O, leaves root for nobody unless told otherwise (no backquotes: this heredoc expands them)
 listen: {port: $port, host: 127.0.0.1}
 num-threads: $threads
 booka.redis: OFF

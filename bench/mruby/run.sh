@@ -36,7 +36,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 mkdir -p "$WORK/list"
 printf '{"data": [{"id": 1, "business_name": "Stand-in"}], "total": 1, "page": 1, "limit": 20}\n' >"$WORK/list/list.json"
 cat >"$WORK/h2o.conf" <<EOF
-user: root # booka-origin, like H2O, leaves root for `nobody` unless told otherwise
+user: root # booka-origin, like H2O, leaves root for nobody unless told otherwise (no backquotes: this heredoc expands them)
 listen:
   port: $PORT
   host: 127.0.0.1

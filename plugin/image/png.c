@@ -90,11 +90,36 @@ static booka_image_error_t read_progressive(png_decode_t *job, uint32_t height, 
     return BOOKA_IMAGE_OK;
 }
 
+/* check_chunk_lengths: walks the chunk headers from the signature to IEND and fails with TRUNCATED when one claims more
+ * bytes than the file has left (CORRUPT over PNG's 2^31 - 1). libpng would allocate such a claim before reading it: it
+ * reports a chunk over png_set_chunk_malloc_max as a benign error, which a reader only warns about, then allocates the
+ * declared length (a 57-byte file made it reserve 1.9 GB). libpng has no hook between a chunk's header and that
+ * allocation, hence this walk; it touches 8 bytes a chunk. */
+static booka_image_error_t check_chunk_lengths(const uint8_t *src, size_t len)
+{
+    size_t pos = 8;
+    while (pos < len) {
+        if (len - pos < 12)
+            return BOOKA_IMAGE_ERROR_TRUNCATED;
+        uint32_t length = (uint32_t)src[pos] << 24 | (uint32_t)src[pos + 1] << 16 | (uint32_t)src[pos + 2] << 8 | src[pos + 3];
+        if (length > 0x7fffffffu)
+            return BOOKA_IMAGE_ERROR_CORRUPT;
+        if (length > len - pos - 12)
+            return BOOKA_IMAGE_ERROR_TRUNCATED;
+        if (memcmp(src + pos + 4, "IEND", 4) == 0)
+            return BOOKA_IMAGE_OK;
+        pos += 12 + (size_t)length;
+    }
+    return BOOKA_IMAGE_ERROR_TRUNCATED;
+}
+
 /* run_png_decode: the body of booka_image_decode_png() under setjmp; what it allocates is recorded in job. The file is read
  * to IEND, so a file cut anywhere is TRUNCATED. */
 static booka_image_error_t run_png_decode(png_decode_t *job, const booka_image_plan_t *plan, booka_image_pixels_t *out)
 {
     booka_image_error_t err;
+    if ((err = check_chunk_lengths(job->src, job->len)) != BOOKA_IMAGE_OK)
+        return err;
     if (setjmp(png_jmpbuf(job->png)))
         return job->error;
     png_set_read_fn(job->png, job, on_png_read);

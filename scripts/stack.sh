@@ -41,7 +41,16 @@ start_postgres() {
     fi
     if ! as_postgres "'$pg_bin/pg_ctl' -D '$home/data' status" >/dev/null 2>&1; then
         echo "stack: starting PostgreSQL on 127.0.0.1:$pg_port"
-        as_postgres "'$pg_bin/pg_ctl' -D '$home/data' -w -t 60 -l '$home/log' \
+        # glibc tunables for the backends: blocks under 32 MiB come from the heap (not a fresh mmap each time), and up to
+        # 16 MiB may stay free at the heap's top instead of being handed back after each statement. With glibc's
+        # defaults (thresholds of 128 KiB that move as blocks come and go), a session that has run a dozen different
+        # statements plans the list's price-and-category query in 1.7-1.9 ms instead of 0.77, growing the heap with brk
+        # and trimming it again on every plan; trim_threshold alone cures that but fixes the mmap threshold at 128 KiB,
+        # which made fresh sessions 80% slower (docs/PERFORMANCE.md). The server keeps its connections for hours while
+        # pgbench opens fresh ones: without this the bench would compare two different databases. Recommended for
+        # production in docs/OPERATIONS.md.
+        as_postgres "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=16777216 \
+            '$pg_bin/pg_ctl' -D '$home/data' -w -t 60 -l '$home/log' \
             -o \"-p $pg_port -k '$home' -c listen_addresses=127.0.0.1 -c max_connections=300 \
                 -c shared_buffers=512MB -c shared_preload_libraries=pg_stat_statements -c fsync=off \
                 -c synchronous_commit=off\" start" >/dev/null

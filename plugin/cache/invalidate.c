@@ -10,17 +10,25 @@
  * keys; and since it is never a sequence number, the next write's notification always moves the generation. No payload
  * can pin it: the next real write replaces whatever a bad one set.
  *
- * A set-up derives its value from the sequence's last value AND the snapshot of the same statement
- * (pg_current_snapshot()::text, "xmin:xmax:xip,..."). The sequence alone is not enough: nextval is not transactional, a
- * trigger draws its number when its statement runs, before the commit. A set-up during an uncommitted write would read
- * S+1 and key fills of the data before the write by it; after the commit, a later set-up with no write in between would
- * read S+1 again and serve those entries (from Redis, on every instance). With the snapshot, two set-ups give the same
- * value only when no transaction that had an id ended between them: a writer running at the snapshot is in xip or has an
- * id at or past xmax (one past the newest id that had ended), and its end takes it out of xip or moves xmax past it. A
- * long-running transaction elsewhere stays in xip and changes nothing while it runs. The price: any transaction id that
- * ends in the cluster (another database, an autovacuum ANALYZE) changes the snapshot, so a reconnect while the cluster is
- * busy starts a generation the other instances do not share until the next write's notification
- * (plugin/cache/README.md).
+ * A set-up derives its value from the sequence's last value, and from the snapshot of the same statement
+ * (pg_current_snapshot()::text, "xmin:xmax:xip,...") unless no write of ours can be in flight. The sequence alone is not
+ * always enough: nextval is not transactional, a trigger draws its number when its statement runs, before the commit. A
+ * set-up during an uncommitted write would read S+1 and key fills of the data before the write by it; after the commit, a
+ * later set-up with no write in between would read S+1 again and serve those entries (from Redis, on every instance).
+ *
+ * So the set-up statement also asks whether a write can be in flight: whether any other transaction holds a write lock
+ * (RowExclusiveLock or stronger, granted or waiting) on a table that has one of our triggers. A writer draws its number
+ * in a statement trigger, after its statement took that lock, and keeps the lock until its transaction ends. The lock
+ * check runs after the sequence was read (it is correlated with the sequence's row, so the executor cannot run it
+ * first): a writer that drew S or less is then either seen holding its lock, or has ended, and fills after the set-up see
+ * what it committed. When none is seen the generation comes from the sequence alone, and every instance that sets up
+ * before the next write agrees on it however busy the rest of the cluster is; a write after the set-up notifies, and
+ * moves the generation (LISTEN came first). When one is seen the snapshot goes in too: two set-ups then give the same
+ * value only when no transaction that had an id ended between them (a writer running at the snapshot is in xip or has an
+ * id at or past xmax, one past the newest id that had ended, and its end takes it out of xip or moves xmax past it), and
+ * instances that set up apart share no keys until the next write's notification (plugin/cache/README.md). The snapshot
+ * alone, as before, cost that on every set-up of a busy cluster: any transaction ending anywhere (another database, an
+ * autovacuum ANALYZE) changes it.
  *
  * A write's payload may carry, after its number and a space, the cache tags it made stale (schema migration 005): they go
  * to the observers (the edge purger, the avatars' known versions), not into the generation. */
@@ -151,12 +159,14 @@ void booka_invalidation_apply_payload(const char *payload)
 
 void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot)
 {
-    /* the same after every reconnect while nothing was written and no transaction ended (instances agree, keys survive),
-     * different once something was; without the sequence (an older schema), a step from wherever the generation is */
+    /* the same after every reconnect while nothing was written (instances agree, keys survive), different once something
+     * was; a snapshot ("" when no write of ours was in flight: then none) when a writer may still commit a number read
+     * here; without the sequence (an older schema), a step from wherever the generation is */
     static int set_up_before;
     uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation), sequence = 0;
     int has_sequence = sequence_value != NULL && sequence_number(sequence_value, &sequence);
-    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", sequence_value != NULL ? snapshot : NULL);
+    const char *more = sequence_value != NULL && snapshot != NULL && snapshot[0] != '\0' ? snapshot : NULL;
+    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", more);
 
     atomic_store(&booka_cache_generation, n);
     /* what changed while nobody listened is unknown: after a reconnect, writes this process missed; at the first set-up,
@@ -219,10 +229,19 @@ void booka_invalidation_context_init(h2o_context_t *ctx)
         return;
     /* until the database's epoch is read, a random one: this process then shares no keys with anyone */
     atomic_store(&booka_cache_epoch, ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ (uint64_t)getpid() ^ (uint64_t)time(NULL));
-    /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two; the snapshot is read
-     * by the same statement (why: the comment at the top) */
-    listener = booka_db_listen(ctx, CHANNEL,
-                               "SELECT CASE WHEN is_called THEN last_value ELSE 0 END, (SELECT epoch FROM booka.cache_epoch), "
-                               "pg_current_snapshot()::text FROM booka.cache_generation",
-                               &callbacks, NULL);
+    /* LISTEN commits before the set-up query reads the sequence, so no write falls between the two; the same statement
+     * then looks for a write of ours in flight, and takes the snapshot only when there is one (why: the comment at the
+     * top). The lock check names s.value, so it runs per row of the sequence's scan, after the read. */
+    listener = booka_db_listen(
+        ctx, CHANNEL,
+        "SELECT s.value, (SELECT epoch FROM booka.cache_epoch), "
+        "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE s.value IS NOT NULL AND l.locktype = 'relation' "
+        "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
+        "AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock') "
+        "AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "
+        "AND l.relation IN (SELECT t.tgrelid FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'booka')) "
+        "THEN pg_catalog.pg_current_snapshot()::text ELSE '' END "
+        "FROM (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS value FROM booka.cache_generation) AS s",
+        &callbacks, NULL);
 }

@@ -110,6 +110,26 @@ static void test_setup_during_write(void)
     CHECK(generation() == after);
 }
 
+/* test_setup_no_writer: a set-up that saw no write of ours in flight (snapshot "") keys by the sequence alone, so
+ * instances that set up at different moments agree even when transactions ended elsewhere in between; a set-up that saw
+ * one (a snapshot) never lands on that value, nor does a set-up after a later write. */
+static void test_setup_no_writer(void)
+{
+    uint64_t quiet, seen_writer;
+
+    booka_invalidation_apply_setup("1201", "");
+    quiet = generation();
+    CHECK((quiet & UPPER) != 0);
+    booka_invalidation_apply_payload("1201");
+    booka_invalidation_apply_setup("1201", ""); /* another instance, or a reconnect: the cluster moved on meanwhile */
+    CHECK(generation() == quiet);
+    booka_invalidation_apply_setup("1201", "960:961:960"); /* a writer in flight: it may still commit 1201's successor */
+    seen_writer = generation();
+    CHECK(seen_writer != quiet && (seen_writer & UPPER) != 0);
+    booka_invalidation_apply_setup("1202", "");
+    CHECK(generation() != quiet && generation() != seen_writer && (generation() & UPPER) != 0);
+}
+
 static char seen_tags[64];
 static uint64_t seen_generation, seen_serial, seen_sequence;
 static int seen, seen_unknown, seen_first, seen_has_sequence;
@@ -227,6 +247,7 @@ int main(void)
     test_not_numbers();
     test_setup();
     test_setup_during_write();
+    test_setup_no_writer();
     test_tags();
     test_observers();
     CHECK(!booka_invalidation_is_listening());

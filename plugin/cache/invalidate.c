@@ -21,9 +21,11 @@
  * in a statement trigger, after its statement took that lock, and keeps the lock until its transaction ends. The lock
  * check runs after the sequence was read (it is correlated with the sequence's row, so the executor cannot run it
  * first): a writer that drew S or less is then either seen holding its lock, or has ended, and fills after the set-up see
- * what it committed. When none is seen the generation comes from the sequence alone, and every instance that sets up
- * before the next write agrees on it however busy the rest of the cluster is; a write after the set-up notifies, and
- * moves the generation (LISTEN came first). When one is seen the snapshot goes in too: two set-ups then give the same
+ * what it committed (this needs the sequence's CACHE 1, which 003 creates: with a larger cache a backend hands out a
+ * number below S after the read, so the statement counts a cache over 1 as a writer seen). When none is seen the
+ * generation comes from the sequence alone (and "", not a snapshot), and every instance that sets up before the next
+ * write agrees on it, whatever ends elsewhere in the cluster; a write after the set-up notifies, and moves the
+ * generation (LISTEN came first). When one is seen the snapshot goes in too: two set-ups then give the same
  * value only when no transaction that had an id ended between them (a writer running at the snapshot is in xip or has an
  * id at or past xmax, one past the newest id that had ended, and its end takes it out of xip or moves xmax past it), and
  * instances that set up apart share no keys until the next write's notification (plugin/cache/README.md). The snapshot
@@ -160,13 +162,13 @@ void booka_invalidation_apply_payload(const char *payload)
 void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot)
 {
     /* the same after every reconnect while nothing was written (instances agree, keys survive), different once something
-     * was; a snapshot ("" when no write of ours was in flight: then none) when a writer may still commit a number read
-     * here; without the sequence (an older schema), a step from wherever the generation is */
+     * was; the snapshot when a writer may still commit a number read here, "" when none can (hashed all the same: the
+     * value then differs from any with a snapshot, and from the sequence-alone value of versions that keyed open writes
+     * by it); without the sequence (an older schema), a step from wherever the generation is */
     static int set_up_before;
     uint64_t from = sequence_value != NULL ? 0 : atomic_load(&booka_cache_generation), sequence = 0;
     int has_sequence = sequence_value != NULL && sequence_number(sequence_value, &sequence);
-    const char *more = sequence_value != NULL && snapshot != NULL && snapshot[0] != '\0' ? snapshot : NULL;
-    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", more);
+    uint64_t n = unknown_change(from, sequence_value != NULL ? sequence_value : "", sequence_value != NULL ? snapshot : NULL);
 
     atomic_store(&booka_cache_generation, n);
     /* what changed while nobody listened is unknown: after a reconnect, writes this process missed; at the first set-up,
@@ -235,7 +237,8 @@ void booka_invalidation_context_init(h2o_context_t *ctx)
     listener = booka_db_listen(
         ctx, CHANNEL,
         "SELECT s.value, (SELECT epoch FROM booka.cache_epoch), "
-        "CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE s.value IS NOT NULL AND l.locktype = 'relation' "
+        "CASE WHEN (SELECT seqcache FROM pg_catalog.pg_sequence WHERE seqrelid = 'booka.cache_generation'::regclass) > 1 "
+        "OR EXISTS (SELECT FROM pg_catalog.pg_locks l WHERE s.value IS NOT NULL AND l.locktype = 'relation' "
         "AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
         "AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock') "
         "AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid() "

@@ -32,8 +32,8 @@ void booka_invalidation_apply_payload(const char *payload);
 
 /* booka_invalidation_apply_setup: what a (re)connect does: the generation moves to a value in the upper half derived from
  * the sequence's value, and from the snapshot the same statement read (pg_current_snapshot()::text) when it saw a write of
- * ours in flight ("" when it saw none: the sequence alone; invalidate.c says why); a NULL sequence value (it could not be
- * read): derived from the current generation. Exposed for unit tests. */
+ * ours in flight ("" when it saw none; invalidate.c says why); a NULL sequence value (it could not be read): derived from
+ * the current generation. Exposed for unit tests. */
 void booka_invalidation_apply_setup(const char *sequence_value, const char *snapshot);
 
 /* booka_cache_changes: how many changes (notifications and set-ups) the process applied so far; incremented after the

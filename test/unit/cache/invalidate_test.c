@@ -112,7 +112,8 @@ static void test_setup_during_write(void)
 
 /* test_setup_no_writer: a set-up that saw no write of ours in flight (snapshot "") keys by the sequence alone, so
  * instances that set up at different moments agree even when transactions ended elsewhere in between; a set-up that saw
- * one (a snapshot) never lands on that value, nor does a set-up after a later write. */
+ * one (a snapshot) never lands on that value, nor does a set-up after a later write, nor the value older versions derived
+ * from the sequence alone. */
 static void test_setup_no_writer(void)
 {
     uint64_t quiet, seen_writer;
@@ -128,6 +129,9 @@ static void test_setup_no_writer(void)
     CHECK(seen_writer != quiet && (seen_writer & UPPER) != 0);
     booka_invalidation_apply_setup("1202", "");
     CHECK(generation() != quiet && generation() != seen_writer && (generation() & UPPER) != 0);
+    /* the sequence hashed alone (no "") was the value of versions that keyed open writes by it: not this one */
+    booka_invalidation_apply_setup("1201", NULL);
+    CHECK(generation() != quiet);
 }
 
 static char seen_tags[64];

@@ -86,6 +86,7 @@ describe 'cache invalidation across LISTEN reconnects' do
     tx.value("UPDATE service_provider_profiles SET business_name = 'Renamed' WHERE user_id = 1")
     reconnect(a)
     expect(served(a)).to eq ['Provider 1', 'MISS'] # filled under the new set-up's generation, rightly the old name
+    expect(a.log).to match(/\[cache\] set-up at sequence \d+ saw a write in flight/) # the write's lock
     tx.value('COMMIT')
     tx.close
     Booka.wait_for(timeout: 10) { served(a)[0] == 'Renamed' } # the write's notification
@@ -112,6 +113,8 @@ describe 'cache invalidation across LISTEN reconnects' do
     expect(snapshot).not_to eq before # the cluster moved on
     reconnect(a)
     expect(served(a)).to eq [name, 'HIT']
+    expect(a.log).not_to match(/saw a write in flight/)
+    expect(a.log.scan(/\[cache\] set-up at sequence \d+: cache keys shared/).size).to eq 2 # the start, the reconnect
     b = server
     listening(b)
     expect(served(b)).to eq [name, 'HIT'] # from Redis: the entry instance a filled

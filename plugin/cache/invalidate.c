@@ -43,6 +43,7 @@
 #include "cache/invalidate.h"
 #include "db/db.h"
 #include "db/listen.h"
+#include "http/http.h"
 
 #define CHANNEL "booka_invalidate"
 #define SEQUENCE_MAX INT64_MAX             /* a bigint sequence's largest value */
@@ -210,6 +211,15 @@ static void on_up(void *data, const PGresult *setup)
     if (read)
         atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(setup, 0, 1)));
     atomic_store(&listening, 1);
+    /* for the operator: a set-up that saw a writer keys privately until the next write (misses after a restart) */
+    if (read && PQgetvalue(setup, 0, 2)[0] != '\0')
+        booka_log(NULL, "cache",
+                  "set-up at sequence %s saw a write in flight: cache keys shared with other instances "
+                  "again after the next write",
+                  PQgetvalue(setup, 0, 0));
+    else if (read)
+        booka_log(NULL, "cache", "set-up at sequence %s: cache keys shared with every instance at the same sequence",
+                  PQgetvalue(setup, 0, 0));
 }
 
 static void on_notify(void *data, const char *payload)

@@ -210,16 +210,17 @@ static void on_up(void *data, const PGresult *setup)
     booka_invalidation_apply_setup(read ? PQgetvalue(setup, 0, 0) : NULL, read ? PQgetvalue(setup, 0, 2) : NULL);
     if (read)
         atomic_store(&booka_cache_epoch, epoch_of(PQgetvalue(setup, 0, 1)));
-    atomic_store(&listening, 1);
-    /* for the operator: a set-up that saw a writer keys privately until the next write (misses after a restart) */
+    /* for the operator: a set-up that saw a writer keys privately until the next write (misses after a restart); logged
+     * before readiness says the connection is up */
     if (read && PQgetvalue(setup, 0, 2)[0] != '\0')
         booka_log(NULL, "cache",
-                  "set-up at sequence %s saw a write in flight: cache keys shared with other instances "
-                  "again after the next write",
+                  "set-up at sequence %s saw a write in flight (or a sequence CACHE over 1): cache keys shared "
+                  "with other instances again after the next write",
                   PQgetvalue(setup, 0, 0));
     else if (read)
         booka_log(NULL, "cache", "set-up at sequence %s: cache keys shared with every instance at the same sequence",
                   PQgetvalue(setup, 0, 0));
+    atomic_store(&listening, 1);
 }
 
 static void on_notify(void *data, const char *payload)

@@ -159,6 +159,37 @@ static long vm_kb(const char *field)
     return kb;
 }
 
+/* render_in_child: render(buf, len, NULL) in a child process; returns its error (-1 when the child could not report)
+ * with how far the child's peak virtual size grew during the render and the headroom VmPeak had over VmSize before it
+ * (KiB, -1 unknown). VmPeak comes from the parent: growth shows only if the peak was near the size when the render began
+ * (main runs these tests first for that reason), which the headroom lets the caller check. */
+static long render_in_child(const uint8_t *buf, size_t len, long *growth_kb, long *headroom_kb)
+{
+    int fds[2], status = 0;
+    long report[3] = {-1, -1, -1}; /* the error, the growth of VmPeak, the headroom */
+    if (pipe(fds) != 0) {
+        *growth_kb = *headroom_kb = -1;
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        long before = vm_kb("VmPeak:");
+        report[2] = before - vm_kb("VmSize:");
+        report[0] = render(buf, len, NULL);
+        report[1] = vm_kb("VmPeak:") - before;
+        _exit(write(fds[1], report, sizeof(report)) == sizeof(report) ? 0 : 1);
+    }
+    close(fds[1]);
+    if (pid < 0 || read(fds[0], report, sizeof(report)) != sizeof(report))
+        report[0] = report[1] = report[2] = -1;
+    close(fds[0]);
+    if (pid > 0 && (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        report[0] = -1;
+    *growth_kb = report[1];
+    *headroom_kb = report[2];
+    return report[0];
+}
+
 /* A chunk header that claims 1.9 GB in a file of 57 bytes. libpng 1.6 treats a chunk over its malloc limit as a benign
  * error, which a reader only warns about, and then allocates the declared length before reading it (the image fuzzer
  * found this: libFuzzer's malloc limit stopped it). The decoder must say TRUNCATED without reserving that memory: each
@@ -180,33 +211,50 @@ static void test_png_chunk_longer_than_the_file(void)
         memcpy(png + n + 8, some, sizeof(some));
         n += 8 + sizeof(some);
 
-        int fds[2], status = 0;
-        long report[3] = {-1, -1, -1}; /* the error, the growth of VmPeak, the headroom VmPeak had over VmSize (KiB) */
-        if (pipe(fds) != 0) {
-            CHECK(0);
-            continue;
-        }
-        pid_t pid = fork();
-        if (pid == 0) {
-            /* VmPeak comes from the parent: growth shows only if the peak was near the size when the render began
-             * (main runs this test first for that reason), which report[2] lets the parent check */
-            long before = vm_kb("VmPeak:");
-            report[2] = before - vm_kb("VmSize:");
-            report[0] = render(png, n, NULL);
-            report[1] = vm_kb("VmPeak:") - before;
-            _exit(write(fds[1], report, sizeof(report)) == sizeof(report) ? 0 : 1);
-        }
-        close(fds[1]);
-        CHECK(pid > 0 && read(fds[0], report, sizeof(report)) == sizeof(report));
-        close(fds[0]);
-        if (pid > 0)
-            CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        if (report[0] != BOOKA_IMAGE_ERROR_TRUNCATED || report[1] > 64 * 1024)
-            fprintf(stderr, "%s claiming 1.9 GB: error %ld, VmPeak grew %ld KiB\n", types[t], report[0], report[1]);
-        CHECK_INT_EQ(report[0], BOOKA_IMAGE_ERROR_TRUNCATED);
-        CHECK(report[2] >= 0 && report[2] < 64 * 1024);
-        CHECK(report[1] >= 0 && report[1] < 64 * 1024);
+        long growth, headroom, err = render_in_child(png, n, &growth, &headroom);
+        if (err != BOOKA_IMAGE_ERROR_TRUNCATED || growth > 64 * 1024)
+            fprintf(stderr, "%s claiming 1.9 GB: error %ld, VmPeak grew %ld KiB\n", types[t], err, growth);
+        CHECK_INT_EQ(err, BOOKA_IMAGE_ERROR_TRUNCATED);
+        CHECK(headroom >= 0 && headroom < 64 * 1024);
+        CHECK(growth >= 0 && growth < 64 * 1024);
     }
+}
+
+/* Compressed text chunks that each inflate to almost libpng's per-chunk limit: libpng inflates every zTXt (and iTXt) it
+ * reads and keeps the text in its info struct until the decode ends (up to its chunk cache of 1000: ~8 GB from an 8 MB
+ * file within max-source-bytes). The decoder never uses them: it must skip them unread, and still decode the image. */
+static void test_png_text_bombs(void)
+{
+    enum { CHUNKS = 48, TEXT = 7 * 1024 * 1024 };
+    uLong bound = compressBound(TEXT);
+    uint8_t *text = malloc(TEXT), *chunk = malloc(3 + bound), *png = malloc(4096 + CHUNKS * (12 + 3 + bound));
+    uint8_t ihdr[13] = {0}, rows[64 * (1 + 64 * 3)] = {0}, idat[512];
+    uLongf idat_len = sizeof(idat), chunk_len = bound;
+    size_t n = 8;
+    CHECK(text != NULL && chunk != NULL && png != NULL);
+    memset(text, 'a', TEXT); /* not NULs: libpng keeps a text up to its first NUL */
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    put_be32(ihdr, 64);
+    put_be32(ihdr + 4, 64);
+    ihdr[8] = 8;
+    ihdr[9] = 2;
+    put_png_chunk(png, &n, "IHDR", ihdr, 13);
+    memcpy(chunk, "k\0\0", 3); /* keyword "k", compression method 0, then the zlib stream */
+    CHECK_INT_EQ(compress2(chunk + 3, &chunk_len, text, TEXT, 9), Z_OK);
+    for (int i = 0; i < CHUNKS; ++i)
+        put_png_chunk(png, &n, "zTXt", chunk, (uint32_t)(3 + chunk_len));
+    CHECK_INT_EQ(compress(idat, &idat_len, rows, sizeof(rows)), Z_OK);
+    put_png_chunk(png, &n, "IDAT", idat, (uint32_t)idat_len);
+    put_png_chunk(png, &n, "IEND", NULL, 0);
+    free(text);
+    free(chunk);
+
+    long growth, headroom, err = render_in_child(png, n, &growth, &headroom);
+    printf("%d text chunks of %d MiB each in a %zu-byte PNG: VmPeak grew %ld KiB\n", CHUNKS, TEXT >> 20, n, growth);
+    CHECK_INT_EQ(err, BOOKA_IMAGE_OK);
+    CHECK(headroom >= 0 && headroom < 64 * 1024);
+    CHECK(growth >= 0 && growth < 64 * 1024);
+    free(png);
 }
 
 /* find_jpeg_frame: the offset of a JPEG's SOF0..SOF2 marker, or 0. */
@@ -442,7 +490,8 @@ int main(void)
 {
     if (!make_fixtures())
         return 2;
-    test_png_chunk_longer_than_the_file(); /* first: it measures VmPeak, which earlier tests would raise */
+    test_png_chunk_longer_than_the_file(); /* these two first: they measure VmPeak, which earlier tests would raise */
+    test_png_text_bombs();
     test_not_images();
     test_truncated();
     test_png_bomb_headers();

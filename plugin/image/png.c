@@ -126,10 +126,11 @@ static booka_image_error_t run_png_decode(png_decode_t *job, const booka_image_p
     png_set_user_limits(job->png, 0x7fffffff, 0x7fffffff); /* the caller's pixel limit applies, not libpng's 1M x 1M */
     png_set_chunk_malloc_max(job->png, MAX_CHUNK_BYTES);
     /* Every ancillary chunk libpng knows except tRNS (text, colour management, metadata: bKGD ... zTXt, libpng's own list
-     * for -1), and every unknown one, skipped unread: the decoder uses none of them. Otherwise libpng inflates each zTXt,
-     * iTXt and iCCP and keeps the texts until the decode ends, up to its cache of 1000 chunks of MAX_CHUNK_BYTES: a
-     * 344 KB file of 48 compressed texts held 351 MB (test/unit/image/reject_test.c), and 20 MB of them would hold ~7 GB
-     * after minutes of inflating. */
+     * for -1), and every unknown one, skipped: read through a small stack buffer for the CRC, neither kept nor inflated.
+     * The decoder uses none of them (no gamma or colour transform is asked for). Otherwise libpng inflates each zTXt and
+     * iTXt (and one iCCP) and keeps the texts until the decode ends, up to its cache of 1000 chunks of MAX_CHUNK_BYTES:
+     * a 344 KB file of 48 compressed texts held 343 MiB (test/unit/image/reject_test.c), and 20 MB of them would hold
+     * ~7 GB after minutes of inflating. */
     png_set_keep_unknown_chunks(job->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(job->png, job->info);
     uint32_t width = png_get_image_width(job->png, job->info), height = png_get_image_height(job->png, job->info);

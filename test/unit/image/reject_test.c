@@ -95,19 +95,27 @@ static void put_png_chunk(uint8_t *buf, size_t *n, const char *type, const uint8
     *n += 12 + len;
 }
 
-/* bomb_png: a PNG whose IHDR claims width x height RGBA pixels, followed by a tiny valid zlib stream and IEND. */
-static size_t bomb_png(uint8_t *png, uint32_t width, uint32_t height)
+/* start_png: the signature and an 8-bit IHDR of width x height in `colour_type` (2 RGB, 6 RGBA); returns the length. */
+static size_t start_png(uint8_t *png, uint32_t width, uint32_t height, uint8_t colour_type)
 {
-    uint8_t ihdr[13] = {0}, idat[16];
+    uint8_t ihdr[13] = {0};
     size_t n = 8;
-    uLongf idat_len = sizeof(idat);
-    const uint8_t zero = 0;
     memcpy(png, "\x89PNG\r\n\x1a\n", 8);
     put_be32(ihdr, width);
     put_be32(ihdr + 4, height);
     ihdr[8] = 8;
-    ihdr[9] = 6;
+    ihdr[9] = colour_type;
     put_png_chunk(png, &n, "IHDR", ihdr, 13);
+    return n;
+}
+
+/* bomb_png: a PNG whose IHDR claims width x height RGBA pixels, followed by a tiny valid zlib stream and IEND. */
+static size_t bomb_png(uint8_t *png, uint32_t width, uint32_t height)
+{
+    uint8_t idat[16];
+    size_t n = start_png(png, width, height, 6);
+    uLongf idat_len = sizeof(idat);
+    const uint8_t zero = 0;
     CHECK_INT_EQ(compress(idat, &idat_len, &zero, 1), Z_OK);
     put_png_chunk(png, &n, "IDAT", idat, (uint32_t)idat_len);
     put_png_chunk(png, &n, "IEND", NULL, 0);
@@ -198,14 +206,8 @@ static void test_png_chunk_longer_than_the_file(void)
 {
     static const char *const types[] = {"tEXt", "zTXt", "iCCP", "eXIf", "caNv", "IDAT"};
     for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); ++t) {
-        uint8_t png[128], ihdr[13] = {0}, some[16] = {'k', 'e', 'y', 0, 'v', 'a', 'l'};
-        size_t n = 8;
-        memcpy(png, "\x89PNG\r\n\x1a\n", 8);
-        put_be32(ihdr, 64);
-        put_be32(ihdr + 4, 64);
-        ihdr[8] = 8;
-        ihdr[9] = 2;
-        put_png_chunk(png, &n, "IHDR", ihdr, 13);
+        uint8_t png[128], some[16] = {'k', 'e', 'y', 0, 'v', 'a', 'l'};
+        size_t n = start_png(png, 64, 64, 2);
         put_be32(png + n, 0x74000025u);
         memcpy(png + n + 4, types[t], 4);
         memcpy(png + n + 8, some, sizeof(some));
@@ -229,8 +231,8 @@ static void test_png_text_bombs(void)
     enum { CHUNKS = 48, TEXT = 7 * 1024 * 1024 };
     uLongf chunk_len = compressBound(TEXT), idat_len = 512;
     uint8_t *text = malloc(TEXT), *chunk = malloc(3 + chunk_len), *png = NULL;
-    uint8_t ihdr[13] = {0}, rows[64 * (1 + 64 * 3)] = {0}, idat[512];
-    size_t n = 8;
+    uint8_t rows[64 * (1 + 64 * 3)] = {0}, idat[512];
+    size_t n;
     if (text != NULL && chunk != NULL) {
         memset(text, 'a', TEXT);   /* not NULs: libpng keeps a text up to its first NUL */
         memcpy(chunk, "k\0\0", 3); /* keyword "k", compression method 0, then the zlib stream */
@@ -243,12 +245,7 @@ static void test_png_text_bombs(void)
         free(chunk);
         return;
     }
-    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
-    put_be32(ihdr, 64);
-    put_be32(ihdr + 4, 64);
-    ihdr[8] = 8;
-    ihdr[9] = 2;
-    put_png_chunk(png, &n, "IHDR", ihdr, 13);
+    n = start_png(png, 64, 64, 2);
     for (int i = 0; i < CHUNKS; ++i)
         put_png_chunk(png, &n, "zTXt", chunk, (uint32_t)(3 + chunk_len));
     CHECK_INT_EQ(compress(idat, &idat_len, rows, sizeof(rows)), Z_OK);
